@@ -1,0 +1,79 @@
+# The keel library: every layer's sources, found by folder (adding an op needs no edit here).
+set(KEEL_LAYERS core kernels autograd ops nn optim distributed io)
+
+set(keel_sources)
+foreach(layer ${KEEL_LAYERS})
+  file(GLOB_RECURSE layer_sources CONFIGURE_DEPENDS
+       ${PROJECT_SOURCE_DIR}/${layer}/*.cpp)
+  list(APPEND keel_sources ${layer_sources})
+endforeach()
+# CPU kernels compiled once per instruction set (files named *.isa.cpp) are added below.
+list(FILTER keel_sources EXCLUDE REGEX "\\.isa\\.cpp$")
+# CUDA sources: real kernels when KEEL_CUDA, otherwise the stubs that throw a clear error.
+list(FILTER keel_sources EXCLUDE REGEX "/kernels/cuda/")
+if(KEEL_CUDA)
+  file(GLOB_RECURSE cuda_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cu
+       ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cpp)
+  list(FILTER cuda_sources EXCLUDE REGEX "/stub/")
+else()
+  file(GLOB_RECURSE cuda_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/stub/*.cpp)
+endif()
+list(APPEND keel_sources ${cuda_sources})
+
+add_library(keel ${keel_sources})
+add_library(Keel::keel ALIAS keel)
+set_target_properties(keel PROPERTIES OUTPUT_NAME keel VERSION ${PROJECT_VERSION} SOVERSION 0)
+
+# Public headers are <keel/LAYER/...>. In the build tree, build/include/keel/LAYER links to
+# the source folder; installed, they are copied to include/keel/LAYER.
+set(keel_build_include ${PROJECT_BINARY_DIR}/include)
+file(MAKE_DIRECTORY ${keel_build_include}/keel)
+foreach(layer ${KEEL_LAYERS})
+  if(NOT EXISTS ${keel_build_include}/keel/${layer})
+    file(CREATE_LINK ${PROJECT_SOURCE_DIR}/${layer} ${keel_build_include}/keel/${layer} SYMBOLIC)
+  endif()
+endforeach()
+target_include_directories(keel PUBLIC
+  $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+  $<BUILD_INTERFACE:${keel_build_include}>
+  $<INSTALL_INTERFACE:include>)
+target_compile_features(keel PUBLIC cxx_std_20)
+target_link_libraries(keel PRIVATE OpenMP::OpenMP_CXX fmt::fmt)
+target_compile_options(keel PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
+
+# Instruction-set variants: each *.isa.cpp is compiled once per entry, in its own namespace
+# (keel::cpu::<isa>), and kernels/cpu/dispatch.cpp picks one at run time from CPUID.
+set(KEEL_CPU_ISAS "baseline\;-march=x86-64-v2" "avx2\;-march=x86-64-v3" "avx512\;-march=x86-64-v4")
+file(GLOB_RECURSE isa_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cpu/*.isa.cpp)
+foreach(isa_entry ${KEEL_CPU_ISAS})
+  list(GET isa_entry 0 isa_name)
+  list(GET isa_entry 1 isa_flag)
+  set(isa_target keel_cpu_${isa_name})
+  add_library(${isa_target} OBJECT ${isa_sources})
+  target_include_directories(${isa_target} PRIVATE
+    ${PROJECT_SOURCE_DIR}/include ${keel_build_include})
+  target_compile_definitions(${isa_target} PRIVATE KEEL_CPU_ISA=${isa_name})
+  target_compile_options(${isa_target} PRIVATE ${isa_flag} -mtune=generic -Wall -Wextra
+                         -Wno-unused-parameter)
+  target_link_libraries(${isa_target} PRIVATE OpenMP::OpenMP_CXX fmt::fmt)
+  target_sources(keel PRIVATE $<TARGET_OBJECTS:${isa_target}>)
+endforeach()
+
+if(KEEL_CUDA)
+  target_compile_definitions(keel PUBLIC KEEL_WITH_CUDA=1)
+  target_link_libraries(keel PRIVATE CUDA::cudart)
+  set_target_properties(keel PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
+endif()
+
+include(cmake/KeelInstall.cmake)
+
+if(KEEL_BUILD_TESTS)
+  enable_testing()
+  add_subdirectory(tests)
+endif()
+if(KEEL_BUILD_BENCH)
+  add_subdirectory(bench)
+endif()
+if(KEEL_BUILD_EXAMPLES)
+  add_subdirectory(examples)
+endif()

@@ -1,0 +1,45 @@
+#pragma once
+// The CPU kernels that ops call. Ops have already checked arguments, broadcast inputs to the
+// output's shape (as stride-0 views) and converted them to the compute dtype; kernels only
+// assert. Kernels marked [isa] are compiled once per instruction set and picked at run time
+// (kernels/cpu/dispatch.cpp); KEEL_CPU_ISA=baseline|avx2|avx512 forces a lower one.
+#include <string_view>
+#include <vector>
+
+#include "keel/core/rng.h"
+#include "keel/core/tensor.h"
+#include "keel/kernels/op_math.h"
+#include "keel/kernels/reduce_op.h"
+
+namespace keel::cpu {
+
+// ---- [isa] elementwise: out, x, a, b all have out's shape -------------------------------------
+// out = op(x); out's dtype is x's, or bool for predicates.
+void unary(UnaryOp op, const Tensor& out, const Tensor& x);
+// out = op(a, b); a and b share a dtype; out has it too, or bool for comparisons/logical ops.
+void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
+// out = condition ? a : b; condition is bool; out, a, b share a dtype.
+void where(const Tensor& out, const Tensor& condition, const Tensor& a, const Tensor& b);
+// out = clamp(x, low, high); low/high are tensors of x's dtype (may be 0-D broadcasts) or
+// undefined when the bound is absent.
+void clamp(const Tensor& out, const Tensor& x, const Tensor& low, const Tensor& high);
+// dst = src converted to dst's dtype; src has dst's shape (may be a broadcast view).
+void copy(const Tensor& dst, const Tensor& src);
+void fill(const Tensor& dst, const Scalar& value);
+
+// ---- [isa] reductions -----------------------------------------------------------------------
+// out has x's rank with size 1 in the reduced dims (keepdim shape); dtypes: out's dtype is the
+// accumulation/result dtype (x is converted while read).
+void reduce(ReduceOp op, const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims);
+// values/indices have x's rank with size 1 at dim; the first extreme (or NaN) wins.
+void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim);
+
+// ---- random draws (not per-ISA) ------------------------------------------------------------
+// Fills a contiguous tensor with the Philox draws of core/rng.h. kind: 0 uniform [a, b),
+// 1 normal (mean a, std b), 2 integers in [a, b) from 64 random bits (any numeric dtype).
+void random_fill(const Tensor& out, int kind, double a, double b, PhiloxState state);
+
+// The instruction set chosen at run time: "avx512", "avx2" or "baseline".
+std::string_view active_isa();
+
+}  // namespace keel::cpu

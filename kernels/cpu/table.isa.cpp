@@ -1,0 +1,20 @@
+// This instruction set's kernel table (see isa_table.h).
+#include "keel/kernels/cpu/isa_table.h"
+
+namespace keel::cpu::KEEL_CPU_ISA {
+
+void unary(UnaryOp, const Tensor&, const Tensor&);
+void binary(BinaryOp, const Tensor&, const Tensor&, const Tensor&);
+void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&);
+void clamp(const Tensor&, const Tensor&, const Tensor&, const Tensor&);
+void copy(const Tensor&, const Tensor&);
+void fill(const Tensor&, const Scalar&);
+void reduce(ReduceOp, const Tensor&, const Tensor&, const std::vector<int64_t>&);
+void arg_reduce(bool, const Tensor&, const Tensor&, const Tensor&, int64_t);
+
+const IsaKernels& isa_kernels() {
+  static const IsaKernels table{&unary, &binary, &where, &clamp, &copy, &fill, &reduce, &arg_reduce};
+  return table;
+}
+
+}  // namespace keel::cpu::KEEL_CPU_ISA

@@ -1,0 +1,166 @@
+#pragma once
+// The scalar math of every elementwise op, shared by the CPU and CUDA kernels and by nothing
+// else: one definition per op. `T` is the compute type (float for f16/bf16 storage).
+//
+//   gelu (erf):  x/2 * (1 + erf(x / sqrt 2))
+//   gelu (tanh): x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
+//   silu:        x * sigmoid(x)          sigmoid: 1 / (1 + exp(-x))
+//   maximum/minimum propagate NaN; clamp keeps NaN; integer division by zero is rejected at
+//   the op front (div on integers is true division to float, as PyTorch).
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "keel/core/macros.h"
+
+namespace keel {
+
+enum class UnaryOp : uint8_t {
+  neg, abs, exp, log, log1p, expm1, sqrt, rsqrt, sin, cos, tanh, sigmoid, relu,
+  gelu_erf, gelu_tanh, silu, logical_not, isnan, isinf,
+};
+enum class BinaryOp : uint8_t {
+  add, sub, mul, div, pow, maximum, minimum,
+  eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor,
+};
+
+// Predicates give bool whatever their input dtype.
+KEEL_HOST_DEVICE constexpr bool unary_gives_bool(UnaryOp op) {
+  return op == UnaryOp::logical_not || op == UnaryOp::isnan || op == UnaryOp::isinf;
+}
+KEEL_HOST_DEVICE constexpr bool binary_gives_bool(BinaryOp op) {
+  return op >= BinaryOp::eq;
+}
+// Ops defined on floating values only: integer and bool inputs are promoted to the default
+// float dtype first (torch.exp(int_tensor) is float32).
+KEEL_HOST_DEVICE constexpr bool unary_floating_only(UnaryOp op) {
+  return op != UnaryOp::neg && op != UnaryOp::abs && op != UnaryOp::relu && !unary_gives_bool(op);
+}
+KEEL_HOST_DEVICE constexpr bool binary_floating_only(BinaryOp op) { return op == BinaryOp::div; }
+
+namespace math {
+// Signed integer overflow is undefined in C++; Keel's integer add/sub/mul/neg wrap modulo 2^n
+// like PyTorch's, so they are done in the unsigned type.
+template <typename T> inline constexpr bool is_signed_int_v =
+    std::is_integral_v<T> && std::is_signed_v<T> && !std::is_same_v<T, bool>;
+template <typename T, typename F> KEEL_HOST_DEVICE inline T wrapping(T a, T b, F f) {
+  if constexpr (is_signed_int_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(f(static_cast<U>(a), static_cast<U>(b)));
+  } else {
+    return static_cast<T>(f(a, b));
+  }
+}
+
+template <typename T> KEEL_HOST_DEVICE inline bool is_nan(T value) {
+  if constexpr (std::is_floating_point_v<T>) return value != value;
+  else return false;
+}
+
+template <UnaryOp op, typename T> KEEL_HOST_DEVICE inline T unary(T x) {
+  using std::abs, std::exp, std::log, std::log1p, std::expm1, std::sqrt, std::sin, std::cos,
+      std::tanh, std::erf;
+  if constexpr (op == UnaryOp::neg) {
+    if constexpr (std::is_same_v<T, bool>) return x;
+    else return wrapping(T(0), x, [](auto p, auto q) { return p - q; });
+  }
+  else if constexpr (op == UnaryOp::abs) {
+    if constexpr (std::is_unsigned_v<T> || std::is_same_v<T, bool>) return x;
+    else if constexpr (is_signed_int_v<T>) return x < T(0) ? unary<UnaryOp::neg>(x) : x;
+    else return x < T(0) ? -x : (x == T(0) ? T(0) : x);  // abs(-0.0) = +0.0
+  }
+  else if constexpr (op == UnaryOp::exp) return exp(x);
+  else if constexpr (op == UnaryOp::log) return log(x);
+  else if constexpr (op == UnaryOp::log1p) return log1p(x);
+  else if constexpr (op == UnaryOp::expm1) return expm1(x);
+  else if constexpr (op == UnaryOp::sqrt) return sqrt(x);
+  else if constexpr (op == UnaryOp::rsqrt) return T(1) / sqrt(x);
+  else if constexpr (op == UnaryOp::sin) return sin(x);
+  else if constexpr (op == UnaryOp::cos) return cos(x);
+  else if constexpr (op == UnaryOp::tanh) return tanh(x);
+  else if constexpr (op == UnaryOp::sigmoid) return T(1) / (T(1) + exp(-x));
+  else if constexpr (op == UnaryOp::relu) return is_nan(x) ? x : (x > T(0) ? x : T(0));
+  else if constexpr (op == UnaryOp::gelu_erf)
+    return T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752440)));
+  else if constexpr (op == UnaryOp::gelu_tanh) {
+    const T inner = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
+    return T(0.5) * x * (T(1) + tanh(inner));
+  }
+  else if constexpr (op == UnaryOp::silu) return x / (T(1) + exp(-x));
+  else static_assert(op == UnaryOp::neg, "predicate ops go through unary_predicate");
+}
+
+template <UnaryOp op, typename T> KEEL_HOST_DEVICE inline bool unary_predicate(T x) {
+  if constexpr (op == UnaryOp::logical_not) return !(x != T(0));
+  else if constexpr (op == UnaryOp::isnan) return is_nan(x);
+  else if constexpr (op == UnaryOp::isinf) {
+    if constexpr (std::is_floating_point_v<T>) return x == x && (x - x) != (x - x);
+    else return false;
+  }
+  else return false;
+}
+
+template <typename T> KEEL_HOST_DEVICE inline T power(T base, T exponent) {
+  if constexpr (std::is_floating_point_v<T>) {
+    using std::pow;
+    return pow(base, exponent);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return base || !exponent;
+  } else {
+    // Integer power by squaring; negative exponents give 0 except for bases 1 and -1
+    // (PyTorch's integer pow).
+    if (exponent < 0) {
+      if (base == 1) return 1;
+      if (base == T(-1)) return (exponent & 1) ? T(-1) : T(1);
+      return 0;
+    }
+    T result = 1;
+    while (exponent) {
+      if (exponent & 1) result = wrapping(result, base, [](auto p, auto q) { return p * q; });
+      base = wrapping(base, base, [](auto p, auto q) { return p * q; });
+      exponent >>= 1;
+    }
+    return result;
+  }
+}
+
+template <BinaryOp op, typename T> KEEL_HOST_DEVICE inline T binary(T a, T b) {
+  if constexpr (op == BinaryOp::add) {
+    if constexpr (std::is_same_v<T, bool>) return a || b;
+    else return wrapping(a, b, [](auto p, auto q) { return p + q; });
+  }
+  else if constexpr (op == BinaryOp::sub) return wrapping(a, b, [](auto p, auto q) { return p - q; });
+  else if constexpr (op == BinaryOp::mul) {
+    if constexpr (std::is_same_v<T, bool>) return a && b;
+    else return wrapping(a, b, [](auto p, auto q) { return p * q; });
+  }
+  else if constexpr (op == BinaryOp::div) return static_cast<T>(a / b);
+  else if constexpr (op == BinaryOp::pow) return power(a, b);
+  else if constexpr (op == BinaryOp::maximum) return is_nan(a) ? a : is_nan(b) ? b : (a > b ? a : b);
+  else if constexpr (op == BinaryOp::minimum) return is_nan(a) ? a : is_nan(b) ? b : (a < b ? a : b);
+  else static_assert(op == BinaryOp::add, "comparison ops go through binary_predicate");
+}
+
+template <BinaryOp op, typename T> KEEL_HOST_DEVICE inline bool binary_predicate(T a, T b) {
+  if constexpr (op == BinaryOp::eq) return a == b;
+  else if constexpr (op == BinaryOp::ne) return a != b;
+  else if constexpr (op == BinaryOp::lt) return a < b;
+  else if constexpr (op == BinaryOp::le) return a <= b;
+  else if constexpr (op == BinaryOp::gt) return a > b;
+  else if constexpr (op == BinaryOp::ge) return a >= b;
+  else if constexpr (op == BinaryOp::logical_and) return (a != T(0)) && (b != T(0));
+  else if constexpr (op == BinaryOp::logical_or) return (a != T(0)) || (b != T(0));
+  else if constexpr (op == BinaryOp::logical_xor) return (a != T(0)) != (b != T(0));
+  else return false;
+}
+
+// clamp(x, lo, hi) = min(max(x, lo), hi), NaN in x kept.
+template <typename T> KEEL_HOST_DEVICE inline T clamp(T x, T lo, T hi, bool has_lo, bool has_hi) {
+  if (is_nan(x)) return x;
+  if (has_lo && (x < lo || is_nan(lo))) x = lo;
+  if (has_hi && (x > hi || is_nan(hi))) x = hi;
+  return x;
+}
+}  // namespace math
+
+}  // namespace keel

@@ -1,0 +1,349 @@
+// Elementwise ops: argument checks, PyTorch's type promotion, broadcasting, device binding.
+// The math itself is kernels/op_math.h; backward rules arrive with autograd.
+#include "keel/ops/elementwise.h"
+
+#include "keel/kernels/cpu/cpu_kernels.h"
+#include "keel/kernels/cuda/cuda_kernels.h"
+#include "keel/ops/factory.h"
+
+namespace keel {
+
+// ---- type promotion (c10's ResultTypeState) --------------------------------------------------
+namespace {
+enum class Priority { dimensioned, zero_dim, scalar };
+struct ResultTypeState {
+  std::optional<DType> dimensioned, zero_dim, scalar;
+  void add(std::optional<DType>& slot, DType dtype) { slot = slot ? promote_types(*slot, dtype) : dtype; }
+  void add(const Tensor& t) { add(t.dim() > 0 ? dimensioned : zero_dim, t.dtype()); }
+  void add(const Scalar& s) {
+    // A Python number: floats count as the default float dtype, ints as i64, bools as bool.
+    add(scalar, s.is_floating() ? default_float_dtype() : s.natural_dtype());
+  }
+  static std::optional<DType> combine(std::optional<DType> higher, std::optional<DType> lower) {
+    if (!higher) return lower;
+    if (!lower || is_floating(*higher)) return higher;
+    if (*higher == DType::bool_ || is_floating(*lower)) return promote_types(*higher, *lower);
+    return higher;
+  }
+  DType result() const { return *combine(dimensioned, combine(zero_dim, scalar)); }
+};
+}  // namespace
+
+DType default_float_dtype() { return DType::f32; }
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  ResultTypeState state;
+  state.add(a);
+  state.add(b);
+  return state.result();
+}
+
+DType result_type(const Tensor& a, const Scalar& b) {
+  ResultTypeState state;
+  state.add(a);
+  state.add(b);
+  return state.result();
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+namespace {
+
+void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
+  KEEL_CHECK(a.device() == b.device(), "[", op, "] expected tensors on one device, got ", a.device().str(),
+             " and ", b.device().str());
+}
+
+// `t` converted to dtype and broadcast to shape (views when nothing changes).
+Tensor prepare(const Tensor& t, DType dtype, const Shape& shape) {
+  Tensor converted = t.dtype() == dtype ? t : t.to(dtype);
+  return converted.shape() == shape ? converted : converted.expand(shape);
+}
+
+// In-place ops write a result of type `computed` into a tensor of type `target`; PyTorch
+// refuses when that would drop a category (float into int, int into bool).
+void check_in_place_cast(const char* op, DType computed, DType target) {
+  auto category = [](DType d) { return is_floating(d) ? 2 : is_integral(d) ? 1 : 0; };
+  KEEL_CHECK(category(computed) <= category(target), "[", op, "] result type ", dtype_name(computed),
+             " can't be cast to the in-place output type ", dtype_name(target));
+}
+
+void check_in_place_shape(const char* op, const Tensor& self, const Shape& shape) {
+  KEEL_CHECK(shape == self.shape(), "[", op, "] in-place output of shape ", self.shape(),
+             " does not match the broadcast shape ", shape);
+}
+
+Tensor scalar_like(const Scalar& value, DType dtype, Device device) {
+  return scalar_tensor(value, dtype, device);
+}
+
+// ---- unary ----
+DType unary_compute_dtype(UnaryOp op, DType dtype) {
+  if (unary_floating_only(op) && !is_floating(dtype)) return default_float_dtype();
+  return dtype;
+}
+
+void launch_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
+  if (out.is_cuda()) cuda::unary(op, out, x);
+  else cpu::unary(op, out, x);
+}
+
+Tensor unary_op(UnaryOp op, const char* name, const Tensor& x) {
+  if (op == UnaryOp::relu || op == UnaryOp::neg) {
+    KEEL_CHECK(x.dtype() != DType::bool_, "[", name, "] not supported for bool tensors");
+  }
+  const DType compute = unary_gives_bool(op) ? x.dtype() : unary_compute_dtype(op, x.dtype());
+  const Tensor input = x.dtype() == compute ? x : x.to(compute);
+  Tensor out = empty(x.shape(), {unary_gives_bool(op) ? DType::bool_ : compute, x.device()});
+  launch_unary(op, out, input);
+  return out;
+}
+
+Tensor& unary_op_(UnaryOp op, const char* name, Tensor& x) {
+  KEEL_CHECK(x.dtype() != DType::bool_ || op == UnaryOp::abs, "[", name, "_] not supported for bool tensors");
+  const DType compute = unary_compute_dtype(op, x.dtype());
+  check_in_place_cast(name, compute, x.dtype());
+  launch_unary(op, x, x);
+  x.bump_version();
+  return x;
+}
+
+// ---- binary ----
+void launch_binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  if (out.is_cuda()) cuda::binary(op, out, a, b);
+  else cpu::binary(op, out, a, b);
+}
+
+DType binary_compute_dtype(BinaryOp op, DType common) {
+  if (binary_floating_only(op) && !is_floating(common)) return default_float_dtype();
+  return common;
+}
+
+void check_binary_dtype(BinaryOp op, const char* name, DType compute) {
+  if (op == BinaryOp::sub) {
+    KEEL_CHECK(compute != DType::bool_, "[", name,
+               "] subtracting bool tensors is not supported; use logical_xor or ~ instead");
+  }
+}
+
+Tensor binary_tensors(BinaryOp op, const char* name, const Tensor& a, const Tensor& b, DType common) {
+  check_same_device(name, a, b);
+  const DType compute = binary_compute_dtype(op, common);
+  check_binary_dtype(op, name, compute);
+  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = empty(shape, {binary_gives_bool(op) ? DType::bool_ : compute, a.device()});
+  launch_binary(op, out, prepare(a, compute, shape), prepare(b, compute, shape));
+  return out;
+}
+
+Tensor& binary_in_place(BinaryOp op, const char* name, Tensor& a, const Tensor& b, DType common) {
+  check_same_device(name, a, b);
+  const DType compute = binary_compute_dtype(op, common);
+  check_binary_dtype(op, name, compute);
+  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
+  check_in_place_shape(name, a, shape);
+  const DType result = binary_gives_bool(op) ? DType::bool_ : compute;
+  if (!binary_gives_bool(op)) check_in_place_cast(name, result, a.dtype());
+  if (result == a.dtype() && compute == a.dtype()) {
+    launch_binary(op, a, a, prepare(b, compute, shape));
+  } else {
+    Tensor out = empty(shape, {result, a.device()});
+    launch_binary(op, out, prepare(a, compute, shape), prepare(b, compute, shape));
+    a.copy_(out);
+  }
+  a.bump_version();
+  return a;
+}
+
+}  // namespace
+
+// ---- unary entry points -----------------------------------------------------------------------
+#define KEEL_DEFINE_UNARY(name)                                                   \
+  Tensor name(const Tensor& x) { return unary_op(UnaryOp::name, #name, x); }     \
+  Tensor& name##_(Tensor& x) { return unary_op_(UnaryOp::name, #name, x); }
+KEEL_DEFINE_UNARY(neg)
+KEEL_DEFINE_UNARY(abs)
+KEEL_DEFINE_UNARY(exp)
+KEEL_DEFINE_UNARY(log)
+KEEL_DEFINE_UNARY(log1p)
+KEEL_DEFINE_UNARY(expm1)
+KEEL_DEFINE_UNARY(sqrt)
+KEEL_DEFINE_UNARY(rsqrt)
+KEEL_DEFINE_UNARY(sin)
+KEEL_DEFINE_UNARY(cos)
+KEEL_DEFINE_UNARY(tanh)
+KEEL_DEFINE_UNARY(sigmoid)
+KEEL_DEFINE_UNARY(relu)
+KEEL_DEFINE_UNARY(silu)
+#undef KEEL_DEFINE_UNARY
+
+Tensor gelu(const Tensor& x, GeluApproximation approximate) {
+  return unary_op(approximate == GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, "gelu", x);
+}
+Tensor& gelu_(Tensor& x, GeluApproximation approximate) {
+  return unary_op_(approximate == GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, "gelu", x);
+}
+Tensor logical_not(const Tensor& x) { return unary_op(UnaryOp::logical_not, "logical_not", x); }
+Tensor isnan(const Tensor& x) { return unary_op(UnaryOp::isnan, "isnan", x); }
+Tensor isinf(const Tensor& x) { return unary_op(UnaryOp::isinf, "isinf", x); }
+
+// ---- binary entry points ----------------------------------------------------------------------
+#define KEEL_DEFINE_BINARY(name)                                                              \
+  Tensor name(const Tensor& a, const Tensor& b) {                                             \
+    return binary_tensors(BinaryOp::name, #name, a, b, result_type(a, b));                    \
+  }                                                                                           \
+  Tensor name(const Tensor& a, const Scalar& b) {                                             \
+    const DType common = result_type(a, b);                                                   \
+    return binary_tensors(BinaryOp::name, #name, a, scalar_like(b, common, a.device()), common); \
+  }                                                                                           \
+  Tensor name(const Scalar& a, const Tensor& b) {                                             \
+    const DType common = result_type(b, a);                                                   \
+    return binary_tensors(BinaryOp::name, #name, scalar_like(a, common, b.device()), b, common); \
+  }                                                                                           \
+  Tensor& name##_(Tensor& a, const Tensor& b) {                                               \
+    return binary_in_place(BinaryOp::name, #name "_", a, b, result_type(a, b));               \
+  }                                                                                           \
+  Tensor& name##_(Tensor& a, const Scalar& b) {                                               \
+    const DType common = result_type(a, b);                                                   \
+    return binary_in_place(BinaryOp::name, #name "_", a, scalar_like(b, common, a.device()), common); \
+  }
+KEEL_DEFINE_BINARY(add)
+KEEL_DEFINE_BINARY(sub)
+KEEL_DEFINE_BINARY(mul)
+KEEL_DEFINE_BINARY(div)
+KEEL_DEFINE_BINARY(pow)
+KEEL_DEFINE_BINARY(maximum)
+KEEL_DEFINE_BINARY(minimum)
+KEEL_DEFINE_BINARY(eq)
+KEEL_DEFINE_BINARY(ne)
+KEEL_DEFINE_BINARY(lt)
+KEEL_DEFINE_BINARY(le)
+KEEL_DEFINE_BINARY(gt)
+KEEL_DEFINE_BINARY(ge)
+KEEL_DEFINE_BINARY(logical_and)
+KEEL_DEFINE_BINARY(logical_or)
+KEEL_DEFINE_BINARY(logical_xor)
+#undef KEEL_DEFINE_BINARY
+
+// ---- where and clamp ----------------------------------------------------------------------------
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  KEEL_CHECK(condition.dtype() == DType::bool_, "[where] condition must be bool, got ",
+             dtype_name(condition.dtype()));
+  check_same_device("where", condition, a);
+  check_same_device("where", a, b);
+  const DType common = result_type(a, b);
+  const Shape shape = broadcast_shapes(condition.shape(), broadcast_shapes(a.shape(), b.shape(), "where"), "where");
+  Tensor out = empty(shape, {common, a.device()});
+  const Tensor c = prepare(condition, DType::bool_, shape);
+  const Tensor x = prepare(a, common, shape), y = prepare(b, common, shape);
+  if (out.is_cuda()) cuda::where(out, c, x, y);
+  else cpu::where(out, c, x, y);
+  return out;
+}
+Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
+  return where(condition, a, scalar_like(b, result_type(a, b), a.device()));
+}
+Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
+  return where(condition, scalar_like(a, result_type(b, a), b.device()), b);
+}
+Tensor where(const Tensor& condition, const Scalar& a, const Scalar& b) {
+  ResultTypeState state;
+  state.add(a);
+  state.add(b);
+  const DType common = state.result();
+  return where(condition, scalar_like(a, common, condition.device()), scalar_like(b, common, condition.device()));
+}
+
+namespace {
+Tensor clamp_impl(const Tensor& x, const Tensor& low, const Tensor& high, Tensor* in_place) {
+  KEEL_CHECK(low.defined() || high.defined(), "[clamp] at least one of min and max must be given");
+  KEEL_CHECK(x.dtype() != DType::bool_, "[clamp] not supported for bool tensors");
+  ResultTypeState state;
+  state.add(x);
+  Shape shape = x.shape();
+  for (const Tensor* bound : {&low, &high}) {
+    if (!bound->defined()) continue;
+    check_same_device("clamp", x, *bound);
+    state.add(*bound);
+    shape = broadcast_shapes(shape, bound->shape(), "clamp");
+  }
+  const DType common = state.result();
+  const Tensor low_c = low.defined() ? prepare(low, common, shape) : Tensor();
+  const Tensor high_c = high.defined() ? prepare(high, common, shape) : Tensor();
+  Tensor out;
+  if (in_place) {
+    check_in_place_shape("clamp_", *in_place, shape);
+    check_in_place_cast("clamp_", common, x.dtype());
+  }
+  if (in_place && common == x.dtype()) {
+    out = *in_place;
+  } else {
+    out = empty(shape, {common, x.device()});
+  }
+  const Tensor input = prepare(x, common, shape);
+  if (out.is_cuda()) cuda::clamp(out, input, low_c, high_c);
+  else cpu::clamp(out, input, low_c, high_c);
+  if (in_place) {
+    if (!out.is_same(*in_place)) in_place->copy_(out);
+    in_place->bump_version();
+    return *in_place;
+  }
+  return out;
+}
+
+// A scalar bound as a 0-dim tensor whose dtype lets result_type treat it like a Python number.
+Tensor bound_tensor(const Scalar& bound, const Tensor& x) {
+  return scalar_like(bound, result_type(x, bound), x.device()).alias();
+}
+}  // namespace
+
+Tensor clamp(const Tensor& x, const Scalar& min, const Scalar& max) {
+  return clamp_impl(x, bound_tensor(min, x), bound_tensor(max, x), nullptr);
+}
+Tensor clamp_min(const Tensor& x, const Scalar& min) { return clamp_impl(x, bound_tensor(min, x), Tensor(), nullptr); }
+Tensor clamp_max(const Tensor& x, const Scalar& max) { return clamp_impl(x, Tensor(), bound_tensor(max, x), nullptr); }
+Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) { return clamp_impl(x, min, max, nullptr); }
+Tensor& clamp_(Tensor& x, const Scalar& min, const Scalar& max) {
+  clamp_impl(x, bound_tensor(min, x), bound_tensor(max, x), &x);
+  return x;
+}
+
+// ---- operators ----------------------------------------------------------------------------------
+Tensor operator-(const Tensor& x) { return neg(x); }
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, const Scalar& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Scalar& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Scalar& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Scalar& b) { return div(a, b); }
+Tensor operator+(const Scalar& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Scalar& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Scalar& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Scalar& a, const Tensor& b) { return div(a, b); }
+Tensor operator==(const Tensor& a, const Tensor& b) { return eq(a, b); }
+Tensor operator!=(const Tensor& a, const Tensor& b) { return ne(a, b); }
+Tensor operator<(const Tensor& a, const Tensor& b) { return lt(a, b); }
+Tensor operator<=(const Tensor& a, const Tensor& b) { return le(a, b); }
+Tensor operator>(const Tensor& a, const Tensor& b) { return gt(a, b); }
+Tensor operator>=(const Tensor& a, const Tensor& b) { return ge(a, b); }
+Tensor operator==(const Tensor& a, const Scalar& b) { return eq(a, b); }
+Tensor operator!=(const Tensor& a, const Scalar& b) { return ne(a, b); }
+Tensor operator<(const Tensor& a, const Scalar& b) { return lt(a, b); }
+Tensor operator<=(const Tensor& a, const Scalar& b) { return le(a, b); }
+Tensor operator>(const Tensor& a, const Scalar& b) { return gt(a, b); }
+Tensor operator>=(const Tensor& a, const Scalar& b) { return ge(a, b); }
+Tensor operator&&(const Tensor& a, const Tensor& b) { return logical_and(a, b); }
+Tensor operator||(const Tensor& a, const Tensor& b) { return logical_or(a, b); }
+Tensor operator!(const Tensor& x) { return logical_not(x); }
+
+Tensor& Tensor::operator+=(const Tensor& other) { return add_(*this, other); }
+Tensor& Tensor::operator-=(const Tensor& other) { return sub_(*this, other); }
+Tensor& Tensor::operator*=(const Tensor& other) { return mul_(*this, other); }
+Tensor& Tensor::operator/=(const Tensor& other) { return div_(*this, other); }
+Tensor& Tensor::operator+=(const Scalar& other) { return add_(*this, other); }
+Tensor& Tensor::operator-=(const Scalar& other) { return sub_(*this, other); }
+Tensor& Tensor::operator*=(const Scalar& other) { return mul_(*this, other); }
+Tensor& Tensor::operator/=(const Scalar& other) { return div_(*this, other); }
+
+}  // namespace keel

@@ -1,0 +1,56 @@
+// Random factories over the Philox generator: rand, randn, randint, bernoulli and *_like.
+#include <cmath>
+
+#include "keel/kernels/cpu/cpu_kernels.h"
+#include "keel/kernels/cuda/cuda_kernels.h"
+#include "keel/kernels/random_draw.h"
+#include "keel/ops/elementwise.h"
+#include "keel/ops/factory.h"
+
+namespace keel {
+
+namespace {
+Tensor draw(const char* op, Shape shape, TensorOptions options, Generator* generator, int kind, double a, double b) {
+  Tensor out = empty(std::move(shape), options);
+  Generator& source = generator ? *generator : default_generator();
+  const PhiloxState state = source.reserve(draw_blocks(kind, out.numel()));
+  if (out.is_cuda()) cuda::random_fill(out, kind, a, b, state);
+  else cpu::random_fill(out, kind, a, b, state);
+  return out;
+}
+}  // namespace
+
+Tensor rand(Shape shape, TensorOptions options, Generator* generator) {
+  KEEL_CHECK(is_floating(options.dtype), "[rand] needs a floating dtype, got ", dtype_name(options.dtype));
+  return draw("rand", std::move(shape), options, generator, 0, 0.0, 1.0);
+}
+
+Tensor randn(Shape shape, TensorOptions options, Generator* generator) {
+  KEEL_CHECK(is_floating(options.dtype), "[randn] needs a floating dtype, got ", dtype_name(options.dtype));
+  return draw("randn", std::move(shape), options, generator, 1, 0.0, 1.0);
+}
+
+Tensor randint(int64_t low, int64_t high, Shape shape, TensorOptions options, Generator* generator) {
+  KEEL_CHECK(high > low, "[randint] expects low < high, got low ", low, " and high ", high);
+  KEEL_CHECK(options.dtype != DType::bool_, "[randint] bool dtype is not supported");
+  return draw("randint", std::move(shape), options, generator, 2, static_cast<double>(low),
+              static_cast<double>(high));
+}
+
+Tensor bernoulli(const Tensor& probabilities, Generator* generator) {
+  KEEL_CHECK(is_floating(probabilities.dtype()), "[bernoulli] probabilities must be floating, got ",
+             dtype_name(probabilities.dtype()));
+  const Tensor u = rand(probabilities.shape(), {DType::f32, probabilities.device()}, generator);
+  return lt(u, probabilities).to(probabilities.dtype());
+}
+
+Tensor bernoulli(Shape shape, double p, TensorOptions options, Generator* generator) {
+  KEEL_CHECK(p >= 0.0 && p <= 1.0, "[bernoulli] p must be in [0, 1], got ", p);
+  const Tensor u = rand(std::move(shape), {DType::f32, options.device}, generator);
+  return lt(u, p).to(options.dtype);
+}
+
+Tensor rand_like(const Tensor& x, Generator* generator) { return rand(x.shape(), x.options(), generator); }
+Tensor randn_like(const Tensor& x, Generator* generator) { return randn(x.shape(), x.options(), generator); }
+
+}  // namespace keel

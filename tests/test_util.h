@@ -1,0 +1,89 @@
+#pragma once
+// Helpers shared by the tests: comparison against the float64 reference with a tolerance per
+// dtype, the standard odd sizes, and builders of non-contiguous and broadcast inputs.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "keel/kernels/reference/reference.h"
+#include <keel/keel.h>
+
+namespace keel::test {
+
+using reference::RefTensor;
+
+inline const std::vector<int64_t> kSizes = {0, 1, 31, 32, 33, 257};
+inline const std::vector<DType> kAllDTypes = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i8,
+                                              DType::u8, DType::i32, DType::i64, DType::bool_};
+inline const std::vector<DType> kFloatDTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
+
+struct Tolerance {
+  double atol, rtol;
+};
+// Tolerances relative to the dtype's precision (f16: 2^-11, bf16: 2^-8, f32: 2^-24).
+inline Tolerance tolerance_for(DType dtype) {
+  switch (dtype) {
+    case DType::f64: return {1e-12, 1e-10};
+    case DType::f32: return {1e-5, 1e-5};
+    case DType::f16: return {1e-3, 2e-3};
+    case DType::bf16: return {1e-2, 1.6e-2};
+    default: return {0, 0};
+  }
+}
+
+inline bool close(double actual, double expected, Tolerance tol) {
+  if (std::isnan(expected)) return std::isnan(actual);
+  if (std::isinf(expected)) return actual == expected;
+  return std::fabs(actual - expected) <= tol.atol + tol.rtol * std::fabs(expected);
+}
+
+// Checks shape and every value; reports the first mismatch with its index.
+inline void check_matches(const Tensor& actual, const RefTensor& expected, Tolerance tol,
+                          const std::string& what = "") {
+  INFO(what);
+  REQUIRE(actual.shape() == expected.shape);
+  const RefTensor got = reference::from_tensor(actual.is_cpu() ? actual : actual.cpu());
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    if (!close(got.values[i], expected.values[i], tol)) {
+      FAIL_CHECK("element " << i << ": got " << got.values[i] << ", expected " << expected.values[i]
+                            << " (atol " << tol.atol << ", rtol " << tol.rtol << ")");
+      return;
+    }
+  }
+  SUCCEED();
+}
+inline void check_matches(const Tensor& actual, const RefTensor& expected, const std::string& what = "") {
+  check_matches(actual, expected, tolerance_for(actual.dtype()), what);
+}
+
+// Random values of a dtype in a range that suits it (integers small, bool 0/1).
+inline Tensor random_tensor(const Shape& shape, DType dtype, double low = -2.0, double high = 2.0) {
+  Tensor values = rand(shape, {.dtype = DType::f64}) * (high - low) + low;
+  if (dtype == DType::bool_) return values > (low + high) / 2;
+  if (is_integral(dtype)) {
+    if (dtype == DType::u8) values = abs(values);
+    return (values * 10).to(dtype);
+  }
+  return values.to(dtype);
+}
+
+// The same values as `x` laid out non-contiguously: a transposed (2-D+) or strided view.
+inline Tensor non_contiguous(const Tensor& x) {
+  if (x.dim() >= 2) {
+    Shape perm_shape = x.shape();
+    std::swap(perm_shape[x.dim() - 1], perm_shape[x.dim() - 2]);
+    Tensor wide = empty(perm_shape, x.options()).transpose(-1, -2);
+    wide.copy_(x);
+    return wide;
+  }
+  Shape doubled = x.shape();
+  if (doubled.empty()) return x;
+  doubled[0] *= 2;
+  Tensor wide = empty(doubled, x.options()).slice(0, 0, doubled[0], 2);
+  wide.copy_(x);
+  return wide;
+}
+
+}  // namespace keel::test
