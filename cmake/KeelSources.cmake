@@ -24,18 +24,11 @@ add_library(keel ${keel_sources})
 add_library(Keel::keel ALIAS keel)
 set_target_properties(keel PROPERTIES OUTPUT_NAME keel VERSION ${PROJECT_VERSION} SOVERSION 0)
 
-# Public headers are <keel/LAYER/...>. In the build tree, build/include/keel/LAYER links to
-# the source folder; installed, they are copied to include/keel/LAYER.
-set(keel_build_include ${PROJECT_BINARY_DIR}/include)
-file(MAKE_DIRECTORY ${keel_build_include}/keel)
-foreach(layer ${KEEL_LAYERS})
-  if(NOT EXISTS ${keel_build_include}/keel/${layer})
-    file(CREATE_LINK ${PROJECT_SOURCE_DIR}/${layer} ${keel_build_include}/keel/${layer} SYMBOLIC)
-  endif()
-endforeach()
+# Public headers are <keel/LAYER/...>: in the source tree include/keel/LAYER is a link to the
+# layer's folder (so every build directory compiles with the same flags and ccache is shared);
+# installed, the headers are copied to include/keel/LAYER.
 target_include_directories(keel PUBLIC
   $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
-  $<BUILD_INTERFACE:${keel_build_include}>
   $<INSTALL_INTERFACE:include>)
 target_compile_features(keel PUBLIC cxx_std_20)
 target_link_libraries(keel PRIVATE OpenMP::OpenMP_CXX fmt::fmt)
@@ -50,8 +43,7 @@ foreach(isa_entry ${KEEL_CPU_ISAS})
   list(GET isa_entry 1 isa_flag)
   set(isa_target keel_cpu_${isa_name})
   add_library(${isa_target} OBJECT ${isa_sources})
-  target_include_directories(${isa_target} PRIVATE
-    ${PROJECT_SOURCE_DIR}/include ${keel_build_include})
+  target_include_directories(${isa_target} PRIVATE ${PROJECT_SOURCE_DIR}/include)
   target_compile_definitions(${isa_target} PRIVATE KEEL_CPU_ISA=${isa_name})
   target_compile_options(${isa_target} PRIVATE ${isa_flag} -mtune=generic -Wall -Wextra
                          -Wno-unused-parameter)
