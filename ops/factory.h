@@ -42,7 +42,7 @@ class NestedList {
  public:
   NestedList(double value) : value_(value), kind_(Scalar::Kind::floating) {}
   NestedList(float value) : value_(value), kind_(Scalar::Kind::floating) {}
-  NestedList(int value) : value_(value), kind_(Scalar::Kind::integral) {}
+  NestedList(int value) : value_(value), int_value_(value), kind_(Scalar::Kind::integral) {}
   NestedList(long value) : value_(static_cast<double>(value)), int_value_(value), kind_(Scalar::Kind::integral) {}
   NestedList(long long value) : value_(static_cast<double>(value)), int_value_(value), kind_(Scalar::Kind::integral) {}
   NestedList(bool value) : value_(value), kind_(Scalar::Kind::boolean) {}

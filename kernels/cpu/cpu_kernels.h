@@ -34,6 +34,19 @@ void reduce(ReduceOp op, const Tensor& out, const Tensor& x, const std::vector<i
 // values/indices have x's rank with size 1 at dim; the first extreme (or NaN) wins.
 void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim);
 
+// ---- indexing (kernels/cpu/index.cpp, not per-ISA) -------------------------------------------
+// All tensors have one rank >= 1 (ops view 0-D tensors as [1]); dim is already wrapped. Index
+// tensors are i64 or i32; every index is checked against [0, size) before anything is written
+// (keel::Error "[op] index 7 is out of bounds for dim 0 with size 5").
+// out[p] = x[p with coordinate dim replaced by index[p]]; out has index's shape, x's dtype, and
+// index.size(d) <= x.size(d) for d != dim.
+void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+// self[p with coordinate dim replaced by index[p]] = source[p] (accumulate: +=) for p over
+// index's shape; source has self's dtype and at least index's sizes (may be a stride-0 view).
+void scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source, bool accumulate);
+// out[..., j, ...] = x[..., index[j], ...]; index is 1-D; out is x's shape with index.numel() at dim.
+void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+
 // ---- random draws (not per-ISA) ------------------------------------------------------------
 // Fills a contiguous tensor with the Philox draws of core/rng.h. kind: 0 uniform [a, b),
 // 1 normal (mean a, std b), 2 integers in [a, b) from 64 random bits (any numeric dtype).

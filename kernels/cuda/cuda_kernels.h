@@ -23,6 +23,12 @@ void fill(const Tensor& dst, const Scalar& value);
 void reduce(ReduceOp op, const Tensor& out, const Tensor& x, const std::vector<int64_t>& dims);
 void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim);
 
+// Indexing, with the contracts of the cpu:: functions of the same names (kernels/cpu/cpu_kernels.h):
+// ranks equal and >= 1, dim wrapped, i64 or i32 indices bounds-checked (keel::Error) before any write.
+void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+void scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source, bool accumulate);
+void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+
 // Contiguous byte copies between host and device (or device and device), synchronous.
 void memcpy_host_to_device(void* device_dst, const void* host_src, size_t nbytes, int device);
 void memcpy_device_to_host(void* host_dst, const void* device_src, size_t nbytes, int device);

@@ -28,6 +28,9 @@ void copy(const Tensor&, const Tensor&) { no_cuda("copy"); }
 void fill(const Tensor&, const Scalar&) { no_cuda("fill"); }
 void reduce(ReduceOp, const Tensor&, const Tensor&, const std::vector<int64_t>&) { no_cuda("reduce"); }
 void arg_reduce(bool, const Tensor&, const Tensor&, const Tensor&, int64_t) { no_cuda("arg_reduce"); }
+void gather(const Tensor&, const Tensor&, int64_t, const Tensor&) { no_cuda("gather"); }
+void scatter(const Tensor&, int64_t, const Tensor&, const Tensor&, bool) { no_cuda("scatter"); }
+void index_select(const Tensor&, const Tensor&, int64_t, const Tensor&) { no_cuda("index_select"); }
 void memcpy_host_to_device(void*, const void*, size_t, int) { no_cuda("to"); }
 void memcpy_device_to_host(void*, const void*, size_t, int) { no_cuda("to"); }
 void memcpy_device_to_device(void*, int, const void*, int, size_t) { no_cuda("to"); }
