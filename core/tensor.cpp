@@ -170,6 +170,7 @@ static Shape infer_shape(Shape requested, int64_t numel, const Shape& original, 
 // can be re-split into any new dims whose product matches.
 static std::optional<Shape> view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape) {
   Shape new_strides(new_shape.size());
+  if (shape.empty()) return Shape(new_shape.size(), 1);  // a 0-D tensor views as any all-ones shape
   if (shape_numel(shape) == 0) return contiguous_strides(new_shape);
   int64_t view_d = static_cast<int64_t>(new_shape.size()) - 1;
   int64_t chunk_base_stride = strides.empty() ? 1 : strides.back();

@@ -7,6 +7,7 @@
 // slice, expand, ...) share storage with their base; writes through one are seen by the other.
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
@@ -139,5 +140,7 @@ Tensor from_blob(void* data, Shape shape, TensorOptions options = {}, Deleter de
 Tensor from_blob(void* data, Shape shape, Shape strides, TensorOptions options, Deleter deleter = {});
 
 std::string to_string(const Shape& shape);  // "[2, 3]"
+// Writes tensor.str(): what PyTorch prints for the same tensor.
+std::ostream& operator<<(std::ostream& stream, const Tensor& tensor);
 
 }  // namespace keel

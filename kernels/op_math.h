@@ -109,10 +109,12 @@ template <typename T> KEEL_HOST_DEVICE inline T power(T base, T exponent) {
   } else {
     // Integer power by squaring; negative exponents give 0 except for bases 1 and -1
     // (PyTorch's integer pow).
-    if (exponent < 0) {
-      if (base == 1) return 1;
-      if (base == T(-1)) return (exponent & 1) ? T(-1) : T(1);
-      return 0;
+    if constexpr (std::is_signed_v<T>) {  // (no negative exponents for u8)
+      if (exponent < 0) {
+        if (base == 1) return 1;
+        if (base == T(-1)) return (exponent & 1) ? T(-1) : T(1);
+        return 0;
+      }
     }
     T result = 1;
     while (exponent) {

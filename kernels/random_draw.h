@@ -1,7 +1,10 @@
 #pragma once
 // Element i of a Philox draw (see core/rng.h), shared by the CPU and CUDA kernels so that both
 // produce the same numbers.
-//   uniform(i)  = U from lane i % 4 of block offset + i / 4, scaled to [low, high)
+//   uniform(i)  = U from lane i % 4 of block offset + i / 4, scaled to [low, high), where U keeps
+//                 as many bits as the dtype has significand digits (f32 24, f16 11, bf16 8), so
+//                 that rounding to the dtype can never reach `high` (PyTorch does the same);
+//                 f64 takes 53 of the 64 bits of lanes (0,1) or (2,3) of block offset + i / 2
 //   normal(i)   = Box-Muller of lanes (0,1) or (2,3) of block offset + i / 4:
 //                 r = sqrt(-2 ln(1 - u0)), theta = 2 pi u1; even i -> r cos theta, odd -> r sin theta
 //   integer(i)  = low + (64 bits from lanes (0,1) or (2,3) of block offset + i / 2) mod (high - low)
@@ -11,12 +14,40 @@
 
 namespace keel {
 
+// What a draw produces; uniform draws name their significand width.
+enum RandomKind : int {
+  kRandomUniform24 = 0,  // f32 (and the integer / default case)
+  kRandomNormal = 1,
+  kRandomInteger = 2,
+  kRandomUniform53 = 3,  // f64
+  kRandomUniform11 = 4,  // f16
+  kRandomUniform8 = 5,   // bf16
+};
+
+// a + b * c rounded twice, never fused into one FMA (nvcc contracts by default, the host
+// build does not), so that CPU and CUDA draws are bit-identical.
+KEEL_HOST_DEVICE inline double add_product(double a, double b, double c) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, __dmul_rn(b, c));
+#else
+  return a + b * c;
+#endif
+}
+
 KEEL_HOST_DEVICE inline double draw_element(int kind, double a, double b, PhiloxState state, int64_t i) {
   uint32_t lanes[4];
-  if (kind == 0) {
+  if (kind == kRandomUniform24 || kind == kRandomUniform11 || kind == kRandomUniform8) {
     philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / 4, lanes);
-    const float u = uniform_from_bits(lanes[i % 4]);
-    return a + (b - a) * static_cast<double>(u);
+    const int digits = kind == kRandomUniform24 ? 24 : kind == kRandomUniform11 ? 11 : 8;
+    const double u = static_cast<double>(lanes[i % 4] >> (32 - digits)) * ldexp(1.0, -digits);
+    return add_product(a, b - a, u);
+  }
+  if (kind == kRandomUniform53) {
+    philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / 2, lanes);
+    const int pair = static_cast<int>(i % 2) * 2;
+    const uint64_t bits = (static_cast<uint64_t>(lanes[pair]) << 32) | lanes[pair + 1];
+    const double u = static_cast<double>(bits >> 11) * 1.1102230246251565404e-16;  // 2^-53
+    return add_product(a, b - a, u);
   }
   if (kind == 1) {
     philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / 4, lanes);
@@ -26,7 +57,7 @@ KEEL_HOST_DEVICE inline double draw_element(int kind, double a, double b, Philox
     const float radius = sqrtf(-2.0f * logf(1.0f - u0));
     const float theta = 6.28318530717958647692f * u1;
     const float z = (i % 2 == 0) ? radius * cosf(theta) : radius * sinf(theta);
-    return a + b * static_cast<double>(z);
+    return add_product(a, b, static_cast<double>(z));
   }
   philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / 2, lanes);
   const int pair = static_cast<int>(i % 2) * 2;
@@ -37,7 +68,8 @@ KEEL_HOST_DEVICE inline double draw_element(int kind, double a, double b, Philox
 
 // Philox blocks a draw of `count` elements uses.
 inline uint64_t draw_blocks(int kind, int64_t count) {
-  return kind == 2 ? (static_cast<uint64_t>(count) + 1) / 2 : (static_cast<uint64_t>(count) + 3) / 4;
+  const bool two_per_block = kind == kRandomInteger || kind == kRandomUniform53;
+  return two_per_block ? (static_cast<uint64_t>(count) + 1) / 2 : (static_cast<uint64_t>(count) + 3) / 4;
 }
 
 }  // namespace keel

@@ -8,6 +8,8 @@
 //             accumulation type (i64 for integers, double for f32/f64, float for f16/bf16)
 //   linspace  step = (end - start) / (steps - 1); symmetric so that both endpoints are exact:
 //             x[i] = start + step * i for i < steps / 2, end - step * (steps - 1 - i) after
+// The floating products are fused (std::fma: one rounding): deterministic on every machine,
+// and what PyTorch's CPU build (compiled with FMA contraction) returns.
 #include "keel/ops/factory.h"
 
 #include <cmath>
@@ -87,10 +89,10 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
       for (int64_t i = 0; i < size; ++i) data[i] = static_cast<T>(first + stride * i);
     } else if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
       const float first = static_cast<float>(start.to_double()), stride = static_cast<float>(step.to_double());
-      for (int64_t i = 0; i < size; ++i) data[i] = T(first + stride * static_cast<float>(i));
+      for (int64_t i = 0; i < size; ++i) data[i] = T(std::fma(stride, static_cast<float>(i), first));
     } else {
       const double first = start.to_double(), stride = step.to_double();
-      for (int64_t i = 0; i < size; ++i) data[i] = static_cast<T>(first + stride * static_cast<double>(i));
+      for (int64_t i = 0; i < size; ++i) data[i] = static_cast<T>(std::fma(stride, static_cast<double>(i), first));
     }
   });
   return to_device(out, options.device);
@@ -113,8 +115,8 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions options) 
       const Step last = std::is_integral_v<T> ? static_cast<Step>(convert<T>(end)) : static_cast<Step>(end);
       const Step step = (last - first) / static_cast<Step>(steps - 1);
       for (int64_t i = 0; i < steps; ++i) {
-        const Step value = i < halfway ? first + step * static_cast<Step>(i)
-                                       : last - step * static_cast<Step>(steps - 1 - i);
+        const Step value = i < halfway ? std::fma(step, static_cast<Step>(i), first)
+                                       : std::fma(-step, static_cast<Step>(steps - 1 - i), last);
         data[i] = convert<T>(value);
       }
     });

@@ -22,18 +22,22 @@ Tensor draw(const char* op, Shape shape, TensorOptions options, Generator* gener
 
 Tensor rand(Shape shape, TensorOptions options, Generator* generator) {
   KEEL_CHECK(is_floating(options.dtype), "[rand] needs a floating dtype, got ", dtype_name(options.dtype));
-  return draw("rand", std::move(shape), options, generator, 0, 0.0, 1.0);
+  const int kind = options.dtype == DType::f64   ? kRandomUniform53
+                   : options.dtype == DType::f16  ? kRandomUniform11
+                   : options.dtype == DType::bf16 ? kRandomUniform8
+                                                  : kRandomUniform24;
+  return draw("rand", std::move(shape), options, generator, kind, 0.0, 1.0);
 }
 
 Tensor randn(Shape shape, TensorOptions options, Generator* generator) {
   KEEL_CHECK(is_floating(options.dtype), "[randn] needs a floating dtype, got ", dtype_name(options.dtype));
-  return draw("randn", std::move(shape), options, generator, 1, 0.0, 1.0);
+  return draw("randn", std::move(shape), options, generator, kRandomNormal, 0.0, 1.0);
 }
 
 Tensor randint(int64_t low, int64_t high, Shape shape, TensorOptions options, Generator* generator) {
   KEEL_CHECK(high > low, "[randint] expects low < high, got low ", low, " and high ", high);
   KEEL_CHECK(options.dtype != DType::bool_, "[randint] bool dtype is not supported");
-  return draw("randint", std::move(shape), options, generator, 2, static_cast<double>(low),
+  return draw("randint", std::move(shape), options, generator, kRandomInteger, static_cast<double>(low),
               static_cast<double>(high));
 }
 

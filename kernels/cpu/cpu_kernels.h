@@ -48,8 +48,8 @@ void scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor&
 void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
 
 // ---- random draws (not per-ISA) ------------------------------------------------------------
-// Fills a contiguous tensor with the Philox draws of core/rng.h. kind: 0 uniform [a, b),
-// 1 normal (mean a, std b), 2 integers in [a, b) from 64 random bits (any numeric dtype).
+// Fills a contiguous tensor with the Philox draws of kernels/random_draw.h; kind is a
+// RandomKind (uniform [a, b) of a dtype's width, normal (mean a, std b), integers in [a, b)).
 void random_fill(const Tensor& out, int kind, double a, double b, PhiloxState state);
 
 // The instruction set chosen at run time: "avx512", "avx2" or "baseline".

@@ -216,4 +216,32 @@ RefTensor variance(const RefTensor& x, const std::vector<int64_t>& dims, double 
   return out;
 }
 
+RefTensor reduce_with(const RefTensor& x, const std::vector<int64_t>& dims, bool keepdim,
+                      const std::function<double(const std::vector<double>&)>& f) {
+  const ReductionMap m = reduction_map(x.shape, dims, keepdim);
+  std::vector<std::vector<double>> groups(static_cast<size_t>(shape_numel(m.kept_shape)));
+  for (int64_t i = 0; i < x.numel(); ++i) groups[m.target[i]].push_back(x.values[i]);
+  RefTensor out{m.result_shape, std::vector<double>(groups.size())};
+  for (size_t o = 0; o < groups.size(); ++o) out.values[o] = f(groups[o]);
+  return out;
+}
+
+RefValuesIndices arg_reduce(bool is_max, const RefTensor& x, int64_t dim, bool keepdim) {
+  RefTensor values = reduce_with(x, {dim}, keepdim, [&](const std::vector<double>& group) {
+    double best = group.at(0);
+    for (double v : group)
+      if (!std::isnan(best) && (std::isnan(v) || (is_max ? v > best : v < best))) best = v;
+    return best;
+  });
+  RefTensor indices = reduce_with(x, {dim}, keepdim, [&](const std::vector<double>& group) {
+    size_t best = 0;
+    for (size_t i = 1; i < group.size(); ++i) {
+      const double v = group[i], b = group[best];
+      if (!std::isnan(b) && (std::isnan(v) || (is_max ? v > b : v < b))) best = i;
+    }
+    return static_cast<double>(best);
+  });
+  return {values, indices};
+}
+
 }  // namespace keel::reference

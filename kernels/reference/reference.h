@@ -38,5 +38,27 @@ double binary_value(BinaryOp op, double a, double b);
 RefTensor reduce(ReduceOp op, const RefTensor& x, const std::vector<int64_t>& dims, bool keepdim);
 // var with correction over dims.
 RefTensor variance(const RefTensor& x, const std::vector<int64_t>& dims, double correction, bool keepdim);
+// Any reduction: f gets the values reduced into each output element, in row-major order.
+RefTensor reduce_with(const RefTensor& x, const std::vector<int64_t>& dims, bool keepdim,
+                      const std::function<double(const std::vector<double>&)>& f);
+// max/min along one dim (size > 0): the first extreme wins, a NaN counts as the extreme (PyTorch).
+struct RefValuesIndices {
+  RefTensor values, indices;
+};
+RefValuesIndices arg_reduce(bool is_max, const RefTensor& x, int64_t dim, bool keepdim);
+
+// ---- shape and indexing ops (kernels/reference/shape.cpp); dims are already wrapped ----------
+// Concatenation along dim (inputs of one rank, equal sizes elsewhere).
+RefTensor cat(const std::vector<RefTensor>& xs, int64_t dim);
+// out[p] = x[p with coordinate dim replaced by index[p]]; out has index's shape.
+RefTensor gather(const RefTensor& x, int64_t dim, const RefTensor& index);
+// self with self[p with coordinate dim replaced by index[p]] = source[p] (or +=), p over index's
+// shape in row-major order (so later duplicates win); each store is rounded to `dtype`.
+RefTensor scatter(const RefTensor& self, int64_t dim, const RefTensor& index, const RefTensor& source,
+                  bool accumulate, DType dtype);
+// out[..., j, ...] = x[..., index[j], ...] for a 1-D index.
+RefTensor index_select(const RefTensor& x, int64_t dim, const RefTensor& index);
+// Keeps x[..., i, j] where j - i <= diagonal (lower) or j - i >= diagonal (upper); zero elsewhere.
+RefTensor triangle(const RefTensor& x, int64_t diagonal, bool lower);
 
 }  // namespace keel::reference
