@@ -53,7 +53,7 @@ Reduction plan_reduction(const char* op, const Tensor& x, const Dims& dims, bool
 
 // Reductions without an identity refuse empty reduced dims, as PyTorch does.
 void check_not_empty(const char* op, const Tensor& x, const Reduction& r) {
-  bool empty_dim = x.numel() == 0 && x.dim() == 0;
+  bool empty_dim = false;
   for (int64_t d : r.dims) empty_dim = empty_dim || x.shape()[d] == 0;
   KEEL_CHECK(!empty_dim, "[", op, "] cannot reduce over an empty dim (the op has no identity): got shape ",
              x.shape(), " and dims ", r.dims);
@@ -120,8 +120,13 @@ Tensor arg_index(bool is_max, const char* name, const Tensor& x, std::optional<i
   if (dim) return arg_extreme(is_max, name, x, *dim, keepdim).indices;
   KEEL_CHECK(x.numel() > 0, "[", name, "] cannot reduce an empty tensor (the op has no identity): got shape ",
              x.shape());
-  Tensor index = arg_extreme(is_max, name, x.reshape({-1}), 0, false).indices;
-  return keepdim ? index.reshape(Shape(static_cast<size_t>(x.dim()), 1)) : index;
+  // (unsqueeze for 0-D: Tensor::reshape refuses [] -> [1])
+  const Tensor flat = x.dim() == 0 ? x.unsqueeze(0) : x.reshape({-1});
+  Tensor index = arg_extreme(is_max, name, flat, 0, false).indices;
+  if (!keepdim) return index;
+  Tensor kept = empty(Shape(static_cast<size_t>(x.dim()), 1), index.options());
+  kept.copy_(index);  // (a view of 0-D as [1, 1] is refused by Tensor::view)
+  return kept;
 }
 
 }  // namespace
@@ -199,7 +204,7 @@ Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
   const Tensor magnitude = abs(wide);
   Tensor result;
   if (std::isinf(p)) {
-    KEEL_CHECK(r.count > 0 && x.numel() > 0, "[norm] the ", p > 0 ? "inf" : "-inf",
+    KEEL_CHECK(r.count > 0, "[norm] the ", p > 0 ? "inf" : "-inf",
                "-norm of an empty dim is undefined: got shape ", x.shape(), " and dims ", r.dims);
     result = p > 0 ? amax(magnitude, dims, keepdim) : amin(magnitude, dims, keepdim);
   } else if (p == 0) {
