@@ -351,18 +351,69 @@ void reduce_op(const Tensor& out, const Tensor& x, const std::vector<int64_t>& d
   }
 }
 
+// True when v replaces best: a strictly better value, or the first NaN (which then sticks).
+template <bool is_max, typename C> inline bool arg_better(C v, C best) {
+  if (is_nan_value(best)) return false;
+  return (is_max ? v > best : v < best) || is_nan_value(v);
+}
+
+// x contiguous as [outer, length, inner] with inner > 1, reducing the middle dim: each output
+// row of `inner` columns is updated one reduced index at a time (unit-stride loads, which the
+// compiler turns into vector compares and blends), instead of walking strided columns.
+template <bool is_max, typename T>
+void arg_reduce_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim) {
+  using C = compute_t<T>;
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= x.shape()[d];
+  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.shape()[d];
+  const int64_t length = x.shape()[dim];
+  constexpr int64_t kChunk = 256;  // columns per task: best values and indices stay in L1
+  const int64_t chunks = (inner + kChunk - 1) / kChunk;
+  const T* x_data = static_cast<const T*>(x.raw_data());
+  T* value_data = static_cast<T*>(values.raw_data());
+  int64_t* index_data = static_cast<int64_t*>(indices.raw_data());
+  const int threads = threads_for(x.numel());
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t task = 0; task < outer * chunks; ++task) {
+    const int64_t o = task / chunks, begin = (task % chunks) * kChunk;
+    const int64_t width = std::min(kChunk, inner - begin);
+    C best[kChunk];
+    int64_t best_index[kChunk];
+    const T* first = x_data + o * length * inner + begin;
+    for (int64_t j = 0; j < width; ++j) {
+      best[j] = static_cast<C>(first[j]);
+      best_index[j] = 0;
+    }
+    for (int64_t r = 1; r < length; ++r) {
+      const T* row = first + r * inner;
+      for (int64_t j = 0; j < width; ++j) {
+        const C v = static_cast<C>(row[j]);
+        const bool take = arg_better<is_max>(v, best[j]);
+        best[j] = take ? v : best[j];
+        best_index[j] = take ? r : best_index[j];
+      }
+    }
+    for (int64_t j = 0; j < width; ++j) {
+      value_data[o * inner + begin + j] = static_cast<T>(best[j]);
+      index_data[o * inner + begin + j] = best_index[j];
+    }
+  }
+}
+
 template <bool is_max, typename T>
 void arg_reduce_typed(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim) {
   using C = compute_t<T>;
   const int64_t ndim = x.dim();
+  if (dim != ndim - 1 && x.is_contiguous() && values.is_contiguous() && indices.is_contiguous()) {
+    return arg_reduce_rows<is_max, T>(values, indices, x, dim);
+  }
   const int64_t length = x.shape()[dim], x_step = x.strides()[dim];
-  std::vector<Dim> kept;
-  for (int64_t d = 0; d < ndim; ++d)
-    if (d != dim && x.shape()[d] != 1) kept.push_back({x.shape()[d], x.strides()[d], 0, false});
   const T* x_data = static_cast<const T*>(x.raw_data());
   T* value_data = static_cast<T*>(values.raw_data());
   int64_t* index_data = static_cast<int64_t*>(indices.raw_data());
   const int64_t out_count = values.numel();
+  const int threads = threads_for(x.numel());
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t k = 0; k < out_count; ++k) {
     int64_t x_offset = 0, value_offset = 0, index_offset = 0, rest = k;
     for (int64_t d = ndim - 1; d >= 0; --d) {
@@ -377,7 +428,7 @@ void arg_reduce_typed(const Tensor& values, const Tensor& indices, const Tensor&
     int64_t best_index = 0;
     for (int64_t i = 1; i < length && !is_nan_value(best); ++i) {
       const C v = static_cast<C>(x_data[x_offset + i * x_step]);
-      if ((is_max ? v > best : v < best) || is_nan_value(v)) {
+      if (arg_better<is_max>(v, best)) {
         best = v;
         best_index = i;
       }

@@ -366,6 +366,11 @@ TEST_CASE("NaN propagates through amax/amin/sum and wins max/min/argmax/argmin",
             CHECK(reference::from_tensor(got.indices).values[1] == static_cast<double>(position));
             const Tensor flat_index = is_max ? argmax(view) : argmin(view);
             CHECK(flat_index.item<int64_t>() == n + position);  // row 1's NaN is the first one
+            // The same rows as contiguous columns, reduced over the outer dim (the row-wise kernel).
+            const Tensor columns = view.t().contiguous();
+            const ValuesIndices by_column = is_max ? max(columns, 0) : min(columns, 0);
+            check_matches(by_column.values, expected.values, {0, 0}, "max/min over dim 0 values");
+            check_matches(by_column.indices, expected.indices, {0, 0}, "max/min over dim 0 indices");
           }
         }
       }
