@@ -60,6 +60,12 @@ struct MemoryStats {
   size_t num_device_mallocs = 0;    // calls that reached cudaMalloc (cache misses)
 };
 
+// Host allocator statistics: num_device_mallocs counts calls that reached the system
+// allocator; blocks of 1 MiB and more are cached for reuse (at most 2 GiB).
+MemoryStats cpu_memory_stats();
+void cpu_reset_peak_memory_stats();
+void cpu_empty_cache();  // returns cached host blocks to the system
+
 namespace cuda {
 MemoryStats memory_stats(int device = 0);
 void reset_peak_memory_stats(int device = 0);

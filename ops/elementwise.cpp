@@ -118,17 +118,24 @@ DType binary_compute_dtype(BinaryOp op, DType common) {
   return common;
 }
 
-void check_binary_dtype(BinaryOp op, const char* name, DType compute) {
+// PyTorch refuses `-` when either operand is bool (even a bool scalar), and an integer base
+// with a negative integer scalar exponent.
+void check_operand_dtypes(BinaryOp op, const char* name, DType a, DType b) {
   if (op == BinaryOp::sub) {
-    KEEL_CHECK(compute != DType::bool_, "[", name,
-               "] subtracting bool tensors is not supported; use logical_xor or ~ instead");
+    KEEL_CHECK(a != DType::bool_ && b != DType::bool_, "[", name,
+               "] subtraction with a bool tensor is not supported; to invert a mask use logical_not");
+  }
+}
+void check_scalar_operand(BinaryOp op, const char* name, DType common, const Scalar& scalar) {
+  if (op == BinaryOp::pow && !is_floating(common) && !scalar.is_floating()) {
+    KEEL_CHECK(scalar.to_int64() >= 0, "[", name, "] integers to negative integer powers are not allowed (",
+               dtype_name(common), " tensor to the power ", scalar.to_int64(), ")");
   }
 }
 
 Tensor binary_tensors(BinaryOp op, const char* name, const Tensor& a, const Tensor& b, DType common) {
   check_same_device(name, a, b);
   const DType compute = binary_compute_dtype(op, common);
-  check_binary_dtype(op, name, compute);
   const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = empty(shape, {binary_gives_bool(op) ? DType::bool_ : compute, a.device()});
   launch_binary(op, out, prepare(a, compute, shape), prepare(b, compute, shape));
@@ -138,7 +145,6 @@ Tensor binary_tensors(BinaryOp op, const char* name, const Tensor& a, const Tens
 Tensor& binary_in_place(BinaryOp op, const char* name, Tensor& a, const Tensor& b, DType common) {
   check_same_device(name, a, b);
   const DType compute = binary_compute_dtype(op, common);
-  check_binary_dtype(op, name, compute);
   const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), name);
   check_in_place_shape(name, a, shape);
   const DType result = binary_gives_bool(op) ? DType::bool_ : compute;
@@ -187,23 +193,30 @@ Tensor isnan(const Tensor& x) { return unary_op(UnaryOp::isnan, "isnan", x); }
 Tensor isinf(const Tensor& x) { return unary_op(UnaryOp::isinf, "isinf", x); }
 
 // ---- binary entry points ----------------------------------------------------------------------
-#define KEEL_DEFINE_BINARY(name)                                                              \
-  Tensor name(const Tensor& a, const Tensor& b) {                                             \
-    return binary_tensors(BinaryOp::name, #name, a, b, result_type(a, b));                    \
-  }                                                                                           \
-  Tensor name(const Tensor& a, const Scalar& b) {                                             \
-    const DType common = result_type(a, b);                                                   \
-    return binary_tensors(BinaryOp::name, #name, a, scalar_like(b, common, a.device()), common); \
-  }                                                                                           \
-  Tensor name(const Scalar& a, const Tensor& b) {                                             \
-    const DType common = result_type(b, a);                                                   \
-    return binary_tensors(BinaryOp::name, #name, scalar_like(a, common, b.device()), b, common); \
-  }                                                                                           \
-  Tensor& name##_(Tensor& a, const Tensor& b) {                                               \
-    return binary_in_place(BinaryOp::name, #name "_", a, b, result_type(a, b));               \
-  }                                                                                           \
-  Tensor& name##_(Tensor& a, const Scalar& b) {                                               \
-    const DType common = result_type(a, b);                                                   \
+#define KEEL_DEFINE_BINARY(name)                                                                  \
+  Tensor name(const Tensor& a, const Tensor& b) {                                                 \
+    check_operand_dtypes(BinaryOp::name, #name, a.dtype(), b.dtype());                            \
+    return binary_tensors(BinaryOp::name, #name, a, b, result_type(a, b));                        \
+  }                                                                                               \
+  Tensor name(const Tensor& a, const Scalar& b) {                                                 \
+    check_operand_dtypes(BinaryOp::name, #name, a.dtype(), b.natural_dtype());                    \
+    const DType common = result_type(a, b);                                                       \
+    check_scalar_operand(BinaryOp::name, #name, common, b);                                       \
+    return binary_tensors(BinaryOp::name, #name, a, scalar_like(b, common, a.device()), common);  \
+  }                                                                                               \
+  Tensor name(const Scalar& a, const Tensor& b) {                                                 \
+    check_operand_dtypes(BinaryOp::name, #name, a.natural_dtype(), b.dtype());                    \
+    const DType common = result_type(b, a);                                                       \
+    return binary_tensors(BinaryOp::name, #name, scalar_like(a, common, b.device()), b, common);  \
+  }                                                                                               \
+  Tensor& name##_(Tensor& a, const Tensor& b) {                                                   \
+    check_operand_dtypes(BinaryOp::name, #name "_", a.dtype(), b.dtype());                        \
+    return binary_in_place(BinaryOp::name, #name "_", a, b, result_type(a, b));                   \
+  }                                                                                               \
+  Tensor& name##_(Tensor& a, const Scalar& b) {                                                   \
+    check_operand_dtypes(BinaryOp::name, #name "_", a.dtype(), b.natural_dtype());                \
+    const DType common = result_type(a, b);                                                       \
+    check_scalar_operand(BinaryOp::name, #name "_", common, b);                                   \
     return binary_in_place(BinaryOp::name, #name "_", a, scalar_like(b, common, a.device()), common); \
   }
 KEEL_DEFINE_BINARY(add)

@@ -41,3 +41,23 @@ TEST_CASE("a CUDA tensor without a CUDA device is a clear error", "[device]") {
   REQUIRE_THROWS_AS(ones({2}).to(Device::cuda(0)), Error);
   CHECK(cuda::device_count() == 0);
 }
+
+TEST_CASE("large host blocks are cached and reused without a new system allocation", "[device]") {
+  cpu_empty_cache();
+  const size_t bytes = size_t{3} << 20;
+  void* first_pointer = nullptr;
+  {
+    const Tensor big = empty({static_cast<int64_t>(bytes)}, {.dtype = DType::u8});
+    first_pointer = big.raw_data();
+    CHECK(reinterpret_cast<uintptr_t>(first_pointer) % 64 == 0);
+    CHECK(cpu_memory_stats().allocated_bytes >= bytes);
+  }
+  const MemoryStats after_free = cpu_memory_stats();
+  const Tensor again = empty({static_cast<int64_t>(bytes)}, {.dtype = DType::u8});
+  CHECK(again.raw_data() == first_pointer);
+  CHECK(cpu_memory_stats().num_device_mallocs == after_free.num_device_mallocs);
+  CHECK(cpu_memory_stats().peak_allocated_bytes >= bytes);
+  // A slightly smaller request of the same size class reuses it too; empty_cache releases it.
+  cpu_empty_cache();
+  CHECK(cpu_memory_stats().reserved_bytes >= bytes);  // `again` is still alive
+}

@@ -331,6 +331,15 @@ TEST_CASE("elementwise errors name the op and shapes", "[elementwise][errors]") 
     CHECK(message.find("[4, 5]") != std::string::npos);
   }
   REQUIRE_THROWS_AS(relu(tensor({true, false})), Error);
+  // PyTorch refuses subtraction with any bool operand, and integers to negative integer powers.
+  REQUIRE_THROWS_AS(sub(ones({2}), tensor({true, false})), Error);
+  REQUIRE_THROWS_AS(ones({2}) - true, Error);
+  REQUIRE_THROWS_AS(tensor({1, 2}) - true, Error);
+  REQUIRE_THROWS_AS(pow(tensor({2, 3}), -1), Error);
+  REQUIRE_THROWS_AS(pow(tensor({true}), -1), Error);
+  CHECK(pow(tensor({2.0, 4.0}), -1).dtype() == DType::f32);
+  CHECK(pow(tensor({2, 4}), -1.0).dtype() == DType::f32);
+  check_matches(pow(tensor({2, 3}), tensor({-1, 2})), RefTensor{{2}, {0, 9}});  // tensor exponents are allowed
   REQUIRE_THROWS_AS(clamp(tensor({true}), 0, 1), Error);
   REQUIRE_THROWS_AS(Tensor().dim(), Error);
 }
