@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,19 @@ inline void check_matches(const Tensor& actual, const RefTensor& expected, Toler
 }
 inline void check_matches(const Tensor& actual, const RefTensor& expected, const std::string& what = "") {
   check_matches(actual, expected, tolerance_for(actual.dtype()), what);
+}
+
+// Runs f and checks that it throws keel::Error whose message contains every part.
+inline void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    INFO("message: " << message);
+    for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
+    return;
+  }
+  FAIL_CHECK("expected a keel::Error containing " << (parts.empty() ? std::string() : parts[0]));
 }
 
 // Random values of a dtype in a range that suits it (integers small, bool 0/1).

@@ -27,14 +27,6 @@ namespace keel::cpu {
 
 namespace {
 
-template <typename F> decltype(auto) dispatch_index(DType dtype, const char* op, F&& body) {
-  switch (dtype) {
-    case DType::i64: return body.template operator()<int64_t>();
-    case DType::i32: return body.template operator()<int32_t>();
-    default: fail("[", op, "] index must be int64 or int32, got ", dtype_name(dtype));
-  }
-}
-
 // Throws unless every value of `index` lies in [0, size).
 void check_bounds(const char* op, const Tensor& index, int64_t dim, int64_t size) {
   if (index.numel() == 0) return;

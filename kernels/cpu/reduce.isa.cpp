@@ -57,19 +57,6 @@ template <typename O> struct AccOf<ReduceOp::all, O> { using type = bool; };
 template <typename O> struct AccOf<ReduceOp::any, O> { using type = bool; };
 template <ReduceOp op, typename O> using acc_t = typename AccOf<op, O>::type;
 
-template <ReduceOp op, typename A> inline A identity() {
-  if constexpr (op == ReduceOp::sum) return A(0);
-  else if constexpr (op == ReduceOp::prod) return A(1);
-  else if constexpr (op == ReduceOp::all) return true;
-  else if constexpr (op == ReduceOp::any) return false;
-  else if constexpr (op == ReduceOp::amax) {
-    if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::lowest();
-  } else {
-    if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::max();
-  }
-}
 
 template <ReduceOp op, typename A> inline A combine(A a, A b) {
   if constexpr (op == ReduceOp::sum) {
@@ -168,7 +155,7 @@ template <ReduceOp op, typename O, typename X>
 acc_t<op, O> reduce_run(const X* __restrict p, int64_t n, int64_t stride) {
   using A = acc_t<op, O>;
   using L = lane_t<op, O>;
-  A total = identity<op, A>();
+  A total = reduce_identity<op, A>();
   if (stride != 1) {
     for (int64_t i = 0; i < n; ++i) total = combine<op>(total, load<op, O>(p[i * stride]));
     return total;
@@ -176,7 +163,7 @@ acc_t<op, O> reduce_run(const X* __restrict p, int64_t n, int64_t stride) {
   for (int64_t block = 0; block < n; block += kBlock) {
     const int64_t block_end = std::min(n, block + kBlock);
     L lanes[kLanes];
-    for (int j = 0; j < kLanes; ++j) lanes[j] = identity<op, L>();
+    for (int j = 0; j < kLanes; ++j) lanes[j] = reduce_identity<op, L>();
     int64_t i = block;
     if constexpr ((op == ReduceOp::amax || op == ReduceOp::amin) && std::is_floating_point_v<L>) {
       // max/min lanes as plain compare-selects (maxps/minps) with NaNs counted on the side:
@@ -207,7 +194,7 @@ acc_t<op, O> reduce_run(const X* __restrict p, int64_t n, int64_t stride) {
 template <ReduceOp op, typename O, typename X>
 acc_t<op, O> reduce_range(const X* base, const std::vector<Dim>& reduced, int64_t begin, int64_t end) {
   using A = acc_t<op, O>;
-  A acc = identity<op, A>();
+  A acc = reduce_identity<op, A>();
   if (reduced.empty()) return begin < end ? load<op, O>(*base) : acc;
   const Dim& run = reduced.back();
   while (begin < end) {
@@ -260,7 +247,7 @@ void reduce_typed(const Tensor& out, const Tensor& x, const std::vector<int64_t>
       const int64_t outputs = row_count * width;
       // (a unique_ptr array, not std::vector: vector<bool> has no data())
       std::unique_ptr<A[]> partial(new A[static_cast<size_t>(threads * outputs)]);
-      std::fill(partial.get(), partial.get() + threads * outputs, identity<op, A>());
+      std::fill(partial.get(), partial.get() + threads * outputs, reduce_identity<op, A>());
 #pragma omp parallel num_threads(threads)
       {
         const int t = omp_get_thread_num(), count = omp_get_num_threads();
@@ -284,7 +271,7 @@ void reduce_typed(const Tensor& out, const Tensor& x, const std::vector<int64_t>
       const int64_t row = unit / chunks, column = unit % chunks * kChunk;
       const int64_t columns = std::min(kChunk, width - column);
       A acc[kChunk];
-      for (int64_t j = 0; j < columns; ++j) acc[j] = identity<op, A>();
+      for (int64_t j = 0; j < columns; ++j) acc[j] = reduce_identity<op, A>();
       accumulate(row, column, columns, 0, reduce_count, acc);
       int64_t x_row, out_row;
       offsets_of(outer, row, x_row, out_row);
@@ -303,7 +290,7 @@ void reduce_typed(const Tensor& out, const Tensor& x, const std::vector<int64_t>
       int64_t x_offset, out_offset;
       offsets_of(kept, k, x_offset, out_offset);
       std::unique_ptr<A[]> partial(new A[static_cast<size_t>(threads)]);
-      std::fill(partial.get(), partial.get() + threads, identity<op, A>());
+      std::fill(partial.get(), partial.get() + threads, reduce_identity<op, A>());
 #pragma omp parallel num_threads(threads)
       {
         const int t = omp_get_thread_num(), count = omp_get_num_threads();

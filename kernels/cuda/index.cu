@@ -24,14 +24,6 @@ namespace keel::cuda {
 
 namespace {
 
-template <typename F> decltype(auto) dispatch_index(DType dtype, const char* op, F&& body) {
-  switch (dtype) {
-    case DType::i64: return body.template operator()<int64_t>();
-    case DType::i32: return body.template operator()<int32_t>();
-    default: fail("[", op, "] index must be int64 or int32, got ", dtype_name(dtype));
-  }
-}
-
 // One value of a 1-element device tensor of an index dtype, on the host.
 int64_t read_index_value(const Tensor& t) {
   int64_t value = 0;

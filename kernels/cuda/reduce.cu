@@ -38,20 +38,6 @@ template <typename Out> struct AccOf<ReduceOp::all, Out> { using type = bool; };
 template <typename Out> struct AccOf<ReduceOp::any, Out> { using type = bool; };
 template <ReduceOp op, typename Out> using acc_t = typename AccOf<op, Out>::type;
 
-template <ReduceOp op, typename A> __device__ __forceinline__ A reduce_identity() {
-  if constexpr (op == ReduceOp::sum) return A(0);
-  else if constexpr (op == ReduceOp::prod) return A(1);
-  else if constexpr (op == ReduceOp::all) return true;
-  else if constexpr (op == ReduceOp::any) return false;
-  else if constexpr (op == ReduceOp::amax) {
-    if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::lowest();
-  } else {
-    if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
-    else return std::numeric_limits<A>::max();
-  }
-}
-
 template <ReduceOp op, typename A> __device__ __forceinline__ A reduce_combine(A a, A b) {
   if constexpr (op == ReduceOp::sum) return math::binary<BinaryOp::add>(a, b);
   else if constexpr (op == ReduceOp::prod) return math::binary<BinaryOp::mul>(a, b);

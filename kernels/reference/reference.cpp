@@ -41,6 +41,21 @@ RefTensor from_tensor(const Tensor& tensor) {
   return result;
 }
 
+std::vector<int64_t> unravel(int64_t linear, const Shape& shape) {
+  std::vector<int64_t> coordinates(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    coordinates[d] = linear % shape[d];
+    linear /= shape[d];
+  }
+  return coordinates;
+}
+
+int64_t ravel(const std::vector<int64_t>& coordinates, const Shape& shape) {
+  int64_t linear = 0;
+  for (size_t d = 0; d < shape.size(); ++d) linear = linear * shape[d] + coordinates[d];
+  return linear;
+}
+
 int64_t broadcast_source(const Shape& shape, const Shape& out_shape, int64_t index) {
   int64_t source = 0, source_stride = 1;
   const int64_t shift = static_cast<int64_t>(out_shape.size() - shape.size());

@@ -21,6 +21,9 @@ struct RefTensor {
 
 // Reads any CPU tensor (any dtype, any strides) into doubles, element by element.
 RefTensor from_tensor(const Tensor& tensor);
+// Row-major linear index <-> coordinates of `shape`.
+std::vector<int64_t> unravel(int64_t linear, const Shape& shape);
+int64_t ravel(const std::vector<int64_t>& coordinates, const Shape& shape);
 // Row-major index of the element of `shape` that broadcast index `index` (of `out_shape`) reads.
 int64_t broadcast_source(const Shape& shape, const Shape& out_shape, int64_t index);
 

@@ -6,20 +6,6 @@ namespace keel::reference {
 
 namespace {
 
-std::vector<int64_t> unravel(int64_t linear, const Shape& shape) {
-  std::vector<int64_t> coordinates(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    coordinates[d] = linear % shape[d];
-    linear /= shape[d];
-  }
-  return coordinates;
-}
-
-int64_t ravel(const std::vector<int64_t>& coordinates, const Shape& shape) {
-  int64_t linear = 0;
-  for (size_t d = 0; d < shape.size(); ++d) linear = linear * shape[d] + coordinates[d];
-  return linear;
-}
 
 RefTensor zeros_of(const Shape& shape) {
   return {shape, std::vector<double>(static_cast<size_t>(shape_numel(shape)), 0.0)};

@@ -35,32 +35,7 @@ Tensor values_tensor(const std::vector<double>& values, const Shape& shape, DTyp
   return f64.to(dtype);
 }
 
-void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-  } catch (const Error& error) {
-    const std::string message = error.what();
-    INFO("message: " << message);
-    for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
-    return;
-  }
-  FAIL_CHECK("expected a keel::Error containing " << (parts.empty() ? std::string() : parts[0]));
-}
 
-std::vector<int64_t> unravel(int64_t linear, const Shape& shape) {
-  std::vector<int64_t> coordinates(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    coordinates[d] = linear % shape[d];
-    linear /= shape[d];
-  }
-  return coordinates;
-}
-
-int64_t ravel(const std::vector<int64_t>& coordinates, const Shape& shape) {
-  int64_t linear = 0;
-  for (size_t d = 0; d < shape.size(); ++d) linear = linear * shape[d] + coordinates[d];
-  return linear;
-}
 
 // out[c] = x[c'] with c'[dims[i]] = c[i].
 RefTensor permute_ref(const RefTensor& x, const std::vector<int64_t>& dims) {
@@ -68,10 +43,10 @@ RefTensor permute_ref(const RefTensor& x, const std::vector<int64_t>& dims) {
   for (size_t i = 0; i < dims.size(); ++i) shape[i] = x.shape[dims[i]];
   RefTensor out{shape, std::vector<double>(x.values.size())};
   for (int64_t i = 0; i < out.numel(); ++i) {
-    const std::vector<int64_t> coordinates = unravel(i, shape);
+    const std::vector<int64_t> coordinates = reference::unravel(i, shape);
     std::vector<int64_t> source(dims.size());
     for (size_t k = 0; k < dims.size(); ++k) source[dims[k]] = coordinates[k];
-    out.values[i] = x.values[ravel(source, x.shape)];
+    out.values[i] = x.values[reference::ravel(source, x.shape)];
   }
   return out;
 }

@@ -33,18 +33,6 @@ Tensor random_indices(int64_t high, const Shape& shape) {
   return randint(0, high, shape);
 }
 
-// Runs f and checks that it throws keel::Error whose message contains every part.
-void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-  } catch (const Error& error) {
-    const std::string message = error.what();
-    INFO("message: " << message);
-    for (const std::string& part : parts) CHECK(message.find(part) != std::string::npos);
-    return;
-  }
-  FAIL_CHECK("expected a keel::Error containing " << (parts.empty() ? std::string() : parts[0]));
-}
 
 Shape sizes_along(const std::vector<Tensor>& pieces, int64_t dim) {
   Shape sizes;
