@@ -56,7 +56,7 @@ struct MemoryStats {
   size_t allocated_bytes = 0;       // in tensors now
   size_t reserved_bytes = 0;        // held from the driver, cached or in use
   size_t peak_allocated_bytes = 0;  // most allocated at any time since the last reset
-  size_t num_allocations = 0;       // calls to allocate
+  size_t num_allocations = 0;       // allocations handed out (successful calls)
   size_t num_device_mallocs = 0;    // calls that reached cudaMalloc (cache misses)
 };
 

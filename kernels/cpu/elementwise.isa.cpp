@@ -7,7 +7,20 @@
 // Contiguous runs (and a contiguous operand against a broadcast scalar) get plain indexed
 // loops that the compiler vectorizes for this file's instruction set; other strides fall back
 // to pointer-stepping loops. The reference these must match is kernels/reference/.
+//
+// f16/bf16 contiguous runs compute in float with conversions that vectorize and give the same
+// bits as core/half.h's scalar ones for every input (tested on all 65536 patterns and millions
+// of floats). bf16 <-> float is a shift and a branch-free rounding, fused into the compute loop.
+// f16 runs go in chunks of kChunk elements through float buffers: half -> float branch-free (not
+// F16C: vcvtph2ps quiets signalling NaNs, half.h keeps them), float -> half with F16C's
+// vcvtps2ph where the variant has it, else half.h's cases as bit selects.
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #include "keel/kernels/convert.h"
 #include "keel/kernels/cpu/isa_table.h"
@@ -18,40 +31,219 @@ namespace keel::cpu::KEEL_CPU_ISA {
 
 namespace {
 
-// Applies f elementwise to one inner run of two operands: out (Out), x (In).
+template <typename T> inline constexpr bool is_float16_v = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+
+// Elements per chunk of an f16 run: 1 KiB float buffers stay in L1.
+constexpr int64_t kChunk = 256;
+
+inline uint32_t bits_of(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+inline float float_of(uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+// condition ? if_true : if_false as a bit mask: with a plain ?: GCC sinks the float arithmetic
+// of the unused arm into a branch and then cannot vectorize the loop ("control flow in loop").
+inline uint32_t select_bits(bool condition, uint32_t if_true, uint32_t if_false) {
+  const uint32_t mask = 0u - static_cast<uint32_t>(condition);
+  return (if_true & mask) | (if_false & ~mask);
+}
+
+// binary16 -> float, as detail::half_bits_to_float: normals and inf/NaN rebias the exponent
+// (NaN payloads kept as they are), subnormals are mantissa * 2^-24 (exact in float).
+inline void load_floats(const Half* src, float* __restrict dst, int64_t count) {
+  const uint16_t* __restrict bits = reinterpret_cast<const uint16_t*>(src);
+  for (int64_t i = 0; i < count; ++i) {
+    const uint32_t half = bits[i];
+    const uint32_t sign = (half & 0x8000u) << 16;
+    const uint32_t magnitude = half & 0x7fffu;
+    const uint32_t rebiased = (magnitude << 13) + ((magnitude >= 0x7c00u ? 224u : 112u) << 23);
+    const float subnormal = static_cast<float>(static_cast<int32_t>(magnitude)) * 5.9604644775390625e-08f;
+    dst[i] = float_of(sign | select_bits(magnitude < 0x400u, bits_of(subnormal), rebiased));
+  }
+}
+
+// bfloat16 -> float: the bits are the float's top half.
+inline float bfloat16_to_float(BFloat16 value) { return float_of(static_cast<uint32_t>(value.bits) << 16); }
+
+// float -> bfloat16: the top 16 bits rounded to nearest even; NaN kept quiet (as
+// detail::float_to_bfloat16_bits).
+inline BFloat16 float_to_bfloat16(float value) {
+  const uint32_t bits = bits_of(value);
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (bits >> 16) | 0x0040u;
+  // A plain ?: here (both arms integer, nothing to sink) vectorizes and is ~15% faster than
+  // select_bits in cache.
+  return BFloat16(static_cast<uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded), BFloat16::FromBits{});
+}
+
+inline void load_floats(const BFloat16* __restrict src, float* __restrict dst, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dst[i] = bfloat16_to_float(src[i]);
+}
+
+// float -> binary16, round to nearest even: vcvtps2ph where the variant has F16C (it rounds,
+// handles subnormals, overflow and NaN exactly as detail::float_to_half_bits does), else that
+// function's cases as selects instead of branches.
+inline void store_floats(const float* __restrict src, Half* dst, int64_t count) {
+  uint16_t* __restrict bits = reinterpret_cast<uint16_t*>(dst);
+  int64_t i = 0;
+#if defined(__F16C__)
+  for (; i + 8 <= count; i += 8) {
+    const __m128i halves = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(bits + i), halves);
+  }
+#endif
+  for (; i < count; ++i) {
+    const uint32_t value = bits_of(src[i]);
+    const uint32_t sign = (value >> 16) & 0x8000u;
+    const uint32_t magnitude = value & 0x7fffffffu;
+    const uint32_t inf_nan = 0x7c00u | (magnitude > 0x7f800000u ? 0x0200u | ((magnitude >> 13) & 0x3ffu) : 0u);
+    // Subnormal or zero: adding 0.5 lines bit 2^-24 up with the float's last mantissa bit, so
+    // the float adder rounds to nearest even.
+    const uint32_t subnormal = bits_of(float_of(magnitude) + 0.5f) - 0x3f000000u;
+    const uint32_t normal = (magnitude + 0xc8000fffu + ((magnitude >> 13) & 1u)) >> 13;
+    uint32_t result = select_bits(magnitude < 0x38800000u, subnormal, normal);
+    result = select_bits(magnitude >= 0x477ff000u, 0x7c00u, result);
+    result = select_bits(magnitude >= 0x7f800000u, inf_nan, result);
+    bits[i] = static_cast<uint16_t>(sign | result);
+  }
+}
+
+inline void store_floats(const float* __restrict src, BFloat16* __restrict dst, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dst[i] = float_to_bfloat16(src[i]);
+}
+
+// One element in its compute type, and a computed value stored as Out: the plain casts, except
+// bf16, which uses the vectorizable conversions above (f16 runs are chunked instead).
+template <typename T> inline compute_t<T> load_value(T value) {
+  if constexpr (std::is_same_v<T, BFloat16>) return bfloat16_to_float(value);
+  else return static_cast<compute_t<T>>(value);
+}
+template <typename Out, typename V> inline Out store_value(V value) {
+  if constexpr (std::is_same_v<Out, BFloat16>) return float_to_bfloat16(value);
+  else return static_cast<Out>(value);
+}
+
+// Applies f to one inner run of two operands: out[i] = Out(f(C(x[i]))) with C = compute_t<In>,
+// out (Out), x (In). f takes and gives the compute type (or bool for predicates).
 template <typename Out, typename In, typename F>
 inline void unary_run(char* const* pointers, const int64_t* strides, int64_t count, F f) {
   if (strides[0] == sizeof(Out) && strides[1] == sizeof(In)) {
     Out* __restrict out = reinterpret_cast<Out*>(pointers[0]);
     const In* __restrict x = reinterpret_cast<const In*>(pointers[1]);
-    for (int64_t i = 0; i < count; ++i) out[i] = f(x[i]);
+    if constexpr (std::is_same_v<In, Half>) {
+      alignas(64) float in_chunk[kChunk];
+      alignas(64) float out_chunk[kChunk];
+      for (int64_t start = 0; start < count; start += kChunk) {
+        const int64_t n = std::min(kChunk, count - start);
+        load_floats(x + start, in_chunk, n);
+        if constexpr (std::is_same_v<Out, Half>) {
+          for (int64_t i = 0; i < n; ++i) out_chunk[i] = f(in_chunk[i]);
+          store_floats(out_chunk, out + start, n);
+        } else {
+          for (int64_t i = 0; i < n; ++i) out[start + i] = static_cast<Out>(f(in_chunk[i]));
+        }
+      }
+    } else {
+      for (int64_t i = 0; i < count; ++i) out[i] = store_value<Out>(f(load_value(x[i])));
+    }
   } else {
     char* out = pointers[0];
     const char* x = pointers[1];
     for (int64_t i = 0; i < count; ++i, out += strides[0], x += strides[1])
-      *reinterpret_cast<Out*>(out) = f(*reinterpret_cast<const In*>(x));
+      *reinterpret_cast<Out*>(out) = store_value<Out>(f(load_value(*reinterpret_cast<const In*>(x))));
   }
 }
 
+// One chunk of an f16 binary run: a and b are float buffers (a_stride/b_stride 1, or 0 for a
+// broadcast scalar held in element 0).
+template <typename Out, typename F>
+inline void binary_chunk(Out* __restrict out, const float* __restrict a, int64_t a_stride,
+                         const float* __restrict b, int64_t b_stride, int64_t n, F f) {
+  if constexpr (std::is_same_v<Out, Half>) {
+    alignas(64) float out_chunk[kChunk];
+    if (a_stride && b_stride) for (int64_t i = 0; i < n; ++i) out_chunk[i] = f(a[i], b[i]);
+    else if (a_stride) for (int64_t i = 0; i < n; ++i) out_chunk[i] = f(a[i], b[0]);
+    else for (int64_t i = 0; i < n; ++i) out_chunk[i] = f(a[0], b[i]);
+    store_floats(out_chunk, out, n);
+  } else {
+    if (a_stride && b_stride) for (int64_t i = 0; i < n; ++i) out[i] = static_cast<Out>(f(a[i], b[i]));
+    else if (a_stride) for (int64_t i = 0; i < n; ++i) out[i] = static_cast<Out>(f(a[i], b[0]));
+    else for (int64_t i = 0; i < n; ++i) out[i] = static_cast<Out>(f(a[0], b[i]));
+  }
+}
+
+// out[i] = Out(f(C(a[i]), C(b[i]))) over one inner run, C = compute_t<In>.
 template <typename Out, typename In, typename F>
 inline void binary_run(char* const* pointers, const int64_t* strides, int64_t count, F f) {
+  using C = compute_t<In>;
   Out* __restrict out = reinterpret_cast<Out*>(pointers[0]);
   const In* __restrict a = reinterpret_cast<const In*>(pointers[1]);
   const In* __restrict b = reinterpret_cast<const In*>(pointers[2]);
-  if (strides[0] == sizeof(Out) && strides[1] == sizeof(In) && strides[2] == sizeof(In)) {
-    for (int64_t i = 0; i < count; ++i) out[i] = f(a[i], b[i]);
-  } else if (strides[0] == sizeof(Out) && strides[1] == sizeof(In) && strides[2] == 0) {
-    const In scalar = *b;
-    for (int64_t i = 0; i < count; ++i) out[i] = f(a[i], scalar);
-  } else if (strides[0] == sizeof(Out) && strides[1] == 0 && strides[2] == sizeof(In)) {
-    const In scalar = *a;
-    for (int64_t i = 0; i < count; ++i) out[i] = f(scalar, b[i]);
+  const bool contiguous_out = strides[0] == sizeof(Out);
+  const bool a_run = strides[1] == sizeof(In), b_run = strides[2] == sizeof(In);
+  const bool a_scalar = strides[1] == 0, b_scalar = strides[2] == 0;
+  if constexpr (std::is_same_v<In, Half>) {
+    if (contiguous_out && (a_run || a_scalar) && (b_run || b_scalar) && (a_run || b_run)) {
+      alignas(64) float a_chunk[kChunk];
+      alignas(64) float b_chunk[kChunk];
+      if (a_scalar) load_floats(a, a_chunk, 1);
+      if (b_scalar) load_floats(b, b_chunk, 1);
+      for (int64_t start = 0; start < count; start += kChunk) {
+        const int64_t n = std::min(kChunk, count - start);
+        if (a_run) load_floats(a + start, a_chunk, n);
+        if (b_run) load_floats(b + start, b_chunk, n);
+        binary_chunk(out + start, a_chunk, a_run ? 1 : 0, b_chunk, b_run ? 1 : 0, n, f);
+      }
+      return;
+    }
   } else {
-    char* o = pointers[0];
-    const char* pa = pointers[1];
-    const char* pb = pointers[2];
-    for (int64_t i = 0; i < count; ++i, o += strides[0], pa += strides[1], pb += strides[2])
-      *reinterpret_cast<Out*>(o) = f(*reinterpret_cast<const In*>(pa), *reinterpret_cast<const In*>(pb));
+    if (contiguous_out && a_run && b_run) {
+      for (int64_t i = 0; i < count; ++i) out[i] = store_value<Out>(f(load_value(a[i]), load_value(b[i])));
+      return;
+    }
+    if (contiguous_out && a_run && b_scalar) {
+      const C scalar = load_value(*b);
+      for (int64_t i = 0; i < count; ++i) out[i] = store_value<Out>(f(load_value(a[i]), scalar));
+      return;
+    }
+    if (contiguous_out && a_scalar && b_run) {
+      const C scalar = load_value(*a);
+      for (int64_t i = 0; i < count; ++i) out[i] = store_value<Out>(f(scalar, load_value(b[i])));
+      return;
+    }
+  }
+  char* o = pointers[0];
+  const char* pa = pointers[1];
+  const char* pb = pointers[2];
+  for (int64_t i = 0; i < count; ++i, o += strides[0], pa += strides[1], pb += strides[2])
+    *reinterpret_cast<Out*>(o) = store_value<Out>(
+        f(load_value(*reinterpret_cast<const In*>(pa)), load_value(*reinterpret_cast<const In*>(pb))));
+}
+
+// dst[i] = convert<To, From>(src[i]) over one contiguous run where one side is f16/bf16 (and
+// the dtypes differ): through a float chunk. convert<To, From> goes through float for these
+// (f16/bf16 to anything: float(x) first; anything to f16/bf16: float(compute value) first), so
+// the chunked path gives the same bits.
+template <typename To, typename From>
+inline void convert_run_float16(To* __restrict dst, const From* __restrict src, int64_t count) {
+  if constexpr (std::is_same_v<To, float>) {
+    load_floats(src, dst, count);
+  } else if constexpr (std::is_same_v<From, float>) {
+    store_floats(src, dst, count);
+  } else {
+    alignas(64) float chunk[kChunk];
+    for (int64_t start = 0; start < count; start += kChunk) {
+      const int64_t n = std::min(kChunk, count - start);
+      if constexpr (is_float16_v<From>) load_floats(src + start, chunk, n);
+      else for (int64_t i = 0; i < n; ++i) chunk[i] = convert<float, From>(src[start + i]);
+      if constexpr (is_float16_v<To>) store_floats(chunk, dst + start, n);
+      else for (int64_t i = 0; i < n; ++i) dst[start + i] = convert<To, float>(chunk[i]);
+    }
   }
 }
 
@@ -66,11 +258,11 @@ template <UnaryOp op> void unary_typed(const Tensor& out, const Tensor& x) {
     using C = compute_t<T>;
     if constexpr (unary_gives_bool(op)) {
       for_each<2>({&out, &x}, [](char* const* p, const int64_t* s, int64_t n) {
-        unary_run<bool, T>(p, s, n, [](T v) { return math::unary_predicate<op>(static_cast<C>(v)); });
+        unary_run<bool, T>(p, s, n, [](C v) { return math::unary_predicate<op>(v); });
       });
     } else {
       for_each<2>({&out, &x}, [](char* const* p, const int64_t* s, int64_t n) {
-        unary_run<T, T>(p, s, n, [](T v) { return static_cast<T>(math::unary<op>(static_cast<C>(v))); });
+        unary_run<T, T>(p, s, n, [](C v) { return math::unary<op>(v); });
       });
     }
   });
@@ -81,15 +273,11 @@ template <BinaryOp op> void binary_typed(const Tensor& out, const Tensor& a, con
     using C = compute_t<T>;
     if constexpr (binary_gives_bool(op)) {
       for_each<3>({&out, &a, &b}, [](char* const* p, const int64_t* s, int64_t n) {
-        binary_run<bool, T>(p, s, n, [](T x, T y) {
-          return math::binary_predicate<op>(static_cast<C>(x), static_cast<C>(y));
-        });
+        binary_run<bool, T>(p, s, n, [](C x, C y) { return math::binary_predicate<op>(x, y); });
       });
     } else {
       for_each<3>({&out, &a, &b}, [](char* const* p, const int64_t* s, int64_t n) {
-        binary_run<T, T>(p, s, n, [](T x, T y) {
-          return static_cast<T>(math::binary<op>(static_cast<C>(x), static_cast<C>(y)));
-        });
+        binary_run<T, T>(p, s, n, [](C x, C y) { return math::binary<op>(x, y); });
       });
     }
   });
@@ -174,13 +362,29 @@ void copy(const Tensor& dst, const Tensor& src) {
   dispatch_all(dst.dtype(), "copy", [&]<typename To>() {
     dispatch_all(src.dtype(), "copy", [&]<typename From>() {
       for_each<2>({&dst, &src}, [](char* const* p, const int64_t* s, int64_t n) {
+        const bool contiguous = s[0] == sizeof(To) && s[1] == sizeof(From);
         if constexpr (std::is_same_v<To, From>) {
-          if (s[0] == sizeof(To) && s[1] == sizeof(From)) {
+          if (contiguous) {
             std::memcpy(p[0], p[1], static_cast<size_t>(n) * sizeof(To));
             return;
           }
+        } else if constexpr (is_float16_v<To> || is_float16_v<From>) {
+          if (contiguous) {
+            convert_run_float16(reinterpret_cast<To*>(p[0]), reinterpret_cast<const From*>(p[1]), n);
+            return;
+          }
+        } else {
+          if (contiguous) {
+            To* __restrict d = reinterpret_cast<To*>(p[0]);
+            const From* __restrict v = reinterpret_cast<const From*>(p[1]);
+            for (int64_t i = 0; i < n; ++i) d[i] = convert<To, From>(v[i]);
+            return;
+          }
         }
-        unary_run<To, From>(p, s, n, [](From v) { return convert<To, From>(v); });
+        char* d = p[0];
+        const char* v = p[1];
+        for (int64_t i = 0; i < n; ++i, d += s[0], v += s[1])
+          *reinterpret_cast<To*>(d) = convert<To, From>(*reinterpret_cast<const From*>(v));
       });
     });
   });

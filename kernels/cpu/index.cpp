@@ -159,11 +159,11 @@ void scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor&
           const T value = source_line[k * source_step];
           if (!accumulate) {
             target = value;
-          } else if constexpr (std::is_same_v<T, bool>) {
-            target = target || value;
           } else {
+            // The add of op_math.h: integers wrap (no signed overflow), bool is `or`,
+            // f16/bf16 add in f32.
             using C = compute_t<T>;
-            target = convert<T, C>(static_cast<C>(static_cast<C>(target) + static_cast<C>(value)));
+            target = static_cast<T>(math::binary<BinaryOp::add>(static_cast<C>(target), static_cast<C>(value)));
           }
         }
       });

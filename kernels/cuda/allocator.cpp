@@ -51,8 +51,6 @@ class CachingAllocator {
     const size_t size = round_size(nbytes);
     const cudaStream_t stream = cuda::detail::current_stream(device);
     std::lock_guard<std::mutex> lock(mutex_);
-    MemoryStats& stats = stats_for(device);
-    ++stats.num_allocations;
     void* pointer = nullptr;
     std::multimap<size_t, void*>& pool = pools_[PoolKey{device, stream}];
     auto found = pool.lower_bound(size);
@@ -65,6 +63,9 @@ class CachingAllocator {
       pointer = device_malloc(device, size, nbytes);
     }
     live_[pointer] = Block{block_size, device, stream};
+    // Counted once the block is handed out: a failed (out-of-memory) call changes no statistic.
+    MemoryStats& stats = stats_for(device);
+    ++stats.num_allocations;
     stats.allocated_bytes += block_size;
     stats.peak_allocated_bytes = std::max(stats.peak_allocated_bytes, stats.allocated_bytes);
     return pointer;
@@ -198,7 +199,8 @@ void check_device(int device, const char* op) {
 }  // namespace
 
 Allocator& cuda_allocator(int device) {
-  static std::mutex mutex;
+  // Leaked like the cache: a tensor created while static destructors run still finds them.
+  static std::mutex& mutex = *new std::mutex();
   static std::vector<std::unique_ptr<DeviceAllocator>>* allocators =
       new std::vector<std::unique_ptr<DeviceAllocator>>();  // never destroyed, like the cache
   std::lock_guard<std::mutex> lock(mutex);

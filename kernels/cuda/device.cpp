@@ -27,8 +27,9 @@ DeviceGuard::~DeviceGuard() {
 }
 
 int multiprocessor_count(int device) {
-  static std::mutex mutex;
-  static std::vector<int> counts;  // 0 = not queried yet
+  // Never destroyed, so that kernels launched while static destructors run still work.
+  static std::mutex& mutex = *new std::mutex();
+  static std::vector<int>& counts = *new std::vector<int>();  // 0 = not queried yet
   std::lock_guard<std::mutex> lock(mutex);
   if (device >= static_cast<int>(counts.size())) counts.resize(static_cast<size_t>(device) + 1, 0);
   if (counts[device] == 0) {

@@ -128,8 +128,10 @@ __global__ void __launch_bounds__(detail::kElementwiseThreads)
       } else if constexpr (std::is_same_v<T, bool>) {
         target = target || value;
       } else {
+        // In compute_t (f32 for f16/bf16); signed integers wrap (math::binary adds them as
+        // unsigned), where a plain signed + would overflow undefinedly.
         using C = compute_t<T>;
-        target = convert<T, C>(static_cast<C>(static_cast<C>(target) + static_cast<C>(value)));
+        target = convert<T, C>(math::binary<BinaryOp::add>(static_cast<C>(target), static_cast<C>(value)));
       }
     }
   }

@@ -590,6 +590,64 @@ TEST_CASE("gather, scatter, scatter_add and index_select on CUDA match the CPU",
   check_same(device_self, x, kExact, "untouched after a bad index");
 }
 
+// ---- more than 2^31 elements -------------------------------------------------------------------
+
+TEST_CASE("CUDA kernels index tensors of more than 2^31 elements", "[cuda]") {
+  if (!keel::cuda::is_available()) { WARN("skipped: no CUDA device"); return; }
+  // 2^31 + 6 bytes: past every 32-bit element index (the strided kernel's 64-bit path, the
+  // vector loop's tail, a reduction's chunk offsets, an arg reduction's column index).
+  const int64_t n = (int64_t{1} << 31) + 6, half = n / 2;
+  Tensor x;
+  try {
+    x = empty({n}, {DType::u8, kCuda});
+  } catch (const Error& error) {
+    WARN("large-tensor check skipped: the device cannot hold 2^31 bytes (" << error.what() << ")");
+    return;
+  }
+  x.fill_(1);                       // contiguous, vectorized: 16 bytes per load, 6 in the tail
+  x.narrow(0, n - 3, 1).fill_(5);   // element 2^31 + 3
+  x.narrow(0, 0, 1).fill_(0);
+  CHECK(amax(x).item<int64_t>() == 5);
+  CHECK(amin(x).item<int64_t>() == 0);
+  CHECK(argmax(x).item<int64_t>() == n - 3);
+  CHECK(sum(x.narrow(0, n - 6, 6).cpu().to(DType::i64)).item<int64_t>() == 10);
+  // Strided, 64-bit indices: the [half, 2] transpose of x viewed as [2, half]. Element n - 3 of
+  // x is (1, half - 3) of the view, so (half - 3, 1) of y: flat index 2 * (half - 3) + 1.
+  const Tensor y = add(x.view({2, half}).t(), x.view({2, half}).t());
+  REQUIRE(y.is_contiguous());
+  CHECK(argmax(y.flatten()).item<int64_t>() == 2 * (half - 3) + 1);
+  CHECK(amax(y).item<int64_t>() == 10);
+  CHECK(argmin(y.flatten()).item<int64_t>() == 0);
+  CHECK(sum(y.narrow(0, half - 4, 2).cpu().to(DType::i64)).item<int64_t>() == 2 + 2 + 2 + 10);
+}
+
+// ---- a second device --------------------------------------------------------------------------
+
+TEST_CASE("tensors on cuda:1 run on device 1", "[cuda]") {
+  if (keel::cuda::device_count() < 2) { WARN("multi-device check skipped: fewer than two CUDA devices"); return; }
+  const Device second = Device::cuda(1);
+  const Tensor x = random_tensor({7, 33}, DType::f32), y = random_tensor({33}, DType::f32);
+  const MemoryStats before = cuda::memory_stats(1);
+  const Tensor dx = x.to(second), dy = y.to(second);
+  REQUIRE(dx.device() == second);
+  CHECK(cuda::memory_stats(1).allocated_bytes > before.allocated_bytes);
+  const Tensor out = add(exp(non_contiguous(dx)), dy);
+  REQUIRE(out.device() == second);
+  check_same(out, add(exp(x), y), "exp + add on cuda:1");
+  check_same(sum(dx, {1}), sum(x, {1}), sum_tolerance(DType::f32, 33), "sum on cuda:1");
+  check_same(argmax(dx, 1), argmax(x, 1), kExact, "argmax on cuda:1");
+  check_same(index_select(dx, 1, tensor({3, 0, 32}, DType::i64).to(second)),
+             index_select(x, 1, tensor({3, 0, 32}, DType::i64)), kExact, "index_select on cuda:1");
+  Generator host_generator(5), device_generator(5);
+  check_same(rand({1000}, {DType::f32, second}, &device_generator), rand({1000}, {DType::f32}, &host_generator),
+             kExact, "rand on cuda:1");
+  // Between devices, both ways, into a strided destination.
+  check_same(dx.to(kCuda), x, kExact, "cuda:1 -> cuda:0");
+  Tensor back = non_contiguous(zeros({7, 33}, {DType::f32, second}));
+  back.copy_(x.to(kCuda));
+  check_same(back, x, kExact, "cuda:0 -> strided cuda:1");
+}
+
 // ---- random draws ----------------------------------------------------------------------------
 
 TEST_CASE("rand, randn and randint on CUDA draw the CPU's numbers for the same seed", "[cuda]") {
@@ -717,6 +775,7 @@ TEST_CASE("the CUDA allocator is thread-safe and reports out-of-memory clearly",
     CHECK(message.find("reserved") != std::string::npos);
   }
   CHECK(cuda::memory_stats(0).allocated_bytes == start.allocated_bytes);
+  CHECK(cuda::memory_stats(0).num_allocations == start.num_allocations + 2000);  // the failure is not counted
   // The device still works after the failure.
   check_same(ones({5}, {DType::f32, kCuda}) * 2, ones({5}) * 2, kExact, "after out-of-memory");
 }

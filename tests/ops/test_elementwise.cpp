@@ -343,3 +343,326 @@ TEST_CASE("elementwise errors name the op and shapes", "[elementwise][errors]") 
   REQUIRE_THROWS_AS(clamp(tensor({true}), 0, 1), Error);
   REQUIRE_THROWS_AS(Tensor().dim(), Error);
 }
+
+// ---- vectorized f32 exp and 16-bit conversions (kernels/op_math.h exp_f32, elementwise.isa.cpp) --
+// (These cases came later; their extra headers are included here.)
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "keel/kernels/convert.h"
+#include "keel/kernels/cpu/cpu_kernels.h"
+#include "keel/kernels/op_math.h"
+
+namespace {
+
+uint32_t float_bits_of(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+float float_from_bits(uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+// |y - exact| in units of the last place of a float at `exact` (2^-149 below 2^-126). y = inf
+// is exact when `exact` itself rounds to inf, else it counts as 2^128.
+double ulp_error(float y, double exact) {
+  if (std::isnan(exact)) return std::isnan(y) ? 0.0 : INFINITY;
+  if (std::isnan(y)) return INFINITY;
+  if (std::isinf(y) && std::isinf(static_cast<float>(exact)) && (y > 0) == (exact > 0)) return 0.0;
+  const double magnitude = std::isinf(y) ? std::ldexp(1.0, 128) : static_cast<double>(y);
+  int exponent = 0;
+  std::frexp(std::fabs(exact), &exponent);  // |exact| in [2^(exponent-1), 2^exponent)
+  const double ulp = std::ldexp(1.0, std::max(exponent - 1, -126) - 23);
+  return std::fabs(magnitude - exact) / ulp;
+}
+
+// Applies fn to `inputs` as f32 tensors of up to 4M elements; returns the outputs.
+std::vector<float> apply_f32(const std::vector<float>& inputs, Tensor (*fn)(const Tensor&)) {
+  std::vector<float> outputs(inputs.size());
+  constexpr size_t kPiece = size_t{1} << 22;
+  for (size_t start = 0; start < inputs.size(); start += kPiece) {
+    const size_t count = std::min(kPiece, inputs.size() - start);
+    const Tensor x = from_blob(const_cast<float*>(inputs.data() + start), {static_cast<int64_t>(count)});
+    const Tensor y = fn(x).contiguous();
+    REQUIRE(y.dtype() == DType::f32);
+    std::memcpy(outputs.data() + start, y.data_ptr<float>(), count * sizeof(float));
+  }
+  return outputs;
+}
+
+}  // namespace
+
+TEST_CASE("f32 exp is within 2 ulp of e^x over the whole float range", "[elementwise][exp]") {
+  std::vector<float> inputs;
+  // Every 331st float from 0 to 89 and from -0 to -104 (all binades, subnormal inputs too), every
+  // 257th float in [-1, 1], a decimal grid of step 2^-10 across [-110, 95]. (Every float in
+  // [-104, 89] was checked once outside the tests: worst 0.99 ulp without fma, 1.01 with.)
+  for (uint64_t bits = 0; bits <= float_bits_of(89.0f); bits += 331) inputs.push_back(float_from_bits(static_cast<uint32_t>(bits)));
+  for (uint64_t bits = 0x80000000u; bits <= float_bits_of(-104.0f); bits += 331) inputs.push_back(float_from_bits(static_cast<uint32_t>(bits)));
+  for (uint64_t bits = 0; bits <= float_bits_of(1.0f); bits += 257) {
+    inputs.push_back(float_from_bits(static_cast<uint32_t>(bits)));
+    inputs.push_back(-float_from_bits(static_cast<uint32_t>(bits)));
+  }
+  for (int step = -110 * 1024; step <= 95 * 1024; ++step) inputs.push_back(static_cast<float>(step) / 1024.0f);
+  // Edges: the overflow threshold (ln FLT_MAX = 88.7228391...: the float below it is the last
+  // finite result), the subnormal range and the underflow threshold (e^x < 2^-150 below
+  // -103.972...), and far outside.
+  const float kLastFinite = 88.72283172607421875f, kFirstInf = 88.72283935546875f;
+  const std::vector<float> edges = {
+      0.0f, -0.0f, INFINITY, -INFINITY, 88.72f, kLastFinite, kFirstInf, -87.3f, -103.9f, -103.97f,
+      -103.972f, -103.973f, -103.2789f, -104.0f, 89.0f, 89.1f, -104.1f, 1e30f, -1e30f,
+      std::numeric_limits<float>::max(), std::numeric_limits<float>::lowest(),
+      std::numeric_limits<float>::min(), std::numeric_limits<float>::denorm_min(), -1e-40f};
+  inputs.insert(inputs.end(), edges.begin(), edges.end());
+  for (int k = 1; k <= 64; ++k) {  // the floats around both thresholds
+    inputs.push_back(float_from_bits(float_bits_of(kFirstInf) + static_cast<uint32_t>(k - 32)));
+    inputs.push_back(float_from_bits(float_bits_of(kLastFinite) - static_cast<uint32_t>(k)));
+    inputs.push_back(float_from_bits(float_bits_of(-103.972f) + static_cast<uint32_t>(k - 32)));
+    inputs.push_back(float_from_bits(float_bits_of(-87.3365f) + static_cast<uint32_t>(k - 32)));  // 2^-126
+  }
+
+  const std::vector<float> outputs = apply_f32(inputs, &exp);
+  double worst = 0.0;
+  float worst_input = 0.0f;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const double error = ulp_error(outputs[i], std::exp(static_cast<double>(inputs[i])));
+    if (!(error <= worst)) {
+      worst = error;
+      worst_input = inputs[i];
+    }
+  }
+  INFO("ISA " << cpu::active_isa() << ", " << inputs.size() << " inputs; worst " << worst << " ulp at x = "
+              << std::hexfloat << worst_input);
+  CHECK(worst <= 2.0);
+  CHECK(worst > 0.0);  // a broken sweep (say, every output equal to the reference) must not pass
+
+  const Tensor special = exp(tensor({0.0f, -0.0f, INFINITY, -INFINITY, NAN, kLastFinite, kFirstInf, -104.0f, -100.0f}, DType::f32));
+  const float* s = special.data_ptr<float>();
+  CHECK(s[0] == 1.0f);
+  CHECK(s[1] == 1.0f);
+  CHECK(s[2] == INFINITY);
+  CHECK(float_bits_of(s[3]) == 0u);  // +0
+  CHECK(std::isnan(s[4]));
+  CHECK(std::isfinite(s[5]));
+  CHECK(s[5] > 3.4e38f);
+  CHECK(s[6] == INFINITY);
+  CHECK(float_bits_of(s[7]) == 0u);
+  CHECK(s[8] > 0.0f);                                        // a subnormal, not flushed
+  CHECK(s[8] < std::numeric_limits<float>::min());
+}
+
+TEST_CASE("f32 sigmoid and silu built on the vector exp stay within 3 ulp", "[elementwise][exp]") {
+  // Where e^-x overflows (x < -88.72) sigmoid is 1 / inf = 0 as with the C library's expf, so the
+  // sweep stops there.
+  std::vector<float> inputs;
+  for (int step = -88 * 1024; step <= 95 * 1024; ++step) inputs.push_back(static_cast<float>(step) / 1024.0f);
+  for (uint64_t bits = 0; bits <= float_bits_of(1.0f); bits += 4099) {
+    inputs.push_back(float_from_bits(static_cast<uint32_t>(bits)));
+    inputs.push_back(-float_from_bits(static_cast<uint32_t>(bits)));
+  }
+  const std::vector<float> sig = apply_f32(inputs, &sigmoid), swish = apply_f32(inputs, &silu);
+  double worst_sigmoid = 0.0, worst_silu = 0.0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const double x = inputs[i];
+    worst_sigmoid = std::max(worst_sigmoid, ulp_error(sig[i], 1.0 / (1.0 + std::exp(-x))));
+    worst_silu = std::max(worst_silu, ulp_error(swish[i], x / (1.0 + std::exp(-x))));
+  }
+  INFO("ISA " << cpu::active_isa() << ": sigmoid " << worst_sigmoid << " ulp, silu " << worst_silu << " ulp");
+  CHECK(worst_sigmoid <= 3.0);
+  CHECK(worst_silu <= 3.0);
+  const Tensor ends = sigmoid(tensor({NAN, INFINITY, -INFINITY, -90.0f}, DType::f32));
+  CHECK(std::isnan(ends.data_ptr<float>()[0]));
+  CHECK(ends.data_ptr<float>()[1] == 1.0f);
+  CHECK(ends.data_ptr<float>()[2] == 0.0f);
+  CHECK(ends.data_ptr<float>()[3] == 0.0f);
+}
+
+namespace {
+
+// All 65536 bit patterns of a 16-bit dtype, as a tensor over `patterns`.
+Tensor all_patterns(std::vector<uint16_t>& patterns, DType dtype) {
+  patterns.resize(65536);
+  for (uint32_t i = 0; i < 65536; ++i) patterns[i] = static_cast<uint16_t>(i);
+  return from_blob(patterns.data(), {65536}, {.dtype = dtype});
+}
+
+template <typename T> uint16_t bits_of_16(T value) { return value.bits; }
+template <typename T> T from_bits_16(uint16_t bits) { return T(bits, typename T::FromBits{}); }
+template <typename T> std::vector<uint16_t> bits_vector(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  REQUIRE(c.dtype() == dtype_of_v<T>);
+  const uint16_t* data = reinterpret_cast<const uint16_t*>(c.data_ptr<T>());
+  return std::vector<uint16_t>(data, data + c.numel());
+}
+
+// Converts every 16-bit pattern of T to f32/f64/the other 16-bit type/integers through
+// Tensor::to and compares with the scalar conversion (keel::convert, i.e. core/half.h).
+template <typename T, typename Other> void check_patterns_convert() {
+  std::vector<uint16_t> patterns;
+  const Tensor h = all_patterns(patterns, dtype_of_v<T>);
+  const Tensor f = h.to(DType::f32), d = h.to(DType::f64), o = h.to(dtype_of_v<Other>);
+  const Tensor i32 = h.to(DType::i32), i8 = h.to(DType::i8), flag = h.to(DType::bool_);
+  const Tensor back = f.to(dtype_of_v<T>);
+  const std::vector<uint16_t> other_bits = bits_vector<Other>(o), back_bits = bits_vector<T>(back);
+  int mismatches = 0;
+  for (uint32_t i = 0; i < 65536; ++i) {
+    const T value = from_bits_16<T>(static_cast<uint16_t>(i));
+    const float expected = static_cast<float>(value);
+    const double expected_double = static_cast<double>(expected);
+    bool same = float_bits_of(f.data_ptr<float>()[i]) == float_bits_of(expected);
+    same &= std::memcmp(&d.data_ptr<double>()[i], &expected_double, sizeof(double)) == 0;
+    same &= other_bits[i] == bits_of_16(Other(expected));
+    same &= back_bits[i] == bits_of_16(T(expected));
+    same &= i32.data_ptr<int32_t>()[i] == convert<int32_t, T>(value);
+    same &= i8.data_ptr<int8_t>()[i] == convert<int8_t, T>(value);
+    same &= flag.data_ptr<bool>()[i] == convert<bool, T>(value);
+    if (!std::isnan(expected)) same &= back_bits[i] == i;  // 16 -> 32 -> 16 is the identity
+    if (!same && ++mismatches <= 5) FAIL_CHECK(dtype_name(dtype_of_v<T>) << " pattern 0x" << std::hex << i);
+  }
+  CHECK(mismatches == 0);
+}
+
+}  // namespace
+
+TEST_CASE("f16 and bf16 conversions through copy match the scalar Half and BFloat16 bit for bit", "[elementwise][dtype]") {
+  INFO("ISA " << cpu::active_isa());
+  check_patterns_convert<Half, BFloat16>();
+  check_patterns_convert<BFloat16, Half>();
+
+  // Floats: every 1021st pattern (all exponents, signs, NaN payloads) plus every float in the
+  // windows where the rounding has a special case: the f16 subnormal boundary 2^-14, half the
+  // smallest f16 subnormal 2^-25, the f16 overflow threshold 65520, [1, 1 + 2^-6) (every
+  // combination of the low 17 bits: bf16 and f16 ties), the largest finite float, inf and NaN.
+  std::vector<float> floats;
+  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 1021) floats.push_back(float_from_bits(static_cast<uint32_t>(bits)));
+  for (const uint32_t center : {0x38800000u, 0x33000000u, 0x477ff000u, 0x3f810000u, 0x7f7f0000u, 0x7f800000u, 0x7fc00000u}) {
+    for (uint32_t bits = center - 0x10000u; bits < center + 0x10000u; ++bits) {
+      floats.push_back(float_from_bits(bits));
+      floats.push_back(float_from_bits(bits | 0x80000000u));
+    }
+  }
+  const Tensor x = from_blob(floats.data(), {static_cast<int64_t>(floats.size())});
+  const std::vector<uint16_t> half_bits = bits_vector<Half>(x.to(DType::f16));
+  const std::vector<uint16_t> bf16_bits = bits_vector<BFloat16>(x.to(DType::bf16));
+  int64_t half_mismatches = 0, bf16_mismatches = 0;
+  for (size_t i = 0; i < floats.size(); ++i) {
+    half_mismatches += half_bits[i] != Half(floats[i]).bits;
+    bf16_mismatches += bf16_bits[i] != BFloat16(floats[i]).bits;
+  }
+  INFO(floats.size() << " floats");
+  CHECK(half_mismatches == 0);
+  CHECK(bf16_mismatches == 0);
+
+  // Doubles and integers go through float first (convert<Half, double> = Half(float(d))).
+  std::vector<double> doubles = {0.0, -0.0, 65504.0, 65519.99, 65520.0, 1e300, -1e300, 5.96e-8, 2.98e-8,
+                                 std::nan(""), INFINITY, -INFINITY, 1.0 + 1.0 / 2048, 1.0 + 1.0 / 256};
+  for (int k = -3000; k < 3000; ++k) doubles.push_back(std::ldexp(1.0 + k / 3001.0, k / 100));
+  const Tensor xd = from_blob(doubles.data(), {static_cast<int64_t>(doubles.size())}, {.dtype = DType::f64});
+  std::vector<int32_t> ints;
+  for (int32_t v = -300000; v <= 300000; v += 7) ints.push_back(v);
+  const Tensor xi = from_blob(ints.data(), {static_cast<int64_t>(ints.size())}, {.dtype = DType::i32});
+  const std::vector<uint16_t> dh = bits_vector<Half>(xd.to(DType::f16)), db = bits_vector<BFloat16>(xd.to(DType::bf16));
+  const std::vector<uint16_t> ih = bits_vector<Half>(xi.to(DType::f16)), ib = bits_vector<BFloat16>(xi.to(DType::bf16));
+  int64_t other_mismatches = 0;
+  for (size_t i = 0; i < doubles.size(); ++i)
+    other_mismatches += (dh[i] != convert<Half, double>(doubles[i]).bits) + (db[i] != convert<BFloat16, double>(doubles[i]).bits);
+  for (size_t i = 0; i < ints.size(); ++i)
+    other_mismatches += (ih[i] != convert<Half, int32_t>(ints[i]).bits) + (ib[i] != convert<BFloat16, int32_t>(ints[i]).bits);
+  CHECK(other_mismatches == 0);
+
+  // A strided destination and source (the scalar path) and an offset start (chunk tails).
+  Tensor strided = zeros({1000}, {.dtype = DType::f16}).slice(0, 0, 1000, 2);
+  strided.copy_(x.narrow(0, 3, 500));
+  const std::vector<uint16_t> strided_bits = bits_vector<Half>(strided);
+  const std::vector<uint16_t> offset_bits = bits_vector<Half>(x.narrow(0, 3, 500).to(DType::f16));
+  for (int i = 0; i < 500; ++i) {
+    CHECK(strided_bits[static_cast<size_t>(i)] == Half(floats[static_cast<size_t>(i) + 3]).bits);
+    CHECK(offset_bits[static_cast<size_t>(i)] == Half(floats[static_cast<size_t>(i) + 3]).bits);
+  }
+}
+
+namespace {
+
+// Every op on all 65536 patterns of T (a) against the reversed patterns (b), contiguous, with
+// a broadcast scalar on either side, from an unaligned offset and strided: compared with the
+// scalar math in float rounded once to T. Exact ops must match bit for bit (any NaN for a NaN:
+// which NaN operand x86 propagates depends on operand order); exp/sigmoid may differ by one
+// 16-bit ulp, since the f32 exp may round differently with and without fma contraction.
+template <typename T> void check_patterns_ops() {
+  std::vector<uint16_t> a_bits;
+  const Tensor a = all_patterns(a_bits, dtype_of_v<T>);
+  std::vector<uint16_t> b_bits(a_bits.rbegin(), a_bits.rend());
+  const Tensor b = from_blob(b_bits.data(), {65536}, {.dtype = dtype_of_v<T>});
+  const int64_t kScalarIndex = 0x3c01;  // some ordinary value in either format
+  const float scalar = static_cast<float>(from_bits_16<T>(b_bits[kScalarIndex]));
+  const Tensor b_scalar = b.narrow(0, kScalarIndex, 1).expand({65536});
+
+  auto value = [](uint16_t bits) { return static_cast<float>(from_bits_16<T>(bits)); };
+  auto same = [](uint16_t actual, float expected, bool exact) {
+    const uint16_t expected_bits = T(expected).bits;
+    if (std::isnan(expected)) return std::isnan(static_cast<float>(from_bits_16<T>(actual)));
+    if (exact) return actual == expected_bits;
+    return actual == expected_bits || actual + 1 == expected_bits || actual == expected_bits + 1;
+  };
+  auto check_binary = [&](const char* name, Tensor (*fn)(const Tensor&, const Tensor&), auto math_fn) {
+    const std::vector<uint16_t> plain = bits_vector<T>(fn(a, b)), right = bits_vector<T>(fn(a, b_scalar)),
+                                left = bits_vector<T>(fn(b_scalar, a)),
+                                offset = bits_vector<T>(fn(a.narrow(0, 3, 60000), b.narrow(0, 5, 60000))),
+                                strided = bits_vector<T>(fn(a.slice(0, 0, 65536, 2), b.slice(0, 1, 65536, 2)));
+    int mismatches = 0;
+    for (size_t i = 0; i < 65536; ++i) {
+      bool ok = same(plain[i], math_fn(value(a_bits[i]), value(b_bits[i])), true);
+      ok &= same(right[i], math_fn(value(a_bits[i]), scalar), true);
+      ok &= same(left[i], math_fn(scalar, value(a_bits[i])), true);
+      if (i < 60000) ok &= same(offset[i], math_fn(value(a_bits[i + 3]), value(b_bits[i + 5])), true);
+      if (i < 32768) ok &= same(strided[i], math_fn(value(a_bits[2 * i]), value(b_bits[2 * i + 1])), true);
+      if (!ok && ++mismatches <= 5) FAIL_CHECK(name << " " << dtype_name(dtype_of_v<T>) << " at pattern 0x" << std::hex << i);
+    }
+    CHECK(mismatches == 0);
+  };
+  check_binary("add", &add, [](float x, float y) { return x + y; });
+  check_binary("sub", &sub, [](float x, float y) { return x - y; });
+  check_binary("mul", &mul, [](float x, float y) { return x * y; });
+  check_binary("div", &div, [](float x, float y) { return x / y; });
+  check_binary("maximum", &maximum, [](float x, float y) { return math::binary<BinaryOp::maximum>(x, y); });
+  check_binary("minimum", &minimum, [](float x, float y) { return math::binary<BinaryOp::minimum>(x, y); });
+
+  // Comparisons give bool from the same float values.
+  const Tensor less = lt(a, b), equal = eq(a, b_scalar);
+  int compare_mismatches = 0;
+  for (size_t i = 0; i < 65536; ++i) {
+    compare_mismatches += less.data_ptr<bool>()[i] != (value(a_bits[i]) < value(b_bits[i]));
+    compare_mismatches += equal.data_ptr<bool>()[i] != (value(a_bits[i]) == scalar);
+  }
+  CHECK(compare_mismatches == 0);
+
+  auto check_unary = [&](const char* name, Tensor (*fn)(const Tensor&), auto math_fn, bool exact) {
+    const std::vector<uint16_t> plain = bits_vector<T>(fn(a)), strided = bits_vector<T>(fn(a.slice(0, 1, 65536, 3)));
+    int mismatches = 0;
+    for (size_t i = 0; i < 65536; ++i) {
+      bool ok = same(plain[i], math_fn(value(a_bits[i])), exact);
+      if (i < strided.size()) ok &= same(strided[i], math_fn(value(a_bits[3 * i + 1])), exact);
+      if (!ok && ++mismatches <= 5) FAIL_CHECK(name << " " << dtype_name(dtype_of_v<T>) << " at pattern 0x" << std::hex << i);
+    }
+    CHECK(mismatches == 0);
+  };
+  check_unary("neg", &neg, [](float x) { return -x; }, true);
+  check_unary("abs", &abs, [](float x) { return math::unary<UnaryOp::abs>(x); }, true);
+  check_unary("relu", &relu, [](float x) { return math::unary<UnaryOp::relu>(x); }, true);
+  check_unary("sqrt", &sqrt, [](float x) { return std::sqrt(x); }, true);
+  check_unary("tanh", &tanh, [](float x) { return std::tanh(x); }, true);
+  check_unary("exp", &exp, [](float x) { return math::exp_f32(x); }, false);
+  check_unary("sigmoid", &sigmoid, [](float x) { return math::unary<UnaryOp::sigmoid>(x); }, false);
+}
+
+}  // namespace
+
+TEST_CASE("f16 and bf16 ops on every bit pattern match float math rounded once", "[elementwise][dtype]") {
+  INFO("ISA " << cpu::active_isa());
+  check_patterns_ops<Half>();
+  check_patterns_ops<BFloat16>();
+}
