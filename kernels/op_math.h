@@ -21,14 +21,18 @@
 
 namespace keel {
 
-enum class UnaryOp : uint8_t {
-  neg, abs, exp, log, log1p, expm1, sqrt, rsqrt, sin, cos, tanh, sigmoid, relu,
-  gelu_erf, gelu_tanh, silu, logical_not, isnan, isinf,
-};
-enum class BinaryOp : uint8_t {
-  add, sub, mul, div, pow, maximum, minimum,
-  eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_xor,
-};
+// The op lists, once: the enums and every kernel's switch over them are generated from these.
+#define KEEL_FORALL_UNARY_OPS(_)                                                              \
+  _(neg) _(abs) _(exp) _(log) _(log1p) _(expm1) _(sqrt) _(rsqrt) _(sin) _(cos) _(tanh)       \
+  _(sigmoid) _(relu) _(gelu_erf) _(gelu_tanh) _(silu) _(logical_not) _(isnan) _(isinf)
+#define KEEL_FORALL_BINARY_OPS(_)                                                             \
+  _(add) _(sub) _(mul) _(div) _(pow) _(maximum) _(minimum)                                    \
+  _(eq) _(ne) _(lt) _(le) _(gt) _(ge) _(logical_and) _(logical_or) _(logical_xor)
+
+#define KEEL_OP_ENUMERATOR(name) name,
+enum class UnaryOp : uint8_t { KEEL_FORALL_UNARY_OPS(KEEL_OP_ENUMERATOR) };
+enum class BinaryOp : uint8_t { KEEL_FORALL_BINARY_OPS(KEEL_OP_ENUMERATOR) };
+#undef KEEL_OP_ENUMERATOR
 
 // Predicates give bool whatever their input dtype.
 KEEL_HOST_DEVICE constexpr bool unary_gives_bool(UnaryOp op) {

@@ -289,11 +289,7 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x) {
   switch (op) {
 #define KEEL_UNARY_CASE(name) \
   case UnaryOp::name: return unary_typed<UnaryOp::name>(out, x);
-    KEEL_UNARY_CASE(neg) KEEL_UNARY_CASE(abs) KEEL_UNARY_CASE(exp) KEEL_UNARY_CASE(log)
-    KEEL_UNARY_CASE(log1p) KEEL_UNARY_CASE(expm1) KEEL_UNARY_CASE(sqrt) KEEL_UNARY_CASE(rsqrt)
-    KEEL_UNARY_CASE(sin) KEEL_UNARY_CASE(cos) KEEL_UNARY_CASE(tanh) KEEL_UNARY_CASE(sigmoid)
-    KEEL_UNARY_CASE(relu) KEEL_UNARY_CASE(gelu_erf) KEEL_UNARY_CASE(gelu_tanh) KEEL_UNARY_CASE(silu)
-    KEEL_UNARY_CASE(logical_not) KEEL_UNARY_CASE(isnan) KEEL_UNARY_CASE(isinf)
+    KEEL_FORALL_UNARY_OPS(KEEL_UNARY_CASE)
 #undef KEEL_UNARY_CASE
   }
 }
@@ -302,11 +298,7 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
   switch (op) {
 #define KEEL_BINARY_CASE(name) \
   case BinaryOp::name: return binary_typed<BinaryOp::name>(out, a, b);
-    KEEL_BINARY_CASE(add) KEEL_BINARY_CASE(sub) KEEL_BINARY_CASE(mul) KEEL_BINARY_CASE(div)
-    KEEL_BINARY_CASE(pow) KEEL_BINARY_CASE(maximum) KEEL_BINARY_CASE(minimum)
-    KEEL_BINARY_CASE(eq) KEEL_BINARY_CASE(ne) KEEL_BINARY_CASE(lt) KEEL_BINARY_CASE(le)
-    KEEL_BINARY_CASE(gt) KEEL_BINARY_CASE(ge) KEEL_BINARY_CASE(logical_and)
-    KEEL_BINARY_CASE(logical_or) KEEL_BINARY_CASE(logical_xor)
+    KEEL_FORALL_BINARY_OPS(KEEL_BINARY_CASE)
 #undef KEEL_BINARY_CASE
   }
 }

@@ -48,11 +48,7 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
   switch (op) {
 #define KEEL_BINARY_CASE(name) \
   case BinaryOp::name: return binary_typed<BinaryOp::name>(out, a, b);
-    KEEL_BINARY_CASE(add) KEEL_BINARY_CASE(sub) KEEL_BINARY_CASE(mul) KEEL_BINARY_CASE(div)
-    KEEL_BINARY_CASE(pow) KEEL_BINARY_CASE(maximum) KEEL_BINARY_CASE(minimum)
-    KEEL_BINARY_CASE(eq) KEEL_BINARY_CASE(ne) KEEL_BINARY_CASE(lt) KEEL_BINARY_CASE(le)
-    KEEL_BINARY_CASE(gt) KEEL_BINARY_CASE(ge) KEEL_BINARY_CASE(logical_and)
-    KEEL_BINARY_CASE(logical_or) KEEL_BINARY_CASE(logical_xor)
+    KEEL_FORALL_BINARY_OPS(KEEL_BINARY_CASE)
 #undef KEEL_BINARY_CASE
   }
 }

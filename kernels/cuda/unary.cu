@@ -48,11 +48,7 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x) {
   switch (op) {
 #define KEEL_UNARY_CASE(name) \
   case UnaryOp::name: return unary_typed<UnaryOp::name>(out, x);
-    KEEL_UNARY_CASE(neg) KEEL_UNARY_CASE(abs) KEEL_UNARY_CASE(exp) KEEL_UNARY_CASE(log)
-    KEEL_UNARY_CASE(log1p) KEEL_UNARY_CASE(expm1) KEEL_UNARY_CASE(sqrt) KEEL_UNARY_CASE(rsqrt)
-    KEEL_UNARY_CASE(sin) KEEL_UNARY_CASE(cos) KEEL_UNARY_CASE(tanh) KEEL_UNARY_CASE(sigmoid)
-    KEEL_UNARY_CASE(relu) KEEL_UNARY_CASE(gelu_erf) KEEL_UNARY_CASE(gelu_tanh) KEEL_UNARY_CASE(silu)
-    KEEL_UNARY_CASE(logical_not) KEEL_UNARY_CASE(isnan) KEEL_UNARY_CASE(isinf)
+    KEEL_FORALL_UNARY_OPS(KEEL_UNARY_CASE)
 #undef KEEL_UNARY_CASE
   }
 }
