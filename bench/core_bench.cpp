@@ -8,7 +8,8 @@
 //       written: add (12 B/elem), mul, add-scalar (8 B), relu, exp, sigmoid, f32->bf16 copy (6 B).
 //       "kernel" rows write into a preallocated output (torch's out=); "op" rows call the
 //       public op, which also allocates (and page-faults) its 64 MiB output every call.
-//   (d) reductions of a [4096, 4096] f32 tensor: sum over all, over dim 1, over dim 0, amax;
+//   (c') the same on 16-bit floats: add and exp in bf16 and f16 (2 bytes per element and operand)
+//   (d) reductions of a [4096, 4096] f32 tensor: sum over all, over dim 1, over dim 0, amax, argmax over dim 0;
 //       bytes = input + output.
 //
 // Every figure is the median of kRepetitions timed runs after warm-up (>= 2 calls, >= 0.25 s). Output: one JSON object
@@ -133,11 +134,27 @@ void bench_elementwise() {
   for (const Case& c : cases) report("elementwise_op", c.name, c.bytes, median_seconds([&] { sink = c.op(); }));
 }
 
+// 16-bit floats, computed in f32 and stored in 16 bits: bytes = 2 per element and operand.
+void bench_elementwise_16bit() {
+  const Shape shape = {kElements};
+  const Tensor a = input(shape), b = input(shape);
+  for (const auto& [dtype, tag] : {std::pair{DType::bf16, "bf16"}, std::pair{DType::f16, "f16"}}) {
+    const Tensor a16 = a.to(dtype), b16 = b.to(dtype);
+    Tensor out16 = zeros(shape, {.dtype = dtype});
+    const double h = static_cast<double>(kElements) * 2;
+    report("elementwise_16bit", std::string("add_") + tag, 3 * h,
+           median_seconds([&] { cpu::binary(BinaryOp::add, out16, a16, b16); }));
+    report("elementwise_16bit", std::string("exp_") + tag, 2 * h,
+           median_seconds([&] { cpu::unary(UnaryOp::exp, out16, a16); }));
+  }
+}
+
 void bench_reductions() {
   const Tensor x = input({4096, 4096});
   const double in = static_cast<double>(x.numel()) * 4;
   Tensor sink;
   report("reduction", "sum_all", in + 4, median_seconds([&] { sink = sum(x); }));
+  report("reduction", "argmax_dim0", in + 4096 * 8, median_seconds([&] { sink = argmax(x, 0); }));
   report("reduction", "sum_dim1", in + 4096 * 4, median_seconds([&] { sink = sum(x, {1}); }));
   report("reduction", "sum_dim0", in + 4096 * 4, median_seconds([&] { sink = sum(x, {0}); }));
   report("reduction", "amax_all", in + 4, median_seconds([&] { sink = amax(x); }));
@@ -151,6 +168,7 @@ int main() {
   bench_overhead();
   bench_copy_bandwidth("copy");
   bench_elementwise();
+  bench_elementwise_16bit();
   bench_reductions();
   // Again at the end: the fractions use the better of the two, so that a probe disturbed by
   // another process does not flatter the kernels.

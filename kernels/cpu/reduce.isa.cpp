@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -165,7 +166,28 @@ acc_t<op, O> reduce_run(const X* __restrict p, int64_t n, int64_t stride) {
     L lanes[kLanes];
     for (int j = 0; j < kLanes; ++j) lanes[j] = reduce_identity<op, L>();
     int64_t i = block;
-    if constexpr ((op == ReduceOp::amax || op == ReduceOp::amin) && std::is_floating_point_v<L>) {
+    if constexpr ((op == ReduceOp::amax || op == ReduceOp::amin) && std::is_floating_point_v<L> &&
+                  std::is_same_v<X, L>) {
+      // f32/f64 max/min in explicit 64-byte vectors (GCC vector extensions: one zmm, two ymm or
+      // four xmm registers per step, whatever this file's ISA): compare-select, NaNs or-ed into a
+      // mask on the side. The auto-vectorizer leaves the lane loop below scalar here.
+      typedef L Vec __attribute__((vector_size(64)));
+      using Mask = decltype(Vec{} != Vec{});
+      constexpr int64_t kWidth = 64 / sizeof(L);
+      Vec best;
+      for (int64_t j = 0; j < kWidth; ++j) best[j] = reduce_identity<op, L>();
+      Mask saw_nan = {};
+      for (; i + kWidth <= block_end; i += kWidth) {
+        Vec v;
+        std::memcpy(&v, p + i, sizeof v);
+        best = (op == ReduceOp::amax ? v > best : v < best) ? v : best;
+        saw_nan |= v != v;
+      }
+      for (int64_t j = 0; j < kWidth; ++j) {
+        if (saw_nan[j]) return std::numeric_limits<A>::quiet_NaN();
+        lanes[j % kLanes] = combine<op>(lanes[j % kLanes], best[j]);
+      }
+    } else if constexpr ((op == ReduceOp::amax || op == ReduceOp::amin) && std::is_floating_point_v<L>) {
       // max/min lanes as plain compare-selects (maxps/minps) with NaNs counted on the side:
       // the NaN-propagating select of combine() does not vectorize.
       L nans[kLanes] = {};
