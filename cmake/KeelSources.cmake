@@ -57,6 +57,35 @@ if(KEEL_CUDA)
   set_target_properties(keel PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
 endif()
 
+# Backends of later layers (distributed, convolution). The options find and link their
+# libraries now, so that a configuration error shows at once; code that uses them defines
+# KEEL_WITH_MPI / KEEL_WITH_NCCL / KEEL_WITH_ONEDNN. With all of them off Keel builds CPU-only
+# (plus CUDA when KEEL_CUDA), and the missing backends throw a clear keel::Error when called.
+if(KEEL_MPI)
+  find_package(MPI REQUIRED COMPONENTS CXX)
+  target_link_libraries(keel PRIVATE MPI::MPI_CXX)
+  target_compile_definitions(keel PRIVATE KEEL_WITH_MPI=1)
+endif()
+if(KEEL_NCCL)
+  if(NOT KEEL_CUDA)
+    message(FATAL_ERROR "KEEL_NCCL needs KEEL_CUDA=ON")
+  endif()
+  find_library(KEEL_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
+  find_path(KEEL_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
+  target_link_libraries(keel PRIVATE ${KEEL_NCCL_LIBRARY})
+  target_include_directories(keel PRIVATE ${KEEL_NCCL_INCLUDE_DIR})
+  target_compile_definitions(keel PRIVATE KEEL_WITH_NCCL=1)
+endif()
+if(KEEL_ONEDNN)
+  # Found directly: Debian's dnnl-config.cmake demands OpenCL, which the CPU engine does not use.
+  find_library(KEEL_DNNL_LIBRARY dnnl REQUIRED)
+  find_path(KEEL_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp REQUIRED)
+  target_link_libraries(keel PRIVATE ${KEEL_DNNL_LIBRARY})
+  target_include_directories(keel PRIVATE ${KEEL_DNNL_INCLUDE_DIR})
+  target_compile_definitions(keel PRIVATE KEEL_WITH_ONEDNN=1)
+endif()
+message(STATUS "Keel backends: CUDA=${KEEL_CUDA} MPI=${KEEL_MPI} NCCL=${KEEL_NCCL} oneDNN=${KEEL_ONEDNN}")
+
 include(cmake/KeelInstall.cmake)
 
 if(KEEL_BUILD_TESTS)
