@@ -27,7 +27,15 @@ class Scalar {
   bool is_integral() const { return kind_ == Kind::integral; }
   bool is_bool() const { return kind_ == Kind::boolean; }
   double to_double() const { return kind_ == Kind::floating ? float_value_ : static_cast<double>(int_value_); }
-  int64_t to_int64() const { return kind_ == Kind::floating ? static_cast<int64_t>(float_value_) : int_value_; }
+  // Floating values truncate toward zero; NaN gives 0 and out-of-range values saturate (a plain
+  // cast is undefined behaviour there), the same rule as kernels/convert.h.
+  int64_t to_int64() const {
+    if (kind_ != Kind::floating) return int_value_;
+    if (float_value_ != float_value_) return 0;
+    if (float_value_ <= -9223372036854775808.0) return INT64_MIN;
+    if (float_value_ >= 9223372036854775808.0) return INT64_MAX;
+    return static_cast<int64_t>(float_value_);
+  }
   template <typename T> T to() const {
     if constexpr (std::is_same_v<T, bool>) {
       return kind_ == Kind::floating ? float_value_ != 0.0 : int_value_ != 0;

@@ -12,18 +12,35 @@ TensorImpl& Tensor::impl() const {
   return *impl_;
 }
 
-int64_t shape_numel(const Shape& shape) {
+// Sizes and strides come from users: every product and sum over them is checked, because
+// signed overflow is undefined behaviour and a wrapped element count would size a storage far
+// smaller than the shape claims (empty({1 << 40, 1 << 40}) used to allocate 0 bytes).
+static int64_t checked_mul(int64_t a, int64_t b, const char* op, const Shape& shape) {
+  int64_t result;
+  KEEL_CHECK(!__builtin_mul_overflow(a, b, &result), "[", op, "] shape ", shape,
+             " has too many elements (the count overflows int64)");
+  return result;
+}
+
+// numel; 0 as soon as any size is 0 (the other sizes may then be anything non-negative).
+static int64_t checked_numel(const Shape& shape, const char* op) {
+  for (int64_t size : shape)
+    if (size == 0) return 0;
   int64_t count = 1;
-  for (int64_t size : shape) count *= size;
+  for (int64_t size : shape) count = checked_mul(count, size, op, shape);
   return count;
 }
 
+int64_t shape_numel(const Shape& shape) { return checked_numel(shape, "numel"); }
+
 Shape contiguous_strides(const Shape& shape) {
+  // Unsigned wrap: only an empty tensor can overflow here (its numel is 0 but the sizes after the
+  // zero may multiply past 2^63), and an empty tensor's strides are never used to address memory.
   Shape strides(shape.size());
-  int64_t running = 1;
+  uint64_t running = 1;
   for (size_t i = shape.size(); i-- > 0;) {
-    strides[i] = running;
-    running *= std::max<int64_t>(shape[i], 1);
+    strides[i] = static_cast<int64_t>(running);
+    running *= static_cast<uint64_t>(std::max<int64_t>(shape[i], 1));
   }
   return strides;
 }
@@ -50,15 +67,19 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   return result;
 }
 
-static void check_shape(const Shape& shape, const char* op) {
+// Sizes non-negative and numel (and its byte count) representable; returns numel.
+static int64_t check_shape(const Shape& shape, const char* op, size_t itemsize = 1) {
   for (int64_t size : shape)
     KEEL_CHECK(size >= 0, "[", op, "] negative size in shape ", shape);
+  const int64_t numel = checked_numel(shape, op);
+  checked_mul(numel, static_cast<int64_t>(itemsize), op, shape);
+  return numel;
 }
 
 Tensor empty(Shape shape, TensorOptions options) {
-  check_shape(shape, "empty");
+  const int64_t numel = check_shape(shape, "empty", dtype_size(options.dtype));
   auto impl = std::make_shared<TensorImpl>();
-  const size_t nbytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(options.dtype);
+  const size_t nbytes = static_cast<size_t>(numel) * dtype_size(options.dtype);
   impl->storage = std::make_shared<Storage>(nbytes, options.device);
   impl->strides = contiguous_strides(shape);
   impl->shape = std::move(shape);
@@ -67,18 +88,25 @@ Tensor empty(Shape shape, TensorOptions options) {
 }
 
 Tensor from_blob(void* data, Shape shape, Shape strides, TensorOptions options, Deleter deleter) {
-  check_shape(shape, "from_blob");
+  const int64_t numel = check_shape(shape, "from_blob", dtype_size(options.dtype));
   KEEL_CHECK(strides.size() == shape.size(), "[from_blob] shape ", shape, " and strides ", strides,
              " have different lengths");
-  KEEL_CHECK(data != nullptr || shape_numel(shape) == 0, "[from_blob] null data for shape ", shape);
-  int64_t extent = 0;  // highest element index reachable, to size the storage
+  KEEL_CHECK(data != nullptr || numel == 0, "[from_blob] null data for shape ", shape);
+  // Elements reachable, to size the storage: 1 + sum (size - 1) * stride, in bytes.
+  int64_t span = numel == 0 ? 0 : 1, reach = 0;
+  bool representable = true;
   for (size_t i = 0; i < shape.size(); ++i) {
     KEEL_CHECK(strides[i] >= 0, "[from_blob] negative stride in ", strides);
-    if (shape[i] > 0) extent += (shape[i] - 1) * strides[i];
+    if (numel > 0)
+      representable = representable && !__builtin_mul_overflow(shape[i] - 1, strides[i], &reach) &&
+                      !__builtin_add_overflow(span, reach, &span);
   }
-  const size_t nbytes = shape_numel(shape) == 0 ? 0 : static_cast<size_t>(extent + 1) * dtype_size(options.dtype);
+  int64_t nbytes = 0;
+  representable = representable && !__builtin_mul_overflow(span, static_cast<int64_t>(dtype_size(options.dtype)), &nbytes);
+  KEEL_CHECK(representable, "[from_blob] shape ", shape, " with strides ", strides,
+             " spans more bytes than int64 can count");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(data, nbytes, options.device, std::move(deleter));
+  impl->storage = std::make_shared<Storage>(data, static_cast<size_t>(nbytes), options.device, std::move(deleter));
   impl->shape = std::move(shape);
   impl->strides = std::move(strides);
   impl->dtype = options.dtype;
@@ -125,42 +153,48 @@ static Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t 
 Tensor Tensor::alias() const { return make_view(*this, shape(), strides(), offset()); }
 
 Tensor Tensor::as_strided(Shape new_shape, Shape new_strides, int64_t new_offset) const {
-  check_shape(new_shape, "as_strided");
+  const int64_t numel = check_shape(new_shape, "as_strided", itemsize());
   KEEL_CHECK(new_shape.size() == new_strides.size(), "[as_strided] shape ", new_shape,
              " and strides ", new_strides, " have different lengths");
   KEEL_CHECK(new_offset >= 0, "[as_strided] negative offset ", new_offset);
-  if (shape_numel(new_shape) > 0) {
+  for (int64_t stride : new_strides)
+    KEEL_CHECK(stride >= 0, "[as_strided] negative stride in ", new_strides);
+  if (numel > 0) {
+    // Compared in elements, so that nothing here can overflow once each term is checked.
+    const int64_t capacity = static_cast<int64_t>(storage()->nbytes() / itemsize());
     int64_t last = new_offset;
-    for (size_t i = 0; i < new_shape.size(); ++i) {
-      KEEL_CHECK(new_strides[i] >= 0, "[as_strided] negative stride in ", new_strides);
-      last += (new_shape[i] - 1) * new_strides[i];
+    bool fits = last < capacity;
+    for (size_t i = 0; i < new_shape.size() && fits; ++i) {
+      int64_t reach;
+      fits = !__builtin_mul_overflow(new_shape[i] - 1, new_strides[i], &reach) &&
+             !__builtin_add_overflow(last, reach, &last) && last < capacity;
     }
-    KEEL_CHECK(static_cast<size_t>(last + 1) * itemsize() <= storage()->nbytes(), "[as_strided] shape ",
-               new_shape, " with strides ", new_strides, " and offset ", new_offset,
-               " reaches past the storage of ", storage()->nbytes() / itemsize(), " elements");
+    KEEL_CHECK(fits, "[as_strided] shape ", new_shape, " with strides ", new_strides, " and offset ",
+               new_offset, " reaches past the storage of ", capacity, " elements");
   }
   return make_view(*this, std::move(new_shape), std::move(new_strides), new_offset);
 }
 
 // Resolves one -1 in a requested shape against numel.
 static Shape infer_shape(Shape requested, int64_t numel, const Shape& original, const char* op) {
-  int64_t known = 1;
   int infer_at = -1;
+  Shape known_sizes = requested;  // the -1 counted as 1
   for (size_t i = 0; i < requested.size(); ++i) {
     if (requested[i] == -1) {
       KEEL_CHECK(infer_at < 0, "[", op, "] only one dimension can be -1, got ", requested);
       infer_at = static_cast<int>(i);
+      known_sizes[i] = 1;
     } else {
       KEEL_CHECK(requested[i] >= 0, "[", op, "] invalid size in shape ", requested);
-      known *= requested[i];
     }
   }
+  const int64_t known = checked_numel(known_sizes, op);
   if (infer_at >= 0) {
     KEEL_CHECK(known != 0 && numel % known == 0, "[", op, "] shape ", requested,
                " is invalid for input of shape ", original, " (", numel, " elements)");
     requested[infer_at] = numel / known;
   }
-  KEEL_CHECK(shape_numel(requested) == numel, "[", op, "] shape ", requested,
+  KEEL_CHECK(checked_numel(requested, op) == numel, "[", op, "] shape ", requested,
              " is invalid for input of shape ", original, " (", numel, " elements)");
   return requested;
 }
@@ -259,8 +293,10 @@ Tensor Tensor::slice(int64_t dim_, int64_t start, int64_t end, int64_t step) con
   start = clamp_index(start);
   end = std::max(clamp_index(end), start);
   Shape new_shape = shape(), new_strides = strides();
-  new_shape[d] = (end - start + step - 1) / step;
-  new_strides[d] = strides()[d] * step;
+  // ceil((end - start) / step), written so that a huge step cannot overflow.
+  new_shape[d] = end > start ? (end - start - 1) / step + 1 : 0;
+  // stride * step can only overflow when at most one element is kept, where any stride is valid.
+  if (__builtin_mul_overflow(strides()[d], step, &new_strides[d])) new_strides[d] = strides()[d];
   const int64_t new_offset = offset() + (new_shape[d] > 0 ? start * strides()[d] : 0);
   return make_view(*this, std::move(new_shape), std::move(new_strides), new_offset);
 }
@@ -270,7 +306,7 @@ Tensor Tensor::narrow(int64_t dim_, int64_t start, int64_t length) const {
   const int64_t d = wrap_dim(dim_, dim(), "narrow");
   const int64_t size = shape()[d];
   if (start < 0) start += size;
-  KEEL_CHECK(start >= 0 && length >= 0 && start + length <= size, "[narrow] start ", start,
+  KEEL_CHECK(start >= 0 && start <= size && length >= 0 && length <= size - start, "[narrow] start ", start,
              " and length ", length, " out of range for dim ", d, " of shape ", shape());
   return slice(d, start, start + length);
 }
@@ -300,6 +336,7 @@ Tensor Tensor::expand(Shape target) const {
     if (source >= 0) {
       const int64_t size = shape()[source];
       if (target[i] == -1) target[i] = size;
+      KEEL_CHECK(target[i] >= 0, "[expand] invalid size ", target[i], " in ", target, " for shape ", shape());
       KEEL_CHECK(target[i] == size || size == 1, "[expand] cannot expand shape ", shape(), " to ",
                  target, " (dim ", i, ": ", size, " -> ", target[i], ")");
       new_strides[i] = size == target[i] ? strides()[source] : 0;
@@ -308,6 +345,7 @@ Tensor Tensor::expand(Shape target) const {
       new_strides[i] = 0;
     }
   }
+  checked_numel(target, "expand");
   return make_view(*this, std::move(target), std::move(new_strides), offset());
 }
 
@@ -347,7 +385,7 @@ Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   KEEL_CHECK(start <= end, "[flatten] start_dim ", start, " is after end_dim ", end);
   Shape new_shape(shape().begin(), shape().begin() + start);
   int64_t merged = 1;
-  for (int64_t i = start; i <= end; ++i) merged *= shape()[i];
+  for (int64_t i = start; i <= end; ++i) merged = checked_mul(merged, shape()[i], "flatten", shape());
   new_shape.push_back(merged);
   new_shape.insert(new_shape.end(), shape().begin() + end + 1, shape().end());
   return reshape(std::move(new_shape));
@@ -361,6 +399,34 @@ Tensor Tensor::unflatten(int64_t dim_, Shape sizes) const {
   new_shape.insert(new_shape.end(), sizes.begin(), sizes.end());
   new_shape.insert(new_shape.end(), shape().begin() + d + 1, shape().end());
   return view(std::move(new_shape));
+}
+
+// ---- memory overlap ------------------------------------------------------------------------------
+void check_no_internal_overlap(const Tensor& out, const char* op) {
+  for (int64_t d = 0; d < out.dim(); ++d) {
+    KEEL_CHECK(out.shape()[d] <= 1 || out.strides()[d] != 0, "[", op,
+               "] cannot write in place into a tensor of shape ", out.shape(), " with strides ", out.strides(),
+               ": several elements share memory (an expanded view); clone() it first");
+  }
+}
+
+// [first, last] element index a non-empty view can reach (strides are never negative in Keel).
+static std::pair<int64_t, int64_t> element_span(const Tensor& t) {
+  int64_t last = t.offset();
+  for (int64_t d = 0; d < t.dim(); ++d) last += (t.shape()[d] - 1) * t.strides()[d];
+  return {t.offset(), last};
+}
+
+Tensor unaliased_input(const Tensor& input, const Tensor& out) {
+  if (input.storage() != out.storage() || input.numel() == 0 || out.numel() == 0) return input;
+  if (input.offset() == out.offset() && input.shape() == out.shape() && input.strides() == out.strides())
+    return input;  // element i is read and then written by the same iteration: safe
+  const auto [in_first, in_last] = element_span(input);
+  const auto [out_first, out_last] = element_span(out);
+  // Disjoint address ranges cannot share an element. Overlapping ranges may (x[1:] and x[:-1])
+  // or may not (x[0::2] and x[1::2]); a copy is always correct, and costs one pass.
+  if (in_last < out_first || out_last < in_first) return input;
+  return input.clone();
 }
 
 }  // namespace keel

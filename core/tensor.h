@@ -132,6 +132,17 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 // The broadcast shape of two shapes (NumPy rules); throws naming both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 
+// ---- memory overlap, for ops that write into an existing tensor ------------------------------
+// Throws "[op] cannot write in place into ... an expanded view" when `out` has a dim of size > 1
+// and stride 0: its elements share memory, so an in-place result would depend on write order
+// (PyTorch refuses the same writes; fill_ is exempt, its result does not depend on order).
+void check_no_internal_overlap(const Tensor& out, const char* op);
+// `input`, or a copy of it when it shares memory with `out` without being exactly the same view:
+// an elementwise kernel writing `out` must never read an element it has already overwritten
+// (x[1:].add_(x[:-1]), x.copy_(x.t())); in parallel loops that read would also be a data race.
+// PyTorch refuses most of these calls; Keel computes them as if the input had been read first.
+Tensor unaliased_input(const Tensor& input, const Tensor& out);
+
 // A new tensor of the given shape; memory uninitialised.
 Tensor empty(Shape shape, TensorOptions options = {});
 // Wraps existing memory without copying. Strides default to contiguous; `deleter` runs when

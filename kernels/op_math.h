@@ -5,8 +5,8 @@
 //   gelu (erf):  x/2 * (1 + erf(x / sqrt 2))
 //   gelu (tanh): x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
 //   silu:        x * sigmoid(x)          sigmoid: 1 / (1 + exp(-x))
-//   maximum/minimum propagate NaN; clamp keeps NaN; integer division by zero is rejected at
-//   the op front (div on integers is true division to float, as PyTorch).
+//   maximum/minimum propagate NaN; clamp keeps NaN; div on integers is true division in the
+//   default float dtype, as PyTorch, so an integer divided by 0 gives inf or nan, never a trap.
 //
 // exp in float (the compute type of f32, f16 and bf16) on the host is math::exp_f32 below, not
 // the C library's expf: glibc's expf is a call per element that GCC cannot vectorize without

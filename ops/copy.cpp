@@ -37,7 +37,10 @@ Tensor& Tensor::copy_(const Tensor& source) {
   if (source.shape() != target) broadcast_shapes(target, source.shape(), "copy_");
   KEEL_CHECK(source.dim() <= dim(), "[copy_] cannot broadcast source of shape ", source.shape(),
              " to destination of shape ", target);
-  Tensor src = source.shape() == target ? source : source.expand(target);
+  check_no_internal_overlap(*this, "copy_");
+  // A source that is another view of the destination's memory (x[1:].copy_(x[:-1]),
+  // x.copy_(x.t())) is read in full before anything is written.
+  Tensor src = unaliased_input(source.shape() == target ? source : source.expand(target), *this);
   if (device() == src.device()) {
     if (is_cuda()) cuda::copy(*this, src);
     else cpu::copy(*this, src);

@@ -102,6 +102,7 @@ Tensor& unary_op_(UnaryOp op, const char* name, Tensor& x) {
   KEEL_CHECK(x.dtype() != DType::bool_ || op == UnaryOp::abs, "[", name, "_] not supported for bool tensors");
   const DType compute = unary_compute_dtype(op, x.dtype());
   check_in_place_cast(name, compute, x.dtype());
+  check_no_internal_overlap(x, name);
   launch_unary(op, x, x);
   x.bump_version();
   return x;
@@ -149,8 +150,9 @@ Tensor& binary_in_place(BinaryOp op, const char* name, Tensor& a, const Tensor& 
   check_in_place_shape(name, a, shape);
   const DType result = binary_gives_bool(op) ? DType::bool_ : compute;
   if (!binary_gives_bool(op)) check_in_place_cast(name, result, a.dtype());
+  check_no_internal_overlap(a, name);
   if (result == a.dtype() && compute == a.dtype()) {
-    launch_binary(op, a, a, prepare(b, compute, shape));
+    launch_binary(op, a, a, unaliased_input(prepare(b, compute, shape), a));
   } else {
     Tensor out = empty(shape, {result, a.device()});
     launch_binary(op, out, prepare(a, compute, shape), prepare(b, compute, shape));
@@ -286,6 +288,7 @@ Tensor clamp_impl(const Tensor& x, const Tensor& low, const Tensor& high, Tensor
   if (in_place) {
     check_in_place_shape("clamp_", *in_place, shape);
     check_in_place_cast("clamp_", common, x.dtype());
+    check_no_internal_overlap(*in_place, "clamp_");
   }
   if (in_place && common == x.dtype()) {
     out = *in_place;
@@ -293,8 +296,11 @@ Tensor clamp_impl(const Tensor& x, const Tensor& low, const Tensor& high, Tensor
     out = empty(shape, {common, x.device()});
   }
   const Tensor input = prepare(x, common, shape);
-  if (out.is_cuda()) cuda::clamp(out, input, low_c, high_c);
-  else cpu::clamp(out, input, low_c, high_c);
+  // Bounds that are views of the output must be read before it is overwritten.
+  const Tensor low_read = low_c.defined() ? unaliased_input(low_c, out) : low_c;
+  const Tensor high_read = high_c.defined() ? unaliased_input(high_c, out) : high_c;
+  if (out.is_cuda()) cuda::clamp(out, input, low_read, high_read);
+  else cpu::clamp(out, input, low_read, high_read);
   if (in_place) {
     if (!out.is_same(*in_place)) in_place->copy_(out);
     in_place->bump_version();

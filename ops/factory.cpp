@@ -62,8 +62,12 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
     KEEL_CHECK((stride > 0 && last >= first) || (stride < 0 && last <= first),
                "[arange] upper bound and lower bound inconsistent with step sign: start ", first, ", end ",
                last, ", step ", stride);
-    const int64_t sign = stride > 0 ? 1 : -1;
-    size = (last - first + stride - sign) / stride;
+    // In 128 bits: end - start spans up to 2^64 (arange(INT64_MIN, INT64_MAX) overflowed int64).
+    const __int128 sign = stride > 0 ? 1 : -1;
+    const __int128 count = (static_cast<__int128>(last) - first + stride - sign) / stride;
+    KEEL_CHECK(count <= std::numeric_limits<int64_t>::max(), "[arange] invalid size, possible overflow: start ",
+               first, ", end ", last, ", step ", stride);
+    size = static_cast<int64_t>(count);
   } else {
     const double first = start.to_double(), last = end.to_double(), stride = step.to_double();
     if (is_integral(options.dtype)) {
@@ -86,7 +90,9 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
     T* data = static_cast<T*>(out.raw_data());
     if constexpr (std::is_integral_v<T>) {
       const int64_t first = start.to<int64_t>(), stride = step.to<int64_t>();
-      for (int64_t i = 0; i < size; ++i) data[i] = static_cast<T>(first + stride * i);
+      // start + step * i never leaves [start, end], but step * i alone can pass 2^63: modulo 2^64.
+      for (int64_t i = 0; i < size; ++i)
+        data[i] = static_cast<T>(static_cast<uint64_t>(first) + static_cast<uint64_t>(stride) * static_cast<uint64_t>(i));
     } else if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
       const float first = static_cast<float>(start.to_double()), stride = static_cast<float>(step.to_double());
       for (int64_t i = 0; i < size; ++i) data[i] = T(std::fma(stride, static_cast<float>(i), first));

@@ -1,5 +1,7 @@
 // Random factories over the Philox generator: rand, randn, randint, bernoulli and *_like.
 #include <cmath>
+#include <cstdint>
+#include <utility>
 
 #include "keel/kernels/cpu/cpu_kernels.h"
 #include "keel/kernels/cuda/cuda_kernels.h"
@@ -10,6 +12,16 @@
 namespace keel {
 
 namespace {
+// [lowest, highest] of an integer dtype.
+std::pair<int64_t, int64_t> dtype_integer_range(DType dtype) {
+  switch (dtype) {
+    case DType::i8: return {INT8_MIN, INT8_MAX};
+    case DType::u8: return {0, UINT8_MAX};
+    case DType::i32: return {INT32_MIN, INT32_MAX};
+    default: return {INT64_MIN, INT64_MAX};
+  }
+}
+
 Tensor draw(const char* op, Shape shape, TensorOptions options, Generator* generator, int kind, double a, double b) {
   Tensor out = empty(std::move(shape), options);
   Generator& source = generator ? *generator : default_generator();
@@ -37,6 +49,17 @@ Tensor randn(Shape shape, TensorOptions options, Generator* generator) {
 Tensor randint(int64_t low, int64_t high, Shape shape, TensorOptions options, Generator* generator) {
   KEEL_CHECK(high > low, "[randint] expects low < high, got low ", low, " and high ", high);
   KEEL_CHECK(options.dtype != DType::bool_, "[randint] bool dtype is not supported");
+  // The bounds travel to the kernels as doubles (kernels/random_draw.h): beyond 2^53 they would
+  // round, and a range of 2^64 used to convert to a 0 modulus (SIGFPE). high - low cannot
+  // overflow once both bounds are within 2^53.
+  constexpr int64_t kExact = int64_t{1} << 53;
+  KEEL_CHECK(low >= -kExact && high <= kExact && high - low <= kExact, "[randint] low ", low, " and high ", high,
+             " must lie in [-2^53, 2^53] with high - low <= 2^53");
+  if (is_integral(options.dtype)) {
+    const auto [lowest, highest] = dtype_integer_range(options.dtype);
+    KEEL_CHECK(low >= lowest && high - 1 <= highest, "[randint] range [", low, ", ", high,
+               ") does not fit dtype ", dtype_name(options.dtype), " ([", lowest, ", ", highest, "])");
+  }
   return draw("randint", std::move(shape), options, generator, kRandomInteger, static_cast<double>(low),
               static_cast<double>(high));
 }

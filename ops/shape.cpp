@@ -33,13 +33,6 @@ void check_same_device(const char* op, const Tensor& a, const Tensor& b, const c
 // 0-D tensors behave as 1-element 1-D tensors in the indexing kernels (as in PyTorch).
 Tensor at_least_1d(const Tensor& t) { return t.dim() == 0 ? t.view({1}) : t; }
 
-// In-place targets must not have overlapping elements (an expanded view).
-void check_no_overlap(const char* op, const Tensor& t) {
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    KEEL_CHECK(t.shape()[d] <= 1 || t.strides()[d] != 0, "[", op, "] cannot write in place into a tensor of shape ",
-               t.shape(), " with strides ", t.strides(), ": several elements share memory (an expanded view)");
-  }
-}
 
 }  // namespace
 
@@ -198,9 +191,12 @@ Tensor& scatter_impl(const char* op, Tensor& self, int64_t dim, const Tensor& in
   KEEL_CHECK(source.dtype() == self.dtype(), "[", op, "] source has dtype ", dtype_name(source.dtype()),
              " but self has dtype ", dtype_name(self.dtype()), "; they must match");
   check_index_shape(op, self, d, index, &source, "self");
-  check_no_overlap(op, self);
+  check_no_internal_overlap(self, op);
   if (index.numel() > 0) {
-    const Tensor s = at_least_1d(self), i = at_least_1d(index), src = at_least_1d(source);
+    // An index or source that shares memory with self is read in full before self is written
+    // (even the very same view: scatter writes element index[i], not element i).
+    auto unaliased = [&self](const Tensor& t) { return t.storage() == self.storage() ? t.clone() : t; };
+    const Tensor s = at_least_1d(self), i = at_least_1d(unaliased(index)), src = at_least_1d(unaliased(source));
     if (self.is_cuda()) cuda::scatter(s, d, i, src, accumulate);
     else cpu::scatter(s, d, i, src, accumulate);
   }
@@ -296,7 +292,7 @@ Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& value) {
   const Shape shape = broadcast_shapes(x.shape(), mask.shape(), "masked_fill_");
   KEEL_CHECK(shape == x.shape(), "[masked_fill_] mask of shape ", mask.shape(),
              " does not broadcast to the shape of the input ", x.shape());
-  check_no_overlap("masked_fill_", x);
+  check_no_internal_overlap(x, "masked_fill_");
   x.copy_(where(mask, scalar_tensor(value, x.dtype(), x.device()), x));
   return x;
 }
