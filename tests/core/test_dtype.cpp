@@ -18,16 +18,6 @@ using namespace keel;
 namespace {
 const std::vector<DType> kOrder = {f32, f64, f16, bf16, i8, u8, i32, i64, bool_};
 
-float bits_to_float(uint32_t bits) {
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
-}
-uint32_t float_to_bits(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  return bits;
-}
 bool half_is_nan(uint16_t bits) { return (bits & 0x7c00u) == 0x7c00u && (bits & 0x3ffu) != 0; }
 bool bfloat16_is_nan(uint16_t bits) { return (bits & 0x7f80u) == 0x7f80u && (bits & 0x7fu) != 0; }
 }  // namespace
@@ -142,7 +132,7 @@ TEST_CASE("every half bit pattern round-trips through float", "[dtype][half]") {
     const uint16_t half_bits = static_cast<uint16_t>(bits);
     const float value = detail::half_bits_to_float(half_bits);
     const Half via_struct(half_bits, Half::FromBits{});
-    REQUIRE(float_to_bits(static_cast<float>(via_struct)) == float_to_bits(value));
+    REQUIRE(detail::float_bits(static_cast<float>(via_struct)) == detail::float_bits(value));
     if (half_is_nan(half_bits)) {
       REQUIRE(std::isnan(value));
       REQUIRE(half_is_nan(detail::float_to_half_bits(value)));
@@ -175,7 +165,7 @@ TEST_CASE("float -> half agrees with the F16C instruction", "[dtype][half]") {
   }
   int64_t checked = 0, nan_checked = 0;
   auto check = [&](uint32_t float_bits_value) {
-    const float value = bits_to_float(float_bits_value);
+    const float value = detail::bits_float(float_bits_value);
     const uint16_t expected = hardware_half(value);
     const uint16_t actual = detail::float_to_half_bits(value);
     ++checked;
@@ -195,8 +185,8 @@ TEST_CASE("float -> half agrees with the F16C instruction", "[dtype][half]") {
     for (uint32_t sign : {0u, 0x8000u}) {
       const float low = detail::half_bits_to_float(static_cast<uint16_t>(bits | sign));
       const float high = detail::half_bits_to_float(static_cast<uint16_t>((bits + 1) | sign));
-      const uint32_t halfway = float_to_bits((low + high) * 0.5f);  // exact: 11 bits in 24
-      check(float_to_bits(low));
+      const uint32_t halfway = detail::float_bits((low + high) * 0.5f);  // exact: 11 bits in 24
+      check(detail::float_bits(low));
       check(halfway);
       check(halfway - 1);
       check(halfway + 1);
@@ -216,8 +206,8 @@ TEST_CASE("float -> half agrees with the F16C instruction", "[dtype][half]") {
   }
   CHECK(checked > 3000000);
   CHECK(nan_checked > 1000);
-  CHECK(detail::float_to_half_bits(bits_to_float(0x477ff000u)) == 0x7c00);  // 65520 rounds to inf
-  CHECK(detail::float_to_half_bits(bits_to_float(0x477fefffu)) == 0x7bff);  // just below stays 65504
+  CHECK(detail::float_to_half_bits(detail::bits_float(0x477ff000u)) == 0x7c00);  // 65520 rounds to inf
+  CHECK(detail::float_to_half_bits(detail::bits_float(0x477fefffu)) == 0x7bff);  // just below stays 65504
 }
 
 // ---- BFloat16 ------------------------------------------------------------------------------
@@ -226,10 +216,10 @@ namespace {
 // Round to nearest even by comparing distances in double: the two bfloat16 candidates are the
 // float truncated to its top 16 bits and the next one away from zero (exact in double).
 uint16_t reference_bfloat16(float value) {
-  const uint32_t bits = float_to_bits(value);
+  const uint32_t bits = detail::float_bits(value);
   const uint16_t truncated = static_cast<uint16_t>(bits >> 16);
   const uint16_t next = static_cast<uint16_t>(truncated + 1);  // next magnitude; 0x7f7f + 1 = inf
-  const double low = std::fabs(static_cast<double>(bits_to_float(static_cast<uint32_t>(truncated) << 16)));
+  const double low = std::fabs(static_cast<double>(detail::bits_float(static_cast<uint32_t>(truncated) << 16)));
   // One bfloat16 ulp above `low`, with an unbounded exponent so that the step past the largest
   // finite value (to 2^128) decides overflow to inf as IEEE rounding does.
   const int exponent = (truncated >> 7) & 0xff;
@@ -244,7 +234,7 @@ uint16_t reference_bfloat16(float value) {
 TEST_CASE("float -> bfloat16 rounds to nearest even", "[dtype][bfloat16]") {
   int64_t checked = 0;
   auto check = [&](uint32_t float_bits_value) {
-    const float value = bits_to_float(float_bits_value);
+    const float value = detail::bits_float(float_bits_value);
     const uint16_t actual = detail::float_to_bfloat16_bits(value);
     ++checked;
     if (std::isnan(value)) {
@@ -279,8 +269,8 @@ TEST_CASE("float -> bfloat16 rounds to nearest even", "[dtype][bfloat16]") {
     REQUIRE(BFloat16(value).bits == value_bits);
   }
   CHECK(BFloat16(1.0f).bits == 0x3f80);
-  CHECK(BFloat16(bits_to_float(0x3f808000u)).bits == 0x3f80);  // tie, even stays
-  CHECK(BFloat16(bits_to_float(0x3f818000u)).bits == 0x3f82);  // tie, odd rounds up
-  CHECK(BFloat16(bits_to_float(0x7f7fffffu)).bits == 0x7f80);  // largest float rounds to inf
-  CHECK(bfloat16_is_nan(BFloat16(bits_to_float(0x7f800001u)).bits));  // NaN with a low payload only
+  CHECK(BFloat16(detail::bits_float(0x3f808000u)).bits == 0x3f80);  // tie, even stays
+  CHECK(BFloat16(detail::bits_float(0x3f818000u)).bits == 0x3f82);  // tie, odd rounds up
+  CHECK(BFloat16(detail::bits_float(0x7f7fffffu)).bits == 0x7f80);  // largest float rounds to inf
+  CHECK(bfloat16_is_nan(BFloat16(detail::bits_float(0x7f800001u)).bits));  // NaN with a low payload only
 }

@@ -356,16 +356,6 @@ TEST_CASE("elementwise errors name the op and shapes", "[elementwise][errors]") 
 
 namespace {
 
-uint32_t float_bits_of(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
-  return bits;
-}
-float float_from_bits(uint32_t bits) {
-  float value;
-  std::memcpy(&value, &bits, sizeof value);
-  return value;
-}
 
 // |y - exact| in units of the last place of a float at `exact` (2^-149 below 2^-126). y = inf
 // is exact when `exact` itself rounds to inf, else it counts as 2^128.
@@ -401,11 +391,11 @@ TEST_CASE("f32 exp is within 2 ulp of e^x over the whole float range", "[element
   // Every 331st float from 0 to 89 and from -0 to -104 (all binades, subnormal inputs too), every
   // 257th float in [-1, 1], a decimal grid of step 2^-10 across [-110, 95]. (Every float in
   // [-104, 89] was checked once outside the tests: worst 0.99 ulp without fma, 1.01 with.)
-  for (uint64_t bits = 0; bits <= float_bits_of(89.0f); bits += 331) inputs.push_back(float_from_bits(static_cast<uint32_t>(bits)));
-  for (uint64_t bits = 0x80000000u; bits <= float_bits_of(-104.0f); bits += 331) inputs.push_back(float_from_bits(static_cast<uint32_t>(bits)));
-  for (uint64_t bits = 0; bits <= float_bits_of(1.0f); bits += 257) {
-    inputs.push_back(float_from_bits(static_cast<uint32_t>(bits)));
-    inputs.push_back(-float_from_bits(static_cast<uint32_t>(bits)));
+  for (uint64_t bits = 0; bits <= detail::float_bits(89.0f); bits += 331) inputs.push_back(detail::bits_float(static_cast<uint32_t>(bits)));
+  for (uint64_t bits = 0x80000000u; bits <= detail::float_bits(-104.0f); bits += 331) inputs.push_back(detail::bits_float(static_cast<uint32_t>(bits)));
+  for (uint64_t bits = 0; bits <= detail::float_bits(1.0f); bits += 257) {
+    inputs.push_back(detail::bits_float(static_cast<uint32_t>(bits)));
+    inputs.push_back(-detail::bits_float(static_cast<uint32_t>(bits)));
   }
   for (int step = -110 * 1024; step <= 95 * 1024; ++step) inputs.push_back(static_cast<float>(step) / 1024.0f);
   // Edges: the overflow threshold (ln FLT_MAX = 88.7228391...: the float below it is the last
@@ -419,10 +409,10 @@ TEST_CASE("f32 exp is within 2 ulp of e^x over the whole float range", "[element
       std::numeric_limits<float>::min(), std::numeric_limits<float>::denorm_min(), -1e-40f};
   inputs.insert(inputs.end(), edges.begin(), edges.end());
   for (int k = 1; k <= 64; ++k) {  // the floats around both thresholds
-    inputs.push_back(float_from_bits(float_bits_of(kFirstInf) + static_cast<uint32_t>(k - 32)));
-    inputs.push_back(float_from_bits(float_bits_of(kLastFinite) - static_cast<uint32_t>(k)));
-    inputs.push_back(float_from_bits(float_bits_of(-103.972f) + static_cast<uint32_t>(k - 32)));
-    inputs.push_back(float_from_bits(float_bits_of(-87.3365f) + static_cast<uint32_t>(k - 32)));  // 2^-126
+    inputs.push_back(detail::bits_float(detail::float_bits(kFirstInf) + static_cast<uint32_t>(k - 32)));
+    inputs.push_back(detail::bits_float(detail::float_bits(kLastFinite) - static_cast<uint32_t>(k)));
+    inputs.push_back(detail::bits_float(detail::float_bits(-103.972f) + static_cast<uint32_t>(k - 32)));
+    inputs.push_back(detail::bits_float(detail::float_bits(-87.3365f) + static_cast<uint32_t>(k - 32)));  // 2^-126
   }
 
   const std::vector<float> outputs = apply_f32(inputs, &exp);
@@ -445,12 +435,12 @@ TEST_CASE("f32 exp is within 2 ulp of e^x over the whole float range", "[element
   CHECK(s[0] == 1.0f);
   CHECK(s[1] == 1.0f);
   CHECK(s[2] == INFINITY);
-  CHECK(float_bits_of(s[3]) == 0u);  // +0
+  CHECK(detail::float_bits(s[3]) == 0u);  // +0
   CHECK(std::isnan(s[4]));
   CHECK(std::isfinite(s[5]));
   CHECK(s[5] > 3.4e38f);
   CHECK(s[6] == INFINITY);
-  CHECK(float_bits_of(s[7]) == 0u);
+  CHECK(detail::float_bits(s[7]) == 0u);
   CHECK(s[8] > 0.0f);                                        // a subnormal, not flushed
   CHECK(s[8] < std::numeric_limits<float>::min());
 }
@@ -460,9 +450,9 @@ TEST_CASE("f32 sigmoid and silu built on the vector exp stay within 3 ulp", "[el
   // sweep stops there.
   std::vector<float> inputs;
   for (int step = -88 * 1024; step <= 95 * 1024; ++step) inputs.push_back(static_cast<float>(step) / 1024.0f);
-  for (uint64_t bits = 0; bits <= float_bits_of(1.0f); bits += 4099) {
-    inputs.push_back(float_from_bits(static_cast<uint32_t>(bits)));
-    inputs.push_back(-float_from_bits(static_cast<uint32_t>(bits)));
+  for (uint64_t bits = 0; bits <= detail::float_bits(1.0f); bits += 4099) {
+    inputs.push_back(detail::bits_float(static_cast<uint32_t>(bits)));
+    inputs.push_back(-detail::bits_float(static_cast<uint32_t>(bits)));
   }
   const std::vector<float> sig = apply_f32(inputs, &sigmoid), swish = apply_f32(inputs, &silu);
   double worst_sigmoid = 0.0, worst_silu = 0.0;
@@ -513,7 +503,7 @@ template <typename T, typename Other> void check_patterns_convert() {
     const T value = from_bits_16<T>(static_cast<uint16_t>(i));
     const float expected = static_cast<float>(value);
     const double expected_double = static_cast<double>(expected);
-    bool same = float_bits_of(f.data_ptr<float>()[i]) == float_bits_of(expected);
+    bool same = detail::float_bits(f.data_ptr<float>()[i]) == detail::float_bits(expected);
     same &= std::memcmp(&d.data_ptr<double>()[i], &expected_double, sizeof(double)) == 0;
     same &= other_bits[i] == bits_of_16(Other(expected));
     same &= back_bits[i] == bits_of_16(T(expected));
@@ -538,11 +528,11 @@ TEST_CASE("f16 and bf16 conversions through copy match the scalar Half and BFloa
   // smallest f16 subnormal 2^-25, the f16 overflow threshold 65520, [1, 1 + 2^-6) (every
   // combination of the low 17 bits: bf16 and f16 ties), the largest finite float, inf and NaN.
   std::vector<float> floats;
-  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 1021) floats.push_back(float_from_bits(static_cast<uint32_t>(bits)));
+  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 1021) floats.push_back(detail::bits_float(static_cast<uint32_t>(bits)));
   for (const uint32_t center : {0x38800000u, 0x33000000u, 0x477ff000u, 0x3f810000u, 0x7f7f0000u, 0x7f800000u, 0x7fc00000u}) {
     for (uint32_t bits = center - 0x10000u; bits < center + 0x10000u; ++bits) {
-      floats.push_back(float_from_bits(bits));
-      floats.push_back(float_from_bits(bits | 0x80000000u));
+      floats.push_back(detail::bits_float(bits));
+      floats.push_back(detail::bits_float(bits | 0x80000000u));
     }
   }
   const Tensor x = from_blob(floats.data(), {static_cast<int64_t>(floats.size())});
