@@ -19,7 +19,7 @@ int main() {
   Tensor noise = randn({2, 3});
   std::cout << "randn (seed 0) =\n" << noise << "\n";
   std::cout << "gelu(noise) in bf16 =\n" << gelu(noise.to(DType::bf16)) << "\n\n";
-  std::cout << "softly: sigmoid(x - 5) > 0.5 =\n" << (sigmoid(x - 5) > 0.5) << "\n";
+  std::cout << "sigmoid(x - 5) > 0.5 =\n" << (sigmoid(x - 5) > 0.5) << "\n";
   try {
     add(x, ones({2, 3}));
   } catch (const Error& error) {

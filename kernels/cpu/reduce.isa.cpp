@@ -256,6 +256,24 @@ void reduce_typed(const Tensor& out, const Tensor& x, const std::vector<int64_t>
     auto accumulate = [&](int64_t row, int64_t column, int64_t columns, int64_t r_begin, int64_t r_end, A* acc) {
       int64_t x_row, out_row;
       offsets_of(outer, row, x_row, out_row);
+      if constexpr (op == ReduceOp::sum && std::is_same_v<A, double> && std::is_same_v<X, float>) {
+        // f32 column sums: add kRowBlock rows in float (twice the vector width of double, no
+        // conversion per element), then the block's sums into the double accumulators.
+        constexpr int64_t kRowBlock = 16;
+        std::unique_ptr<float[]> block(new float[static_cast<size_t>(columns)]);
+        for (int64_t r0 = r_begin; r0 < r_end; r0 += kRowBlock) {
+          std::fill(block.get(), block.get() + columns, 0.0f);
+          float* __restrict sums = block.get();
+          for (int64_t r = r0; r < std::min(r_end, r0 + kRowBlock); ++r) {
+            int64_t x_offset, unused;
+            offsets_of(reduced, r, x_offset, unused);
+            const float* __restrict p = x_data + x_row + x_offset + column;
+            for (int64_t j = 0; j < columns; ++j) sums[j] += p[j];
+          }
+          for (int64_t j = 0; j < columns; ++j) acc[j] += sums[j];
+        }
+        return;
+      }
       for (int64_t r = r_begin; r < r_end; ++r) {
         int64_t x_offset, unused;
         offsets_of(reduced, r, x_offset, unused);
@@ -264,8 +282,11 @@ void reduce_typed(const Tensor& out, const Tensor& x, const std::vector<int64_t>
       }
     };
     const int threads = threads_for(work);
-    if (threads > 1 && units < threads && reduce_count >= 2 * threads) {
-      // Few rows: split the reduced index across threads, each into its own partial rows.
+    // Split the reduced index across threads, each streaming its own contiguous band of x into
+    // partial rows, when there are few rows or when all the partial rows fit in L2 anyway: the
+    // column strips of the loop below would make each thread jump a row's stride per 2 KiB read.
+    const bool partials_fit = static_cast<size_t>(row_count * width) * sizeof(A) <= (size_t{256} << 10);
+    if (threads > 1 && (units < threads || partials_fit) && reduce_count >= 2 * threads) {
       const int64_t outputs = row_count * width;
       // (a unique_ptr array, not std::vector: vector<bool> has no data())
       std::unique_ptr<A[]> partial(new A[static_cast<size_t>(threads * outputs)]);
