@@ -72,10 +72,6 @@ void check_in_place_shape(const char* op, const Tensor& self, const Shape& shape
              " does not match the broadcast shape ", shape);
 }
 
-Tensor scalar_like(const Scalar& value, DType dtype, Device device) {
-  return scalar_tensor(value, dtype, device);
-}
-
 // ---- unary ----
 DType unary_compute_dtype(UnaryOp op, DType dtype) {
   if (unary_floating_only(op) && !is_floating(dtype)) return default_float_dtype();
@@ -204,12 +200,12 @@ Tensor isinf(const Tensor& x) { return unary_op(UnaryOp::isinf, "isinf", x); }
     check_operand_dtypes(BinaryOp::name, #name, a.dtype(), b.natural_dtype());                    \
     const DType common = result_type(a, b);                                                       \
     check_scalar_operand(BinaryOp::name, #name, common, b);                                       \
-    return binary_tensors(BinaryOp::name, #name, a, scalar_like(b, common, a.device()), common);  \
+    return binary_tensors(BinaryOp::name, #name, a, scalar_tensor(b, common, a.device()), common);  \
   }                                                                                               \
   Tensor name(const Scalar& a, const Tensor& b) {                                                 \
     check_operand_dtypes(BinaryOp::name, #name, a.natural_dtype(), b.dtype());                    \
     const DType common = result_type(b, a);                                                       \
-    return binary_tensors(BinaryOp::name, #name, scalar_like(a, common, b.device()), b, common);  \
+    return binary_tensors(BinaryOp::name, #name, scalar_tensor(a, common, b.device()), b, common);  \
   }                                                                                               \
   Tensor& name##_(Tensor& a, const Tensor& b) {                                                   \
     check_operand_dtypes(BinaryOp::name, #name "_", a.dtype(), b.dtype());                        \
@@ -219,7 +215,7 @@ Tensor isinf(const Tensor& x) { return unary_op(UnaryOp::isinf, "isinf", x); }
     check_operand_dtypes(BinaryOp::name, #name "_", a.dtype(), b.natural_dtype());                \
     const DType common = result_type(a, b);                                                       \
     check_scalar_operand(BinaryOp::name, #name "_", common, b);                                   \
-    return binary_in_place(BinaryOp::name, #name "_", a, scalar_like(b, common, a.device()), common); \
+    return binary_in_place(BinaryOp::name, #name "_", a, scalar_tensor(b, common, a.device()), common); \
   }
 KEEL_DEFINE_BINARY(add)
 KEEL_DEFINE_BINARY(sub)
@@ -255,17 +251,17 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   return out;
 }
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
-  return where(condition, a, scalar_like(b, result_type(a, b), a.device()));
+  return where(condition, a, scalar_tensor(b, result_type(a, b), a.device()));
 }
 Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
-  return where(condition, scalar_like(a, result_type(b, a), b.device()), b);
+  return where(condition, scalar_tensor(a, result_type(b, a), b.device()), b);
 }
 Tensor where(const Tensor& condition, const Scalar& a, const Scalar& b) {
   ResultTypeState state;
   state.add(a);
   state.add(b);
   const DType common = state.result();
-  return where(condition, scalar_like(a, common, condition.device()), scalar_like(b, common, condition.device()));
+  return where(condition, scalar_tensor(a, common, condition.device()), scalar_tensor(b, common, condition.device()));
 }
 
 namespace {
@@ -311,7 +307,7 @@ Tensor clamp_impl(const Tensor& x, const Tensor& low, const Tensor& high, Tensor
 
 // A scalar bound as a 0-dim tensor whose dtype lets result_type treat it like a Python number.
 Tensor bound_tensor(const Scalar& bound, const Tensor& x) {
-  return scalar_like(bound, result_type(x, bound), x.device()).alias();
+  return scalar_tensor(bound, result_type(x, bound), x.device());
 }
 }  // namespace
 

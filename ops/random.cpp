@@ -22,7 +22,7 @@ std::pair<int64_t, int64_t> dtype_integer_range(DType dtype) {
   }
 }
 
-Tensor draw(const char* op, Shape shape, TensorOptions options, Generator* generator, int kind, double a, double b) {
+Tensor draw(Shape shape, TensorOptions options, Generator* generator, int kind, double a, double b) {
   Tensor out = empty(std::move(shape), options);
   Generator& source = generator ? *generator : default_generator();
   const PhiloxState state = source.reserve(draw_blocks(kind, out.numel()));
@@ -38,12 +38,12 @@ Tensor rand(Shape shape, TensorOptions options, Generator* generator) {
                    : options.dtype == DType::f16  ? kRandomUniform11
                    : options.dtype == DType::bf16 ? kRandomUniform8
                                                   : kRandomUniform24;
-  return draw("rand", std::move(shape), options, generator, kind, 0.0, 1.0);
+  return draw(std::move(shape), options, generator, kind, 0.0, 1.0);
 }
 
 Tensor randn(Shape shape, TensorOptions options, Generator* generator) {
   KEEL_CHECK(is_floating(options.dtype), "[randn] needs a floating dtype, got ", dtype_name(options.dtype));
-  return draw("randn", std::move(shape), options, generator, kRandomNormal, 0.0, 1.0);
+  return draw(std::move(shape), options, generator, kRandomNormal, 0.0, 1.0);
 }
 
 Tensor randint(int64_t low, int64_t high, Shape shape, TensorOptions options, Generator* generator) {
@@ -60,7 +60,7 @@ Tensor randint(int64_t low, int64_t high, Shape shape, TensorOptions options, Ge
     KEEL_CHECK(low >= lowest && high - 1 <= highest, "[randint] range [", low, ", ", high,
                ") does not fit dtype ", dtype_name(options.dtype), " ([", lowest, ", ", highest, "])");
   }
-  return draw("randint", std::move(shape), options, generator, kRandomInteger, static_cast<double>(low),
+  return draw(std::move(shape), options, generator, kRandomInteger, static_cast<double>(low),
               static_cast<double>(high));
 }
 
