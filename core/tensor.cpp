@@ -147,12 +147,13 @@ static Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t 
   impl->strides = std::move(strides);
   impl->offset = offset;
   impl->dtype = base.dtype();
+  impl->is_view = true;
   return Tensor(std::move(impl));
 }
 
-Tensor Tensor::alias() const { return make_view(*this, shape(), strides(), offset()); }
+Tensor Tensor::alias_impl() const { return make_view(*this, shape(), strides(), offset()); }
 
-Tensor Tensor::as_strided(Shape new_shape, Shape new_strides, int64_t new_offset) const {
+Tensor Tensor::as_strided_impl(Shape new_shape, Shape new_strides, int64_t new_offset) const {
   const int64_t numel = check_shape(new_shape, "as_strided", itemsize());
   KEEL_CHECK(new_shape.size() == new_strides.size(), "[as_strided] shape ", new_shape,
              " and strides ", new_strides, " have different lengths");
@@ -229,7 +230,7 @@ static std::optional<Shape> view_strides(const Shape& shape, const Shape& stride
   return new_strides;
 }
 
-Tensor Tensor::view(Shape new_shape) const {
+Tensor Tensor::view_impl(Shape new_shape) const {
   new_shape = infer_shape(std::move(new_shape), numel(), shape(), "view");
   auto new_strides = view_strides(shape(), strides(), new_shape);
   KEEL_CHECK(new_strides.has_value(), "[view] cannot view a tensor of shape ", shape(), " and strides ",
@@ -237,15 +238,15 @@ Tensor Tensor::view(Shape new_shape) const {
   return make_view(*this, std::move(new_shape), std::move(*new_strides), offset());
 }
 
-Tensor Tensor::reshape(Shape new_shape) const {
+Tensor Tensor::reshape_impl(Shape new_shape) const {
   new_shape = infer_shape(std::move(new_shape), numel(), shape(), "reshape");
   if (auto new_strides = view_strides(shape(), strides(), new_shape)) {
     return make_view(*this, std::move(new_shape), std::move(*new_strides), offset());
   }
-  return contiguous().view(std::move(new_shape));
+  return contiguous().view_impl(std::move(new_shape));
 }
 
-Tensor Tensor::permute(std::vector<int64_t> dims) const {
+Tensor Tensor::permute_impl(std::vector<int64_t> dims) const {
   const int64_t ndim = dim();
   KEEL_CHECK(static_cast<int64_t>(dims.size()) == ndim, "[permute] got ", dims.size(),
              " dims for a tensor of shape ", shape());
@@ -261,12 +262,12 @@ Tensor Tensor::permute(std::vector<int64_t> dims) const {
   return make_view(*this, std::move(new_shape), std::move(new_strides), offset());
 }
 
-Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
+Tensor Tensor::transpose_impl(int64_t dim0, int64_t dim1) const {
   const int64_t ndim = dim();
   if (ndim == 0) {
     wrap_dim(dim0, ndim, "transpose");
     wrap_dim(dim1, ndim, "transpose");
-    return alias();
+    return alias_impl();
   }
   dim0 = wrap_dim(dim0, ndim, "transpose");
   dim1 = wrap_dim(dim1, ndim, "transpose");
@@ -281,7 +282,7 @@ Tensor Tensor::t() const {
   return dim() < 2 ? alias() : transpose(0, 1);
 }
 
-Tensor Tensor::slice(int64_t dim_, int64_t start, int64_t end, int64_t step) const {
+Tensor Tensor::slice_impl(int64_t dim_, int64_t start, int64_t end, int64_t step) const {
   KEEL_CHECK(dim() > 0, "[slice] cannot slice a 0-D tensor");
   const int64_t d = wrap_dim(dim_, dim(), "slice");
   KEEL_CHECK(step > 0, "[slice] step must be positive, got ", step);
@@ -311,7 +312,7 @@ Tensor Tensor::narrow(int64_t dim_, int64_t start, int64_t length) const {
   return slice(d, start, start + length);
 }
 
-Tensor Tensor::select(int64_t dim_, int64_t index) const {
+Tensor Tensor::select_impl(int64_t dim_, int64_t index) const {
   KEEL_CHECK(dim() > 0, "[select] cannot select from a 0-D tensor");
   const int64_t d = wrap_dim(dim_, dim(), "select");
   const int64_t size = shape()[d];
@@ -325,7 +326,7 @@ Tensor Tensor::select(int64_t dim_, int64_t index) const {
   return make_view(*this, std::move(new_shape), std::move(new_strides), new_offset);
 }
 
-Tensor Tensor::expand(Shape target) const {
+Tensor Tensor::expand_impl(Shape target) const {
   const int64_t ndim = dim();
   const int64_t new_ndim = static_cast<int64_t>(target.size());
   KEEL_CHECK(new_ndim >= ndim, "[expand] cannot expand shape ", shape(), " to ", target,
@@ -349,7 +350,7 @@ Tensor Tensor::expand(Shape target) const {
   return make_view(*this, std::move(target), std::move(new_strides), offset());
 }
 
-Tensor Tensor::squeeze() const {
+Tensor Tensor::squeeze_impl() const {
   Shape new_shape, new_strides;
   for (int64_t i = 0; i < dim(); ++i) {
     if (shape()[i] != 1) {
@@ -360,16 +361,16 @@ Tensor Tensor::squeeze() const {
   return make_view(*this, std::move(new_shape), std::move(new_strides), offset());
 }
 
-Tensor Tensor::squeeze(int64_t dim_) const {
+Tensor Tensor::squeeze_impl(int64_t dim_) const {
   const int64_t d = wrap_dim(dim_, dim(), "squeeze");
-  if (dim() == 0 || shape()[d] != 1) return alias();
+  if (dim() == 0 || shape()[d] != 1) return alias_impl();
   Shape new_shape = shape(), new_strides = strides();
   new_shape.erase(new_shape.begin() + d);
   new_strides.erase(new_strides.begin() + d);
   return make_view(*this, std::move(new_shape), std::move(new_strides), offset());
 }
 
-Tensor Tensor::unsqueeze(int64_t dim_) const {
+Tensor Tensor::unsqueeze_impl(int64_t dim_) const {
   const int64_t d = wrap_dim(dim_, dim() + 1, "unsqueeze");
   Shape new_shape = shape(), new_strides = strides();
   const int64_t stride = d < dim() ? strides()[d] * shape()[d] : 1;

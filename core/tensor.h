@@ -6,6 +6,7 @@
 // Copying a Tensor copies the handle, not the data (like torch.Tensor). Views (view, permute,
 // slice, expand, ...) share storage with their base; writes through one are seen by the other.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <iosfwd>
 #include <memory>
@@ -21,6 +22,12 @@
 namespace keel {
 
 using Shape = std::vector<int64_t>;
+class Tensor;
+
+namespace autograd {
+struct AutogradMeta;  // autograd/node.h: requires_grad, grad, grad_fn, hooks
+class Node;
+}  // namespace autograd
 
 struct TensorOptions {
   DType dtype = DType::f32;
@@ -33,6 +40,11 @@ struct TensorImpl {
   Shape strides;       // in elements; 0 for broadcast (expanded) dimensions
   int64_t offset = 0;  // in elements, from the start of storage
   DType dtype = DType::f32;
+  // Made by a view op from another tensor's storage. Autograd refuses in-place ops that would
+  // record history on a view (the base's history would have to change too).
+  bool is_view = false;
+  // Null until the tensor takes part in autograd (requires_grad_, or an op recorded it).
+  std::shared_ptr<autograd::AutogradMeta> autograd;
 };
 
 class Tensor {
@@ -61,6 +73,7 @@ class Tensor {
   bool is_cuda() const { return device().is_cuda(); }
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
   TensorImpl& impl() const;
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   // Bumps the storage's version counter: every in-place op calls it.
   void bump_version() const { impl().storage->bump_version(); }
 
@@ -76,7 +89,7 @@ class Tensor {
   template <typename T> T item() const { return item_scalar().to<T>(); }
   Scalar item_scalar() const;
 
-  // ---- views (share storage) --------------------------------------------------------------
+  // ---- views (share storage; defined with their vjps in ops/view.cpp) -----------------------
   Tensor view(Shape shape) const;     // no copy; throws if the strides do not allow it
   Tensor reshape(Shape shape) const;  // a view when possible, otherwise a copy
   Tensor permute(std::vector<int64_t> dims) const;
@@ -120,7 +133,50 @@ class Tensor {
 
   std::string str() const;  // printed like PyTorch: tensor([...], dtype=..., device=...)
 
+  // ---- autograd (autograd/tensor_autograd.cpp; see docs/autograd.md) ------------------------
+  // Only floating tensors can require grad. A leaf is a tensor with no grad_fn: made by the user,
+  // or by an op that recorded nothing.
+  bool requires_grad() const;
+  Tensor& requires_grad_(bool requires_grad = true);
+  bool is_leaf() const;
+  // The gradient accumulated by backward (leaves, and tensors that retain_grad); undefined if none.
+  Tensor grad() const;
+  void set_grad(const Tensor& grad) const;
+  // set_to_none (PyTorch's default) drops the gradient; otherwise it is zeroed in place.
+  void zero_grad(bool set_to_none = true) const;
+  // The node that made this tensor (null for leaves), and which of its outputs this is.
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+  uint32_t output_nr() const;
+  // A new handle on the same data that takes no part in autograd.
+  Tensor detach() const;
+  Tensor& detach_();
+  // Keep the gradient of a non-leaf in grad() when backward passes through it.
+  void retain_grad() const;
+  bool retains_grad() const;
+  // Back-propagates from this tensor. `gradient` may be omitted only for a one-element tensor.
+  void backward(const Tensor& gradient = {}, bool retain_graph = false, bool create_graph = false) const;
+  // Runs on this tensor's gradient before it is used; a defined result replaces the gradient.
+  void register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  // Leaves only: runs after backward has accumulated into grad() (gradient bucketing uses it).
+  void register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
+  // The storage's version counter (bumped by every in-place write).
+  uint64_t version() const { return impl().storage->version(); }
+
  private:
+  // Geometry-only views (core/tensor.cpp); the public view methods wrap them with autograd.
+  Tensor view_impl(Shape shape) const;
+  Tensor reshape_impl(Shape shape) const;
+  Tensor permute_impl(std::vector<int64_t> dims) const;
+  Tensor transpose_impl(int64_t dim0, int64_t dim1) const;
+  Tensor slice_impl(int64_t dim, int64_t start, int64_t end, int64_t step) const;
+  Tensor select_impl(int64_t dim, int64_t index) const;
+  Tensor expand_impl(Shape shape) const;
+  Tensor squeeze_impl() const;
+  Tensor squeeze_impl(int64_t dim) const;
+  Tensor unsqueeze_impl(int64_t dim) const;
+  Tensor as_strided_impl(Shape shape, Shape strides, int64_t offset) const;
+  Tensor alias_impl() const;
+
   std::shared_ptr<TensorImpl> impl_;
 };
 

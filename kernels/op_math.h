@@ -24,7 +24,7 @@ namespace keel {
 // The op lists, once: the enums and every kernel's switch over them are generated from these.
 #define KEEL_FORALL_UNARY_OPS(_)                                                              \
   _(neg) _(abs) _(exp) _(log) _(log1p) _(expm1) _(sqrt) _(rsqrt) _(sin) _(cos) _(tanh)       \
-  _(sigmoid) _(relu) _(gelu_erf) _(gelu_tanh) _(silu) _(logical_not) _(isnan) _(isinf)
+  _(sigmoid) _(relu) _(gelu_erf) _(gelu_tanh) _(silu) _(erf) _(logical_not) _(isnan) _(isinf)
 #define KEEL_FORALL_BINARY_OPS(_)                                                             \
   _(add) _(sub) _(mul) _(div) _(pow) _(maximum) _(minimum)                                    \
   _(eq) _(ne) _(lt) _(le) _(gt) _(ge) _(logical_and) _(logical_or) _(logical_xor)
@@ -153,6 +153,7 @@ template <UnaryOp op, typename T> KEEL_HOST_DEVICE inline T unary(T x) {
     else return T(1) / (T(1) + exp(-x));
   }
   else if constexpr (op == UnaryOp::relu) return is_nan(x) ? x : (x > T(0) ? x : T(0));
+  else if constexpr (op == UnaryOp::erf) return erf(x);
   else if constexpr (op == UnaryOp::gelu_erf)
     return T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752440)));
   else if constexpr (op == UnaryOp::gelu_tanh) {

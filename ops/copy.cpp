@@ -1,6 +1,11 @@
 // Copies: copy_ (with broadcasting, dtype conversion and host <-> CUDA transfer), contiguous,
 // clone, to(dtype), to(device), item, fill_.
+//
+// Backward: clone dy; to(dtype/device) dy converted back; copy_ sends dy (summed to the source's
+// shape and converted) to the source and nothing to the overwritten value; fill_ cuts the history.
 #include <cstring>
+
+#include "keel/autograd/record.h"
 
 #include "keel/kernels/cpu/cpu_kernels.h"
 #include "keel/kernels/cuda/cuda_kernels.h"
@@ -38,6 +43,12 @@ Tensor& Tensor::copy_(const Tensor& source) {
   KEEL_CHECK(source.dim() <= dim(), "[copy_] cannot broadcast source of shape ", source.shape(),
              " to destination of shape ", target);
   check_no_internal_overlap(*this, "copy_");
+  if (autograd::in_place_records("copy_", *this, source)) {
+    return autograd::in_place_with_history("copy_", *this, [&](const Tensor&) {
+      const Tensor converted = source.to(device(), dtype());
+      return converted.shape() == target ? converted : converted.expand(target);
+    });
+  }
   // A source that is another view of the destination's memory (x[1:].copy_(x[:-1]),
   // x.copy_(x.t())) is read in full before anything is written.
   Tensor src = unaliased_input(source.shape() == target ? source : source.expand(target), *this);
@@ -56,17 +67,30 @@ Tensor& Tensor::copy_(const Tensor& source) {
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::clone() const {
+  autograd::OpRecord record("clone", *this);
   Tensor out = empty(shape(), options());
   if (is_cuda()) cuda::copy(out, *this);
   else cpu::copy(out, *this);
+  if (record) record.finish({out}, {}, [](const autograd::VjpArgs& a) { return autograd::TensorList{a.grad()}; });
   return out;
 }
 
+namespace {
+// The vjp of a conversion: the gradient converted back to the input's dtype and device.
+void record_conversion(autograd::OpRecord& record, const Tensor& out, const Tensor& input) {
+  record.finish({out}, {}, [device = input.device(), dtype = input.dtype()](const autograd::VjpArgs& a) {
+    return autograd::TensorList{a.grad().to(device, dtype)};
+  });
+}
+}  // namespace
+
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
+  autograd::OpRecord record("to", *this);
   Tensor out = empty(shape(), {target, device()});
   if (is_cuda()) cuda::copy(out, *this);
   else cpu::copy(out, *this);
+  if (record) record_conversion(record, out, *this);
   return out;
 }
 
@@ -74,8 +98,10 @@ Tensor Tensor::to(Device target) const { return to(target, dtype()); }
 
 Tensor Tensor::to(Device target, DType target_dtype) const {
   if (target == device()) return to(target_dtype);
+  autograd::OpRecord record("to", *this);
   Tensor out = empty(shape(), {target_dtype, target});
   out.copy_(*this);
+  if (record) record_conversion(record, out, *this);
   return out;
 }
 
@@ -99,6 +125,8 @@ Scalar Tensor::item_scalar() const {
 }
 
 Tensor& Tensor::fill_(const Scalar& value) {
+  if (autograd::in_place_records("fill_", *this))
+    return autograd::in_place_with_history("fill_", *this, [&](const Tensor& old) { return full_like(old, value); });
   if (is_cuda()) cuda::fill(*this, value);
   else cpu::fill(*this, value);
   bump_version();

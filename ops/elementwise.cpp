@@ -1,10 +1,14 @@
 // Elementwise ops: argument checks, PyTorch's type promotion, broadcasting, device binding.
-// The math itself is kernels/op_math.h; backward rules arrive with autograd.
+// The math itself is kernels/op_math.h; the backward rules are below the entry points' helpers.
 #include "keel/ops/elementwise.h"
+
+#include "keel/autograd/record.h"
 
 #include "keel/kernels/cpu/cpu_kernels.h"
 #include "keel/kernels/cuda/cuda_kernels.h"
 #include "keel/ops/factory.h"
+#include "keel/ops/reduce.h"
+#include "keel/ops/shape.h"
 
 namespace keel {
 
@@ -160,10 +164,159 @@ Tensor& binary_in_place(BinaryOp op, const char* name, Tensor& a, const Tensor& 
 
 }  // namespace
 
+// ---- backward rules ----------------------------------------------------------------------------
+// dx = dy * f'(x), written with public ops so that the vjps are differentiable again.
+//   abs: sign(x)      exp: y        log: 1/x        log1p: 1/(1+x)    expm1: y+1
+//   sqrt: 1/(2y)      rsqrt: -y^3/2 sin: cos x      cos: -sin x       tanh: 1-y^2
+//   sigmoid: y(1-y)   relu: [y>0]   silu: s(1 + x(1-s)), s = sigmoid(x)
+//   erf: 2/sqrt(pi) e^(-x^2)        gelu: Phi(x) + x phi(x) (erf), or the tanh form's derivative
+//   a+b, a-b: 1, +-1  a*b: b, a     a/b: 1/b, -a/b^2
+//   a^b: b a^(b-1) (0 where b = 0), a^b ln a (0 where a = 0 and b >= 0)      (PyTorch's masks)
+//   maximum/minimum: the gradient goes to the selected operand, split in half on ties
+// Broadcast operands get their gradient summed back to their shape.
+namespace {
+
+using autograd::OpRecord;
+using autograd::TensorList;
+using autograd::VjpArgs;
+
+Tensor sign_of(const Tensor& x) { return gt(x, 0).to(x.dtype()) - lt(x, 0).to(x.dtype()); }
+
+Tensor unary_vjp(UnaryOp op, const Tensor& g, const Tensor& x, const Tensor& y) {
+  switch (op) {
+    case UnaryOp::neg: return -g;
+    case UnaryOp::abs: return g * sign_of(x);
+    case UnaryOp::exp: return g * y;
+    case UnaryOp::log: return g / x;
+    case UnaryOp::log1p: return g / (x + 1);
+    case UnaryOp::expm1: return g * (y + 1);
+    case UnaryOp::sqrt: return g / (y * 2);
+    case UnaryOp::rsqrt: return g * (y * y * y * -0.5);
+    case UnaryOp::sin: return g * cos(x);
+    case UnaryOp::cos: return g * -sin(x);
+    case UnaryOp::tanh: return g * (1 - y * y);
+    case UnaryOp::sigmoid: return g * (y * (1 - y));
+    case UnaryOp::relu: return where(gt(y, 0), g, 0);
+    case UnaryOp::silu: {
+      const Tensor s = sigmoid(x);
+      return g * (s * (1 + x * (1 - s)));
+    }
+    case UnaryOp::erf: return g * (exp(-(x * x)) * 1.1283791670955126);  // 2 / sqrt(pi)
+    case UnaryOp::gelu_erf: {
+      const Tensor cdf = (erf(x * 0.70710678118654752440) + 1) * 0.5;
+      const Tensor pdf = exp(x * x * -0.5) * 0.39894228040143267794;  // 1 / sqrt(2 pi)
+      return g * (cdf + x * pdf);
+    }
+    case UnaryOp::gelu_tanh: {
+      constexpr double k = 0.79788456080286535588, c = 0.044715;  // sqrt(2 / pi)
+      const Tensor t = tanh((x + x * x * x * c) * k);
+      const Tensor inner_derivative = (x * x * (3 * c) + 1) * k;
+      return g * ((t + 1) * 0.5 + x * 0.5 * (1 - t * t) * inner_derivative);
+    }
+    default: KEEL_ASSERT(false && "unary op has no derivative");
+  }
+  return Tensor();
+}
+
+// Which values the unary vjp reads: the input, the output, or neither.
+bool unary_vjp_reads_output(UnaryOp op) {
+  return op == UnaryOp::exp || op == UnaryOp::expm1 || op == UnaryOp::sqrt || op == UnaryOp::rsqrt ||
+         op == UnaryOp::tanh || op == UnaryOp::sigmoid || op == UnaryOp::relu;
+}
+
+Tensor unary_recorded(UnaryOp op, const char* name, const Tensor& x) {
+  OpRecord record(name, x);
+  Tensor out = unary_op(op, name, x);
+  if (record) {
+    const bool reads_output = unary_vjp_reads_output(op);
+    const Tensor saved = op == UnaryOp::neg ? Tensor() : reads_output ? out : x;
+    record.finish({out}, {saved}, [op, reads_output](const VjpArgs& a) {
+      const Tensor& value = a.saved[0];
+      return TensorList{unary_vjp(op, a.grad(), reads_output ? Tensor() : value, reads_output ? value : Tensor())};
+    });
+  }
+  return out;
+}
+
+Tensor& unary_recorded_(UnaryOp op, const char* name, Tensor& x) {
+  const std::string in_place_name = std::string(name) + "_";
+  if (autograd::in_place_records(in_place_name.c_str(), x)) {
+    return autograd::in_place_with_history(in_place_name.c_str(), x,
+                                           [&](const Tensor& old) { return unary_recorded(op, name, old); });
+  }
+  return unary_op_(op, name, x);
+}
+
+bool binary_differentiable(BinaryOp op) { return op <= BinaryOp::minimum; }
+
+TensorList binary_vjp(BinaryOp op, const VjpArgs& args) {
+  const Tensor& g = args.grad();
+  const Tensor& a = args.saved[0];
+  const Tensor& b = args.saved[1];
+  Tensor grad_a, grad_b;
+  switch (op) {
+    case BinaryOp::add: grad_a = g, grad_b = g; break;
+    case BinaryOp::sub: grad_a = g, grad_b = args.needs(1) ? -g : Tensor(); break;
+    case BinaryOp::mul:
+      if (args.needs(0)) grad_a = g * b;
+      if (args.needs(1)) grad_b = g * a;
+      break;
+    case BinaryOp::div:
+      if (args.needs(0)) grad_a = g / b;
+      if (args.needs(1)) grad_b = -g * a / (b * b);
+      break;
+    case BinaryOp::pow:
+      if (args.needs(0)) grad_a = where(eq(b, 0), 0, g * b * pow(a, b - 1));
+      if (args.needs(1)) grad_b = where(logical_and(eq(a, 0), ge(b, 0)), 0, g * args.saved[2] * log(a));
+      break;
+    case BinaryOp::maximum:
+    case BinaryOp::minimum: {
+      const Tensor shared = where(eq(a, b), g * 0.5, g);
+      const bool is_max = op == BinaryOp::maximum;
+      if (args.needs(0)) grad_a = masked_fill(shared, is_max ? lt(a, b) : gt(a, b), 0);
+      if (args.needs(1)) grad_b = masked_fill(shared, is_max ? gt(a, b) : lt(a, b), 0);
+      break;
+    }
+    default: KEEL_ASSERT(false && "binary op has no derivative");
+  }
+  return {grad_a, grad_b};
+}
+
+Tensor binary_recorded(BinaryOp op, const char* name, const Tensor& a, const Tensor& b, DType common) {
+  if (!binary_differentiable(op)) return binary_tensors(op, name, a, b, common);
+  OpRecord record(name, a, b);
+  Tensor out = binary_tensors(op, name, a, b, common);
+  if (record) {
+    const bool reads_operands = op != BinaryOp::add && op != BinaryOp::sub;
+    TensorList saved;
+    if (reads_operands) saved = {a, b};
+    if (op == BinaryOp::pow) saved.push_back(out);
+    record.finish({out}, saved, [op, a_shape = a.shape(), b_shape = b.shape()](const VjpArgs& args) {
+      TensorList grads = binary_vjp(op, args);
+      if (grads[0].defined()) grads[0] = sum_to_size(grads[0], a_shape);
+      if (grads[1].defined()) grads[1] = sum_to_size(grads[1], b_shape);
+      return grads;
+    });
+  }
+  return out;
+}
+
+Tensor& binary_recorded_(BinaryOp op, const char* name, Tensor& a, const Tensor& b, DType common) {
+  if (binary_differentiable(op) && autograd::in_place_records(name, a, b)) {
+    return autograd::in_place_with_history(name, a, [&](const Tensor& old) {
+      const Tensor operand = autograd::operand_before_write(b, a, old);
+      return binary_recorded(op, name, old, operand, result_type(old, operand));
+    });
+  }
+  return binary_in_place(op, name, a, b, common);
+}
+
+}  // namespace
+
 // ---- unary entry points -----------------------------------------------------------------------
-#define KEEL_DEFINE_UNARY(name)                                                   \
-  Tensor name(const Tensor& x) { return unary_op(UnaryOp::name, #name, x); }     \
-  Tensor& name##_(Tensor& x) { return unary_op_(UnaryOp::name, #name, x); }
+#define KEEL_DEFINE_UNARY(name)                                                       \
+  Tensor name(const Tensor& x) { return unary_recorded(UnaryOp::name, #name, x); }   \
+  Tensor& name##_(Tensor& x) { return unary_recorded_(UnaryOp::name, #name, x); }
 KEEL_DEFINE_UNARY(neg)
 KEEL_DEFINE_UNARY(abs)
 KEEL_DEFINE_UNARY(exp)
@@ -178,13 +331,14 @@ KEEL_DEFINE_UNARY(tanh)
 KEEL_DEFINE_UNARY(sigmoid)
 KEEL_DEFINE_UNARY(relu)
 KEEL_DEFINE_UNARY(silu)
+KEEL_DEFINE_UNARY(erf)
 #undef KEEL_DEFINE_UNARY
 
 Tensor gelu(const Tensor& x, GeluApproximation approximate) {
-  return unary_op(approximate == GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, "gelu", x);
+  return unary_recorded(approximate == GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, "gelu", x);
 }
 Tensor& gelu_(Tensor& x, GeluApproximation approximate) {
-  return unary_op_(approximate == GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, "gelu", x);
+  return unary_recorded_(approximate == GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, "gelu", x);
 }
 Tensor logical_not(const Tensor& x) { return unary_op(UnaryOp::logical_not, "logical_not", x); }
 Tensor isnan(const Tensor& x) { return unary_op(UnaryOp::isnan, "isnan", x); }
@@ -194,28 +348,28 @@ Tensor isinf(const Tensor& x) { return unary_op(UnaryOp::isinf, "isinf", x); }
 #define KEEL_DEFINE_BINARY(name)                                                                  \
   Tensor name(const Tensor& a, const Tensor& b) {                                                 \
     check_operand_dtypes(BinaryOp::name, #name, a.dtype(), b.dtype());                            \
-    return binary_tensors(BinaryOp::name, #name, a, b, result_type(a, b));                        \
+    return binary_recorded(BinaryOp::name, #name, a, b, result_type(a, b));                       \
   }                                                                                               \
   Tensor name(const Tensor& a, const Scalar& b) {                                                 \
     check_operand_dtypes(BinaryOp::name, #name, a.dtype(), b.natural_dtype());                    \
     const DType common = result_type(a, b);                                                       \
     check_scalar_operand(BinaryOp::name, #name, common, b);                                       \
-    return binary_tensors(BinaryOp::name, #name, a, scalar_tensor(b, common, a.device()), common);  \
+    return binary_recorded(BinaryOp::name, #name, a, scalar_tensor(b, common, a.device()), common); \
   }                                                                                               \
   Tensor name(const Scalar& a, const Tensor& b) {                                                 \
     check_operand_dtypes(BinaryOp::name, #name, a.natural_dtype(), b.dtype());                    \
     const DType common = result_type(b, a);                                                       \
-    return binary_tensors(BinaryOp::name, #name, scalar_tensor(a, common, b.device()), b, common);  \
+    return binary_recorded(BinaryOp::name, #name, scalar_tensor(a, common, b.device()), b, common); \
   }                                                                                               \
   Tensor& name##_(Tensor& a, const Tensor& b) {                                                   \
     check_operand_dtypes(BinaryOp::name, #name "_", a.dtype(), b.dtype());                        \
-    return binary_in_place(BinaryOp::name, #name "_", a, b, result_type(a, b));                   \
+    return binary_recorded_(BinaryOp::name, #name "_", a, b, result_type(a, b));                  \
   }                                                                                               \
   Tensor& name##_(Tensor& a, const Scalar& b) {                                                   \
     check_operand_dtypes(BinaryOp::name, #name "_", a.dtype(), b.natural_dtype());                \
     const DType common = result_type(a, b);                                                       \
     check_scalar_operand(BinaryOp::name, #name "_", common, b);                                   \
-    return binary_in_place(BinaryOp::name, #name "_", a, scalar_tensor(b, common, a.device()), common); \
+    return binary_recorded_(BinaryOp::name, #name "_", a, scalar_tensor(b, common, a.device()), common); \
   }
 KEEL_DEFINE_BINARY(add)
 KEEL_DEFINE_BINARY(sub)
@@ -236,7 +390,11 @@ KEEL_DEFINE_BINARY(logical_xor)
 #undef KEEL_DEFINE_BINARY
 
 // ---- where and clamp ----------------------------------------------------------------------------
-Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+//   where(c, a, b):  da = dy where c (else 0), db = dy where !c; summed back to each shape
+//   clamp(x, lo, hi): dx = dy where lo <= x <= hi; dlo = dy where x < lo (and lo < hi);
+//                     dhi = dy where x > hi (or hi < lo)                          (PyTorch's rules)
+namespace {
+Tensor where_forward(const Tensor& condition, const Tensor& a, const Tensor& b) {
   KEEL_CHECK(condition.dtype() == DType::bool_, "[where] condition must be bool, got ",
              dtype_name(condition.dtype()));
   check_same_device("where", condition, a);
@@ -248,6 +406,20 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   const Tensor x = prepare(a, common, shape), y = prepare(b, common, shape);
   if (out.is_cuda()) cuda::where(out, c, x, y);
   else cpu::where(out, c, x, y);
+  return out;
+}
+}  // namespace
+
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  OpRecord record("where", a, b);
+  Tensor out = where_forward(condition, a, b);
+  if (record) {
+    record.finish({out}, {condition}, [a_shape = a.shape(), b_shape = b.shape()](const VjpArgs& args) {
+      const Tensor& c = args.saved[0];
+      return TensorList{args.needs(0) ? sum_to_size(where(c, args.grad(), 0), a_shape) : Tensor(),
+                        args.needs(1) ? sum_to_size(where(c, 0, args.grad()), b_shape) : Tensor()};
+    });
+  }
   return out;
 }
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
@@ -309,15 +481,50 @@ Tensor clamp_impl(const Tensor& x, const Tensor& low, const Tensor& high, Tensor
 Tensor bound_tensor(const Scalar& bound, const Tensor& x) {
   return scalar_tensor(bound, result_type(x, bound), x.device());
 }
+
+
+Tensor clamp_recorded(const Tensor& x, const Tensor& low, const Tensor& high) {
+  OpRecord record("clamp", x, low, high);
+  Tensor out = clamp_impl(x, low, high, nullptr);
+  if (record) {
+    record.finish({out}, {x, low, high}, [low_shape = low.defined() ? low.shape() : Shape(),
+                                          high_shape = high.defined() ? high.shape() : Shape()](const VjpArgs& args) {
+      const Tensor &g = args.grad(), &x = args.saved[0], &low = args.saved[1], &high = args.saved[2];
+      TensorList grads(3);
+      if (args.needs(0)) {
+        Tensor inside = low.defined() ? ge(x, low) : Tensor();
+        if (high.defined()) inside = inside.defined() ? logical_and(inside, le(x, high)) : le(x, high);
+        grads[0] = where(inside, g, 0);
+      }
+      if (args.needs(1)) {
+        Tensor below = lt(x, low);
+        if (high.defined()) below = logical_and(below, lt(low, high));
+        grads[1] = sum_to_size(where(below, g, 0), low_shape);
+      }
+      if (args.needs(2)) {
+        Tensor above = gt(x, high);
+        if (low.defined()) above = logical_or(above, lt(high, low));
+        grads[2] = sum_to_size(where(above, g, 0), high_shape);
+      }
+      return grads;
+    });
+  }
+  return out;
+}
 }  // namespace
 
 Tensor clamp(const Tensor& x, const Scalar& min, const Scalar& max) {
-  return clamp_impl(x, bound_tensor(min, x), bound_tensor(max, x), nullptr);
+  return clamp_recorded(x, bound_tensor(min, x), bound_tensor(max, x));
 }
-Tensor clamp_min(const Tensor& x, const Scalar& min) { return clamp_impl(x, bound_tensor(min, x), Tensor(), nullptr); }
-Tensor clamp_max(const Tensor& x, const Scalar& max) { return clamp_impl(x, Tensor(), bound_tensor(max, x), nullptr); }
-Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) { return clamp_impl(x, min, max, nullptr); }
+Tensor clamp_min(const Tensor& x, const Scalar& min) { return clamp_recorded(x, bound_tensor(min, x), Tensor()); }
+Tensor clamp_max(const Tensor& x, const Scalar& max) { return clamp_recorded(x, Tensor(), bound_tensor(max, x)); }
+Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) { return clamp_recorded(x, min, max); }
 Tensor& clamp_(Tensor& x, const Scalar& min, const Scalar& max) {
+  if (autograd::in_place_records("clamp_", x)) {
+    return autograd::in_place_with_history("clamp_", x, [&](const Tensor& old) {
+      return clamp_recorded(old, bound_tensor(min, old), bound_tensor(max, old));
+    });
+  }
   clamp_impl(x, bound_tensor(min, x), bound_tensor(max, x), &x);
   return x;
 }

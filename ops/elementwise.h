@@ -23,6 +23,7 @@ Tensor relu(const Tensor& x);
 enum class GeluApproximation { none, tanh };  // none: x * Phi(x) with erf
 Tensor gelu(const Tensor& x, GeluApproximation approximate = GeluApproximation::none);
 Tensor silu(const Tensor& x);
+Tensor erf(const Tensor& x);
 Tensor logical_not(const Tensor& x);
 Tensor isnan(const Tensor& x);
 Tensor isinf(const Tensor& x);
@@ -42,6 +43,7 @@ Tensor& sigmoid_(Tensor& x);
 Tensor& relu_(Tensor& x);
 Tensor& gelu_(Tensor& x, GeluApproximation approximate = GeluApproximation::none);
 Tensor& silu_(Tensor& x);
+Tensor& erf_(Tensor& x);
 
 // ---- binary (tensor or scalar operands) ------------------------------------------------------
 #define KEEL_DECLARE_BINARY(name)                          \

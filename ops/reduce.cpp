@@ -7,16 +7,25 @@
 //   logsumexp = m + log(sum(exp(x - m))),  m = amax(x) with +-inf replaced by 0 (PyTorch's guard)
 //   norm_p    = sum(|x|^p)^(1/p); p = inf: amax|x|, -inf: amin|x|, 0: count of non-zeros
 // f16/bf16 composites compute in f32 and round once at the end.
+//
+// Backward (each reduction records one node; dy is first put back in x's rank, reduced dims 1):
+//   sum: dy           mean: dy / N        prod: dy * prod(others) (zeros handled apart)
+//   amax/amin, max/min over all: dy split evenly among the elements equal to the result
+//   max/min(dim): dy to the index returned          var: dy * 2 (x - mean) / (N - correction)
+//   std: dy (x - mean) / ((N - correction) std)     logsumexp: dy * exp(x - y)
+//   norm_p: dy * sign(x) |x|^(p-1) / y^(p-1) (0 where y = 0); inf: like amax of |x| with sign(x)
 #include "keel/ops/reduce.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "keel/autograd/record.h"
 #include "keel/kernels/cpu/cpu_kernels.h"
 #include "keel/kernels/cuda/cuda_kernels.h"
 #include "keel/ops/elementwise.h"
 #include "keel/ops/factory.h"
+#include "keel/ops/shape.h"
 
 namespace keel {
 
@@ -131,20 +140,20 @@ Tensor arg_index(bool is_max, const char* name, const Tensor& x, std::optional<i
 
 }  // namespace
 
-Tensor sum(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
+static Tensor sum_forward(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
   return primitive(ReduceOp::sum, "sum", x, dims, keepdim, accumulate_dtype(x, dtype));
 }
 
-Tensor prod(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
+static Tensor prod_forward(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
   return primitive(ReduceOp::prod, "prod", x, dims, keepdim, accumulate_dtype(x, dtype));
 }
 
-Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) {
+static Tensor amax_forward(const Tensor& x, const Dims& dims, bool keepdim) {
   check_not_empty("amax", x, plan_reduction("amax", x, dims, keepdim));
   return primitive(ReduceOp::amax, "amax", x, dims, keepdim, x.dtype());
 }
 
-Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) {
+static Tensor amin_forward(const Tensor& x, const Dims& dims, bool keepdim) {
   check_not_empty("amin", x, plan_reduction("amin", x, dims, keepdim));
   return primitive(ReduceOp::amin, "amin", x, dims, keepdim, x.dtype());
 }
@@ -157,7 +166,7 @@ Tensor any(const Tensor& x, const Dims& dims, bool keepdim) {
   return primitive(ReduceOp::any, "any", x, dims, keepdim, DType::bool_);
 }
 
-Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
+static Tensor mean_forward(const Tensor& x, const Dims& dims, bool keepdim) {
   check_floating("mean", x);
   const Reduction r = plan_reduction("mean", x, dims, keepdim);
   const DType compute = composite_dtype(x.dtype());
@@ -165,7 +174,7 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
   return finish(div(total, Scalar(static_cast<double>(r.count))), x.dtype());
 }
 
-Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+static Tensor var_forward(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
   check_floating("var", x);
   const Reduction r = plan_reduction("var", x, dims, keepdim);
   const Tensor wide = x.to(composite_dtype(x.dtype()));
@@ -175,13 +184,13 @@ Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
   return finish(div(squares, Scalar(denominator)), x.dtype());
 }
 
-Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+static Tensor std_forward(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
   check_floating("std", x);
   const Tensor wide = x.to(composite_dtype(x.dtype()));
   return finish(sqrt(var(wide, dims, correction, keepdim)), x.dtype());
 }
 
-Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
+static Tensor logsumexp_forward(const Tensor& x, const Dims& dims, bool keepdim) {
   check_floating("logsumexp", x);
   const Reduction r = plan_reduction("logsumexp", x, dims, keepdim);
   const Tensor wide = x.to(composite_dtype(x.dtype()));
@@ -197,7 +206,7 @@ Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
   return finish(result, x.dtype());
 }
 
-Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
+static Tensor norm_forward(const Tensor& x, double p, const Dims& dims, bool keepdim) {
   check_floating("norm", x);
   const Reduction r = plan_reduction("norm", x, dims, keepdim);
   const Tensor wide = x.to(composite_dtype(x.dtype()));
@@ -219,8 +228,6 @@ Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
   return finish(result, x.dtype());
 }
 
-ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) { return arg_extreme(true, "max", x, dim, keepdim); }
-ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) { return arg_extreme(false, "min", x, dim, keepdim); }
 
 Tensor max(const Tensor& x) {
   KEEL_CHECK(x.defined() && x.numel() > 0, "[max] cannot reduce an empty tensor (the op has no identity): got shape ",
@@ -241,5 +248,178 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   return arg_index(false, "argmin", x, dim, keepdim);
 }
+
+}  // namespace keel
+
+namespace keel {
+
+Tensor sum_to_size(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const int64_t lead = x.dim() - static_cast<int64_t>(shape.size());
+  KEEL_CHECK(lead >= 0, "[sum_to_size] cannot sum shape ", x.shape(), " to the larger rank of ", shape);
+  Dims dims;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d < lead) {
+      dims.push_back(d);
+      continue;
+    }
+    const int64_t target = shape[d - lead];
+    KEEL_CHECK(target == x.shape()[d] || target == 1, "[sum_to_size] shape ", x.shape(), " does not broadcast from ",
+               shape);
+    if (target == 1 && x.shape()[d] != 1) dims.push_back(d);
+  }
+  Tensor summed = dims.empty() ? x : sum(x, dims, /*keepdim=*/true);
+  return summed.shape() == shape ? summed : summed.reshape(shape);
+}
+
+}  // namespace keel
+
+namespace keel {
+
+namespace {
+using autograd::OpRecord;
+using autograd::TensorList;
+using autograd::VjpArgs;
+
+// What a reduction's vjp needs to know about its forward.
+struct ReducedDims {
+  std::vector<int64_t> dims;  // wrapped, ascending
+  Shape input_shape;
+  bool keepdim;
+  int64_t count;  // reduced elements per output element
+};
+
+ReducedDims reduced_dims(const char* op, const Tensor& x, const Dims& dims, bool keepdim) {
+  const Reduction r = plan_reduction(op, x, dims, keepdim);
+  return {r.dims, x.shape(), keepdim, r.count};
+}
+
+// A reduction's result back in its input's rank (size 1 in the reduced dims), ready to broadcast.
+Tensor unreduce(const Tensor& y, const ReducedDims& r) {
+  if (r.keepdim || y.dim() == static_cast<int64_t>(r.input_shape.size())) return y;
+  Tensor out = y;
+  for (int64_t d : r.dims) out = out.unsqueeze(d);
+  return out;
+}
+
+Tensor sign_of(const Tensor& x) { return gt(x, 0).to(x.dtype()) - lt(x, 0).to(x.dtype()); }
+
+// amax/amin/max()/min(): dy shared evenly by the elements equal to the extreme (PyTorch's rule).
+Tensor extreme_vjp(const Tensor& g, const Tensor& x, const Tensor& y, const ReducedDims& r) {
+  const Tensor mask = eq(x, unreduce(y, r));
+  const Tensor count = sum(mask, r.dims, true, x.dtype());
+  return where(mask, unreduce(g, r) / count, 0);
+}
+
+template <class Forward, class Vjp>
+Tensor reduction(const char* name, const Tensor& x, const Dims& dims, bool keepdim, bool save_x, bool save_y,
+                 Forward&& forward, Vjp&& vjp) {
+  OpRecord record(name, x);
+  Tensor out = forward();
+  if (record) {
+    record.finish({out}, {save_x ? x : Tensor(), save_y ? out : Tensor()},
+                  [r = reduced_dims(name, x, dims, keepdim), vjp](const VjpArgs& a) {
+                    return TensorList{vjp(a.grad(), a.saved[0], a.saved[1], r)};
+                  });
+  }
+  return out;
+}
+}  // namespace
+
+Tensor sum(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
+  return reduction("sum", x, dims, keepdim, false, false, [&] { return sum_forward(x, dims, keepdim, dtype); },
+                   [](const Tensor& g, const Tensor&, const Tensor&, const ReducedDims& r) {
+                     return unreduce(g, r).expand(r.input_shape);
+                   });
+}
+
+Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
+  return reduction("mean", x, dims, keepdim, false, false, [&] { return mean_forward(x, dims, keepdim); },
+                   [](const Tensor& g, const Tensor&, const Tensor&, const ReducedDims& r) {
+                     return (unreduce(g, r) / static_cast<double>(r.count)).expand(r.input_shape);
+                   });
+}
+
+Tensor prod(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
+  return reduction("prod", x, dims, keepdim, true, true, [&] { return prod_forward(x, dims, keepdim, dtype); },
+                   [](const Tensor& g, const Tensor& x, const Tensor& y, const ReducedDims& r) {
+                     // d prod / d x_i = prod of the others: y / x_i where x_i != 0; where x_i is the
+                     // only zero of its slice, the product of the non-zeros; 0 when there are more.
+                     const Tensor is_zero = eq(x, 0);
+                     const Tensor zeros_in_slice = sum(is_zero, r.dims, true);
+                     const Tensor nonzero_product = prod(where(is_zero, 1, x), r.dims, true);
+                     const Tensor others = where(is_zero, where(eq(zeros_in_slice, 1), nonzero_product, 0),
+                                                 unreduce(y, r).to(x.dtype()) / where(is_zero, 1, x));
+                     return unreduce(g, r) * others;
+                   });
+}
+
+Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) {
+  return reduction("amax", x, dims, keepdim, true, true, [&] { return amax_forward(x, dims, keepdim); }, extreme_vjp);
+}
+
+Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) {
+  return reduction("amin", x, dims, keepdim, true, true, [&] { return amin_forward(x, dims, keepdim); }, extreme_vjp);
+}
+
+Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  return reduction("var", x, dims, keepdim, true, false, [&] { return var_forward(x, dims, correction, keepdim); },
+                   [correction](const Tensor& g, const Tensor& x, const Tensor&, const ReducedDims& r) {
+                     const double denominator = std::max(0.0, static_cast<double>(r.count) - correction);
+                     return unreduce(g, r) * (x - mean(x, r.dims, true)) * (2.0 / denominator);
+                   });
+}
+
+Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  return reduction("std", x, dims, keepdim, true, true, [&] { return std_forward(x, dims, correction, keepdim); },
+                   [correction](const Tensor& g, const Tensor& x, const Tensor& y, const ReducedDims& r) {
+                     const double denominator = std::max(0.0, static_cast<double>(r.count) - correction);
+                     return unreduce(g, r) * (x - mean(x, r.dims, true)) / (unreduce(y, r) * denominator);
+                   });
+}
+
+Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
+  return reduction("logsumexp", x, dims, keepdim, true, true, [&] { return logsumexp_forward(x, dims, keepdim); },
+                   [](const Tensor& g, const Tensor& x, const Tensor& y, const ReducedDims& r) {
+                     return unreduce(g, r) * exp(x - unreduce(y, r));
+                   });
+}
+
+Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
+  return reduction("norm", x, dims, keepdim, true, true, [&] { return norm_forward(x, p, dims, keepdim); },
+                   [p](const Tensor& g, const Tensor& x, const Tensor& y, const ReducedDims& r) -> Tensor {
+                     const Tensor dy = unreduce(g, r), norm = unreduce(y, r);
+                     if (p == 0) return zeros_like(x) * dy;
+                     if (p == 1) return sign_of(x) * dy;
+                     if (std::isinf(p)) return sign_of(x) * extreme_vjp(g, abs(x), y, r);
+                     // p = 2: x / y;  other p: sign(x) |x|^(p-1) / y^(p-1). Zero where the norm is 0.
+                     const Tensor scale = p == 2 ? x / norm : sign_of(x) * pow(abs(x), p - 1) / pow(norm, p - 1);
+                     return where(eq(norm, 0), 0, scale * dy);
+                   });
+}
+
+namespace {
+ValuesIndices extreme_along(bool is_max, const char* name, const Tensor& x, int64_t dim, bool keepdim) {
+  OpRecord record(name, x);
+  ValuesIndices result = arg_extreme(is_max, name, x, dim, keepdim);
+  if (record) {
+    const int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), name);
+    record.finish({result.values, result.indices}, {result.indices},
+                  [d, keepdim, shape = x.shape()](const VjpArgs& a) {
+                    if (shape.empty()) return TensorList{a.grad()};
+                    Tensor index = a.saved[0], g = a.grad();
+                    if (!keepdim) {
+                      index = index.unsqueeze(d);
+                      g = g.unsqueeze(d);
+                    }
+                    return TensorList{scatter(zeros(shape, g.options()), d, index, g)};
+                  });
+  }
+  return result;
+}
+}  // namespace
+
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) { return extreme_along(true, "max", x, dim, keepdim); }
+ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) { return extreme_along(false, "min", x, dim, keepdim); }
 
 }  // namespace keel

@@ -29,6 +29,10 @@ Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim = false);
 // p-norm: p = 2 (default), 1, inf (max |x|), -inf (min |x|), 0 (count of non-zeros), any other p.
 Tensor norm(const Tensor& x, double p = 2.0, const Dims& dims = {}, bool keepdim = false);
 
+// Sums x down to `shape`, a shape x broadcasts from (torch.Tensor.sum_to_size): the reverse of
+// expand, and so the gradient of every broadcasting op. Returns x itself when the shapes match.
+Tensor sum_to_size(const Tensor& x, const Shape& shape);
+
 // Values and indices along one dim; the index of the first extreme (or first NaN) wins.
 struct ValuesIndices {
   Tensor values;

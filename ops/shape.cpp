@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "keel/autograd/record.h"
 #include "keel/kernels/cpu/cpu_kernels.h"
 #include "keel/kernels/cuda/cuda_kernels.h"
 #include "keel/ops/elementwise.h"
@@ -37,7 +38,8 @@ Tensor at_least_1d(const Tensor& t) { return t.dim() == 0 ? t.view({1}) : t; }
 }  // namespace
 
 // ---- cat and stack -------------------------------------------------------------------------------
-Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+namespace {
+Tensor cat_forward(const std::vector<Tensor>& tensors, int64_t dim) {
   KEEL_CHECK(!tensors.empty(), "[cat] expects a non-empty list of tensors");
   DType dtype = DType::bool_;
   const Tensor* reference = nullptr;  // the first input that is not a legacy empty [0] tensor
@@ -79,8 +81,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   return out;
 }
 
-Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
-  KEEL_CHECK(!tensors.empty(), "[stack] expects a non-empty list of tensors");
+Tensor stack_forward(const std::vector<Tensor>& tensors, int64_t dim) {  KEEL_CHECK(!tensors.empty(), "[stack] expects a non-empty list of tensors");
   check_defined("stack", tensors[0], "tensor 0");
   const Shape& shape = tensors[0].shape();
   DType dtype = tensors[0].dtype();
@@ -99,6 +100,49 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   Tensor out = empty(out_shape, {dtype, tensors[0].device()});
   if (out.numel() == 0) return out;
   for (size_t i = 0; i < tensors.size(); ++i) out.select(d, static_cast<int64_t>(i)).copy_(tensors[i]);
+  return out;
+}
+}  // namespace
+
+// cat: each input gets its slice of dy; stack: each input gets dy.select(dim, i).
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  autograd::OpRecord record("cat", tensors);
+  Tensor out = cat_forward(tensors, dim);
+  if (record) {
+    std::vector<Shape> shapes;
+    for (const Tensor& t : tensors) shapes.push_back(t.shape());
+    const int64_t d = wrap_dim(dim, out.dim(), "cat");
+    record.finish({out}, {}, [shapes, d](const autograd::VjpArgs& a) {
+      autograd::TensorList grads;
+      int64_t start = 0;
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        const bool legacy_empty = shapes[i].size() == 1 && shapes[i][0] == 0;
+        if (legacy_empty) {
+          grads.push_back(zeros(shapes[i], a.grad().options()));
+          continue;
+        }
+        const int64_t length = shapes[i][d];
+        grads.push_back(a.needs(i) ? a.grad().narrow(d, start, length) : Tensor());
+        start += length;
+      }
+      return grads;
+    });
+  }
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  autograd::OpRecord record("stack", tensors);
+  Tensor out = stack_forward(tensors, dim);
+  if (record) {
+    const int64_t d = wrap_dim(dim, out.dim(), "stack");
+    record.finish({out}, {}, [d, count = tensors.size()](const autograd::VjpArgs& a) {
+      autograd::TensorList grads;
+      for (size_t i = 0; i < count; ++i)
+        grads.push_back(a.needs(i) ? a.grad().select(d, static_cast<int64_t>(i)) : Tensor());
+      return grads;
+    });
+  }
   return out;
 }
 
@@ -206,7 +250,8 @@ Tensor& scatter_impl(const char* op, Tensor& self, int64_t dim, const Tensor& in
 
 }  // namespace
 
-Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+namespace {
+Tensor gather_forward(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined("gather", x, "input");
   check_defined("gather", index, "index");
   check_same_device("gather", x, index, "index");
@@ -220,21 +265,21 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   return out;
 }
 
-Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+Tensor& scatter_forward_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
   return scatter_impl("scatter_", self, dim, index, source, false);
 }
 
-Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+Tensor& scatter_add_forward_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
   return scatter_impl("scatter_add_", self, dim, index, source, true);
 }
 
-Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+Tensor scatter_forward(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
   check_defined("scatter", self, "self");
   Tensor out = self.clone();
   return scatter_impl("scatter", out, dim, index, source, false);
 }
 
-Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value) {
+Tensor scatter_value_forward(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value) {
   check_defined("scatter", self, "self");
   check_defined("scatter", index, "index");
   Tensor out = self.clone();
@@ -243,13 +288,13 @@ Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scala
   return scatter_impl("scatter", out, dim, index, source, false);
 }
 
-Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+Tensor scatter_add_forward(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
   check_defined("scatter_add", self, "self");
   Tensor out = self.clone();
   return scatter_impl("scatter_add", out, dim, index, source, true);
 }
 
-Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+Tensor index_select_forward(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined("index_select", x, "input");
   check_defined("index_select", index, "index");
   check_same_device("index_select", x, index, "index");
@@ -260,7 +305,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   if (x.dim() == 0) {
     // A 0-D input: the only valid index is 0, and the result stays 0-D.
     KEEL_CHECK(index.numel() == 1, "[index_select] a 0-D input takes exactly one index, got shape ", index.shape());
-    return index_select(x.view({1}), 0, index.view({1})).view({});
+    return index_select_forward(x.view({1}), 0, index.view({1})).view({});
   }
   const Tensor flat_index = index.view({index.numel()});
   Shape out_shape = x.shape();
@@ -270,6 +315,110 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   // With zero-size other dims the kernel still checks the indices, then copies nothing.
   if (x.is_cuda()) cuda::index_select(out, x, d, flat_index);
   else cpu::index_select(out, x, d, flat_index);
+  return out;
+}
+
+}  // namespace
+
+// Backward:  gather: dx = scatter_add(zeros, dim, index, dy)
+//   scatter(self, index, src): dself = dy with the scattered positions zeroed, dsrc = gather(dy)
+//   scatter_add: dself = dy, dsrc = gather(dy)      index_select: dx = dy added back at index
+namespace {
+using autograd::OpRecord;
+using autograd::TensorList;
+using autograd::VjpArgs;
+
+// The gradient of a source larger than its index: gather(dy) padded with zeros to the source's shape.
+Tensor gather_to_source(const Tensor& g, int64_t dim, const Tensor& index, const Shape& source_shape) {
+  Tensor picked = gather(g, dim, index);
+  for (int64_t k = 0; k < picked.dim(); ++k) {
+    const int64_t missing = source_shape[k] - picked.shape()[k];
+    if (missing == 0) continue;
+    Shape pad_shape = picked.shape();
+    pad_shape[k] = missing;
+    picked = cat({picked, zeros(pad_shape, picked.options())}, k);
+  }
+  return picked;
+}
+
+Tensor scatter_recorded(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source, bool accumulate) {
+  OpRecord record(accumulate ? "scatter_add" : "scatter", self, source);
+  Tensor out = accumulate ? scatter_add_forward(self, dim, index, source) : scatter_forward(self, dim, index, source);
+  if (record) {
+    const int64_t d = self.dim() == 0 ? 0 : wrap_dim(dim, self.dim(), "scatter");
+    record.finish({out}, {index}, [d, accumulate, source_shape = source.shape()](const VjpArgs& a) {
+      const Tensor &g = a.grad(), &index = a.saved[0];
+      return TensorList{a.needs(0) ? (accumulate ? g : scatter(g, d, index, 0)) : Tensor(),
+                        a.needs(1) ? gather_to_source(g, d, index, source_shape) : Tensor()};
+    });
+  }
+  return out;
+}
+}  // namespace
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  OpRecord record("gather", x);
+  Tensor out = gather_forward(x, dim, index);
+  if (record) {
+    const int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "gather");
+    record.finish({out}, {index}, [d, shape = x.shape()](const VjpArgs& a) {
+      return TensorList{scatter_add(zeros(shape, a.grad().options()), d, a.saved[0], a.grad())};
+    });
+  }
+  return out;
+}
+
+Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  return scatter_recorded(self, dim, index, source, false);
+}
+
+Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  return scatter_recorded(self, dim, index, source, true);
+}
+
+Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value) {
+  OpRecord record("scatter", self);
+  Tensor out = scatter_value_forward(self, dim, index, value);
+  if (record) {
+    const int64_t d = self.dim() == 0 ? 0 : wrap_dim(dim, self.dim(), "scatter");
+    record.finish({out}, {index}, [d](const VjpArgs& a) { return TensorList{scatter(a.grad(), d, a.saved[0], 0)}; });
+  }
+  return out;
+}
+
+Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  if (autograd::in_place_records("scatter_", self, source))
+    return autograd::in_place_with_history("scatter_", self, [&](const Tensor& old) {
+      return scatter_recorded(old, dim, autograd::operand_before_write(index, self, old),
+                              autograd::operand_before_write(source, self, old), false);
+    });
+  return scatter_forward_(self, dim, index, source);
+}
+
+Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  if (autograd::in_place_records("scatter_add_", self, source))
+    return autograd::in_place_with_history("scatter_add_", self, [&](const Tensor& old) {
+      return scatter_recorded(old, dim, autograd::operand_before_write(index, self, old),
+                              autograd::operand_before_write(source, self, old), true);
+    });
+  return scatter_add_forward_(self, dim, index, source);
+}
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  OpRecord record("index_select", x);
+  Tensor out = index_select_forward(x, dim, index);
+  if (record) {
+    const int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "index_select");
+    record.finish({out}, {index}, [d, shape = x.shape()](const VjpArgs& a) {
+      const Tensor& g = a.grad();
+      if (shape.empty()) return TensorList{g.reshape({})};
+      // index_add as scatter_add: the index repeated along every other dim of dy.
+      Shape index_shape(g.dim(), 1);
+      index_shape[d] = g.shape()[d];
+      const Tensor spread = a.saved[0].to(DType::i64).reshape(index_shape).expand(g.shape());
+      return TensorList{scatter_add(zeros(shape, g.options()), d, spread, g)};
+    });
+  }
   return out;
 }
 
@@ -293,6 +442,10 @@ Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& value) {
   KEEL_CHECK(shape == x.shape(), "[masked_fill_] mask of shape ", mask.shape(),
              " does not broadcast to the shape of the input ", x.shape());
   check_no_internal_overlap(x, "masked_fill_");
+  if (autograd::in_place_records("masked_fill_", x))
+    return autograd::in_place_with_history("masked_fill_", x, [&](const Tensor& old) {
+      return masked_fill(old, mask, value);
+    });
   x.copy_(where(mask, scalar_tensor(value, x.dtype(), x.device()), x));
   return x;
 }
@@ -353,5 +506,30 @@ Tensor triangle(const char* op, const Tensor& x, int64_t diagonal, bool lower) {
 
 Tensor tril(const Tensor& x, int64_t diagonal) { return triangle("tril", x, diagonal, true); }
 Tensor triu(const Tensor& x, int64_t diagonal) { return triangle("triu", x, diagonal, false); }
+
+}  // namespace keel
+
+namespace keel {
+
+Tensor slice_scatter(const Tensor& base, const Tensor& src, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  check_defined("slice_scatter", base, "base");
+  check_defined("slice_scatter", src, "src");
+  check_same_device("slice_scatter", base, src, "src");
+  autograd::OpRecord record("slice_scatter", base, src);
+  Tensor out = base.clone();
+  Tensor window = out.slice(dim, start, end, step);
+  KEEL_CHECK(window.shape() == src.shape(), "[slice_scatter] src of shape ", src.shape(), " does not match the slice ",
+             window.shape(), " of base ", base.shape(), " (dim ", dim, ", ", start, ":", end, ":", step, ")");
+  window.copy_(src);
+  if (record) {
+    record.finish({out}, {}, [dim, start, end, step, src_meta = src.shape()](const autograd::VjpArgs& a) {
+      const Tensor& g = a.grad();
+      return autograd::TensorList{
+          a.needs(0) ? slice_scatter(g, zeros(src_meta, g.options()), dim, start, end, step) : Tensor(),
+          a.needs(1) ? g.slice(dim, start, end, step) : Tensor()};
+    });
+  }
+  return out;
+}
 
 }  // namespace keel

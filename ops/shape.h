@@ -1,6 +1,7 @@
 #pragma once
 // Ops that build, split and index tensors. Views (permute, slice, expand, ...) are methods of
 // Tensor; these ops either copy or return several views.
+#include <limits>
 #include <vector>
 
 #include "keel/core/tensor.h"
@@ -22,6 +23,10 @@ Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scala
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source);
 Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source);
 Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source);
+// base with base.slice(dim, start, end, step) replaced by src, out of place (torch.slice_scatter):
+// the gradient of slice and select.
+Tensor slice_scatter(const Tensor& base, const Tensor& src, int64_t dim = 0, int64_t start = 0,
+                     int64_t end = std::numeric_limits<int64_t>::max(), int64_t step = 1);
 // Picks the entries `index` (1-D, i32 or i64) along dim.
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 // x with value where mask (bool, broadcast to x) is true.

@@ -112,6 +112,7 @@ double unary_value(UnaryOp op, double x) {
     case UnaryOp::tanh: return std::tanh(x);
     case UnaryOp::sigmoid: return 1.0 / (1.0 + std::exp(-x));
     case UnaryOp::relu: return std::isnan(x) ? x : std::max(x, 0.0);
+    case UnaryOp::erf: return std::erf(x);
     case UnaryOp::gelu_erf: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
     case UnaryOp::gelu_tanh: {
       const double k = std::sqrt(2.0 / M_PI);

@@ -1,0 +1,71 @@
+#include "keel/autograd/record.h"
+
+namespace keel::autograd {
+
+void OpRecord::add_input(const Tensor& input) {
+  edges_.push_back(requires_grad(input) ? gradient_edge(input) : Edge{});
+  input_meta_.push_back(meta_of(input));
+}
+
+void OpRecord::add_input(const TensorList& inputs) {
+  for (const Tensor& input : inputs) add_input(input);
+}
+
+void OpRecord::finish(const TensorList& outputs, const TensorList& saved, VjpFn vjp) {
+  KEEL_ASSERT(active_);
+  std::vector<SavedTensor> saved_tensors;
+  saved_tensors.reserve(saved.size());
+  for (const Tensor& tensor : saved) {
+    uint32_t output_nr = 0;
+    while (output_nr < outputs.size() && !(tensor.defined() && tensor.is_same(outputs[output_nr]))) ++output_nr;
+    const bool is_output = output_nr < outputs.size();
+    saved_tensors.emplace_back(tensor, is_output, is_output ? output_nr : 0);
+  }
+  auto node = std::make_shared<FunctionNode>(name_, std::move(saved_tensors), std::move(vjp));
+  node->next_edges = std::move(edges_);
+  node->input_meta = std::move(input_meta_);
+  node->output_meta.reserve(outputs.size());
+  node->output_hooks.resize(outputs.size());
+  for (uint32_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& output = outputs[i];
+    node->output_meta.push_back(meta_of(output));
+    if (!output.defined() || !is_floating(output.dtype())) continue;
+    AutogradMeta& meta = autograd_meta(output);
+    meta.requires_grad = true;
+    meta.grad_fn = node;
+    meta.output_nr = i;
+  }
+}
+
+void check_in_place_allowed(const char* op, const Tensor& self) {
+  const AutogradMeta* meta = autograd_meta_if(self);
+  KEEL_CHECK(!(meta && meta->requires_grad && !meta->grad_fn), "[", op, "] a leaf tensor that requires grad (shape ",
+             self.shape(), ") cannot be modified in place while grad mode is on: backward needs its value. "
+             "Use the out-of-place op, or modify it inside a NoGradGuard (as optimizers do)");
+  KEEL_CHECK(!self.impl().is_view, "[", op, "] in-place op on a view (shape ", self.shape(),
+             ") while recording autograd is not supported: the history of the tensor it views would have to "
+             "change too. Use the out-of-place op (e.g. where, cat or slice_scatter), or clone() the view first");
+}
+
+Tensor& in_place_with_history(const char* op, Tensor& self, const std::function<Tensor(const Tensor&)>& compute) {
+  Tensor result = compute(self.clone());
+  // A leaf (e.g. copy_ from a parameter) has no node to hand over: give it one.
+  if (result.requires_grad() && !result.grad_fn()) result = result.alias();
+  KEEL_CHECK(result.shape() == self.shape(), "[", op, "] in-place output of shape ", self.shape(),
+             " does not match the broadcast shape ", result.shape());
+  KEEL_CHECK(is_floating(self.dtype()) || !is_floating(result.dtype()), "[", op, "] result type ",
+             dtype_name(result.dtype()), " can't be cast to the in-place output type ", dtype_name(self.dtype()));
+  if (result.dtype() != self.dtype()) result = result.to(self.dtype());
+  {
+    NoGradGuard no_grad;
+    self.copy_(result);
+  }
+  AutogradMeta& meta = autograd_meta(self);
+  const AutogradMeta* result_meta = autograd_meta_if(result);
+  meta.requires_grad = result_meta && result_meta->requires_grad;
+  meta.grad_fn = result_meta ? result_meta->grad_fn : nullptr;
+  meta.output_nr = result_meta ? result_meta->output_nr : 0;
+  return self;
+}
+
+}  // namespace keel::autograd

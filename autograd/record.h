@@ -1,0 +1,86 @@
+#pragma once
+// How an op records itself on the tape (DESIGN.md §2: the vjp lives next to the forward).
+//
+//   Tensor exp(const Tensor& x) {
+//     autograd::OpRecord record("exp", x);      // records only if grad mode is on and x requires grad
+//     Tensor out = ...forward...;               // runs with grad mode off: no nested recording
+//     if (record) record.finish({out}, /*saved=*/{out}, [](const autograd::VjpArgs& a) {
+//       return autograd::TensorList{a.grad() * a.saved[0]};   // public ops: differentiable again
+//     });
+//     return out;
+//   }
+//
+// In-place ops that must record (in_place_records) are computed out of place on a copy of self,
+// and self then takes over the result's data and history (in_place_with_history).
+#include <type_traits>
+
+#include "keel/autograd/grad_mode.h"
+#include "keel/autograd/node.h"
+
+namespace keel::autograd {
+
+inline bool requires_grad(const Tensor& t) {
+  const AutogradMeta* meta = autograd_meta_if(t);
+  return meta && meta->requires_grad;
+}
+inline bool requires_grad(const TensorList& tensors) {
+  for (const Tensor& t : tensors)
+    if (requires_grad(t)) return true;
+  return false;
+}
+
+class OpRecord {
+ public:
+  // inputs: Tensors (undefined ones allowed, e.g. an absent bias) or TensorLists (cat, stack),
+  // in the order the vjp returns their gradients.
+  template <class... Inputs>
+  explicit OpRecord(const char* name, const Inputs&... inputs) : name_(name) {
+    if (!GradMode::is_enabled() || !(requires_grad(inputs) || ...)) return;
+    active_ = true;
+    GradMode::set_enabled(false);
+    (add_input(inputs), ...);
+  }
+  ~OpRecord() {
+    if (active_) GradMode::set_enabled(true);
+  }
+  OpRecord(const OpRecord&) = delete;
+  OpRecord& operator=(const OpRecord&) = delete;
+
+  explicit operator bool() const { return active_; }
+
+  // Makes the floating tensors among `outputs` (fresh tensors the op returns) outputs of a new
+  // node. `saved` reach the vjp as args.saved, version-checked; outputs may be among them.
+  void finish(const TensorList& outputs, const TensorList& saved, VjpFn vjp);
+
+ private:
+  void add_input(const Tensor& input);
+  void add_input(const TensorList& inputs);
+
+  const char* name_;
+  bool active_ = false;
+  std::vector<Edge> edges_;
+  std::vector<TensorMeta> input_meta_;
+};
+
+// For an in-place op on self with the other operands: true when it must record (grad mode on
+// and self or another operand requires grad). Throws for what autograd cannot do in place: a
+// leaf that requires grad, and a view (its base's history would have to change as well).
+void check_in_place_allowed(const char* op, const Tensor& self);
+template <class... Others>
+bool in_place_records(const char* op, const Tensor& self, const Others&... others) {
+  if (!GradMode::is_enabled() || !(requires_grad(self) || ... || requires_grad(others))) return false;
+  check_in_place_allowed(op, self);
+  return true;
+}
+
+// self = compute(copy of self), recorded: writes the result into self's memory and gives self the
+// result's history. The copy keeps the old value safe for vjps that saved it.
+Tensor& in_place_with_history(const char* op, Tensor& self, const std::function<Tensor(const Tensor&)>& compute);
+// Inside `compute`: another operand of the in-place op, safe to save although self's memory is
+// about to be overwritten (self itself -> the copy `old`; another view of self's storage -> a copy).
+inline Tensor operand_before_write(const Tensor& operand, const Tensor& self, const Tensor& old) {
+  if (!operand.defined() || operand.storage() != self.storage()) return operand;
+  return operand.is_same(self) ? old : operand.clone();
+}
+
+}  // namespace keel::autograd
