@@ -91,6 +91,7 @@ TensorList run_backward(const TensorList& roots, const TensorList& root_grads, b
 
   // ---- discovery: depth-first from the roots, children finish before parents
   std::unordered_map<const Node*, NodeState> state;
+  state.reserve(256);
   std::vector<std::pair<Node*, size_t>> stack;
   for (const Edge& edge : root_edges) {
     if (state.emplace(edge.node.get(), NodeState{}).second) stack.push_back({edge.node.get(), 0});
@@ -140,6 +141,7 @@ TensorList run_backward(const TensorList& roots, const TensorList& root_grads, b
     for (size_t k = 0; k < grads.size(); ++k) {
       const TensorMeta& meta = node->output_meta[k];
       if (!grads[k].defined() && meta.defined && is_floating(meta.dtype)) grads[k] = zeros(meta.shape, {meta.dtype, meta.device});
+      if (k >= node->output_hooks.size()) continue;
       for (const GradHook& hook : node->output_hooks[k]) {
         Tensor replaced = hook(grads[k]);
         if (replaced.defined()) grads[k] = std::move(replaced);

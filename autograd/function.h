@@ -61,11 +61,12 @@ struct Function {
       context->to_save_.clear();
       record.finish(outputs, to_save, [context](const VjpArgs& args) {
         context->saved_ = args.saved;
-        context->needs_ = args.needs_input_grad;
+        context->needs_.assign(args.edges.size(), false);
+        for (size_t i = 0; i < args.edges.size(); ++i) context->needs_[i] = args.needs(i);
         TensorList grads = Derived::backward(*context, args.grads);
         context->saved_.clear();
-        KEEL_CHECK(grads.size() == args.needs_input_grad.size(), "[", node_name(), "] backward returned ",
-                   grads.size(), " gradients for ", args.needs_input_grad.size(), " tensor inputs");
+        KEEL_CHECK(grads.size() == args.edges.size(), "[", node_name(), "] backward returned ", grads.size(),
+                   " gradients for ", args.edges.size(), " tensor inputs");
         return grads;
       });
     }

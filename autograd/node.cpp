@@ -1,5 +1,6 @@
 #include "keel/autograd/node.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "keel/autograd/grad_mode.h"
@@ -18,6 +19,11 @@ TensorMeta meta_of(const Tensor& t) {
 
 Node::Node(std::string name)
     : sequence_nr(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)), name_(std::move(name)) {}
+
+void Node::add_output_hook(uint32_t output_nr, GradHook hook) {
+  if (output_hooks.size() <= output_nr) output_hooks.resize(std::max<size_t>(output_nr + 1, output_meta.size()));
+  output_hooks[output_nr].push_back(std::move(hook));
+}
 
 // ---- saved tensors ------------------------------------------------------------------------------
 SavedTensor::SavedTensor(const Tensor& tensor, bool is_output, uint32_t output_nr)
@@ -56,9 +62,7 @@ TensorList FunctionNode::apply(TensorList&& grads) {
   saved.reserve(saved_.size());
   const std::shared_ptr<Node> self = shared_from_this();
   for (const SavedTensor& tensor : saved_) saved.push_back(tensor.unpack(self, name()));
-  std::vector<bool> needs(next_edges.size());
-  for (size_t i = 0; i < next_edges.size(); ++i) needs[i] = next_edges[i].valid();
-  return vjp_(VjpArgs{grads, saved, needs});
+  return vjp_(VjpArgs{grads, saved, next_edges, input_meta});
 }
 
 void FunctionNode::release() {
@@ -71,7 +75,6 @@ void FunctionNode::release() {
 // ---- leaves -------------------------------------------------------------------------------------
 AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : Node("AccumulateGrad"), leaf_(leaf) {
   output_meta.push_back(meta_of(Tensor(leaf)));
-  output_hooks.resize(1);
 }
 
 TensorList AccumulateGrad::apply(TensorList&& grads) {

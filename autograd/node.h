@@ -58,7 +58,9 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<Edge> next_edges;           // one per forward input
   std::vector<TensorMeta> input_meta;     // the forward inputs: gradients are checked against them
   std::vector<TensorMeta> output_meta;    // the forward outputs: zeros are made from them
-  std::vector<std::vector<GradHook>> output_hooks;  // hooks of the tensors this node made
+  // Hooks of the tensors this node made, by output number (empty until a hook is registered).
+  std::vector<std::vector<GradHook>> output_hooks;
+  void add_output_hook(uint32_t output_nr, GradHook hook);
   uint64_t sequence_nr;                   // creation order: backward runs later nodes first
 
  private:
@@ -85,11 +87,14 @@ class SavedTensor {
 
 // What a vjp receives.
 struct VjpArgs {
-  const TensorList& grads;                     // one per forward output
-  const TensorList& saved;                     // as passed to OpRecord::finish, unpacked
-  const std::vector<bool>& needs_input_grad;   // per forward input: false lets the vjp skip work
+  const TensorList& grads;               // one per forward output
+  const TensorList& saved;               // as passed to OpRecord::finish, unpacked
+  const std::vector<Edge>& edges;        // per forward input
+  const std::vector<TensorMeta>& inputs; // per forward input: shape, dtype, device
   const Tensor& grad() const { return grads[0]; }
-  bool needs(size_t input) const { return needs_input_grad[input]; }
+  // Whether forward input i takes a gradient: false lets the vjp skip work.
+  bool needs(size_t input) const { return edges[input].valid(); }
+  const Shape& input_shape(size_t input) const { return inputs[input].shape; }
 };
 using VjpFn = std::function<TensorList(const VjpArgs&)>;
 

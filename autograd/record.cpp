@@ -11,22 +11,22 @@ void OpRecord::add_input(const TensorList& inputs) {
   for (const Tensor& input : inputs) add_input(input);
 }
 
-void OpRecord::finish(const TensorList& outputs, const TensorList& saved, VjpFn vjp) {
+void OpRecord::finish(const Tensor* outputs, size_t num_outputs, const Tensor* saved, size_t num_saved, VjpFn vjp) {
   KEEL_ASSERT(active_);
   std::vector<SavedTensor> saved_tensors;
-  saved_tensors.reserve(saved.size());
-  for (const Tensor& tensor : saved) {
+  saved_tensors.reserve(num_saved);
+  for (size_t s = 0; s < num_saved; ++s) {
+    const Tensor& tensor = saved[s];
     uint32_t output_nr = 0;
-    while (output_nr < outputs.size() && !(tensor.defined() && tensor.is_same(outputs[output_nr]))) ++output_nr;
-    const bool is_output = output_nr < outputs.size();
+    while (output_nr < num_outputs && !(tensor.defined() && tensor.is_same(outputs[output_nr]))) ++output_nr;
+    const bool is_output = output_nr < num_outputs;
     saved_tensors.emplace_back(tensor, is_output, is_output ? output_nr : 0);
   }
   auto node = std::make_shared<FunctionNode>(name_, std::move(saved_tensors), std::move(vjp));
   node->next_edges = std::move(edges_);
   node->input_meta = std::move(input_meta_);
-  node->output_meta.reserve(outputs.size());
-  node->output_hooks.resize(outputs.size());
-  for (uint32_t i = 0; i < outputs.size(); ++i) {
+  node->output_meta.reserve(num_outputs);
+  for (uint32_t i = 0; i < num_outputs; ++i) {
     const Tensor& output = outputs[i];
     node->output_meta.push_back(meta_of(output));
     if (!output.defined() || !is_floating(output.dtype())) continue;

@@ -12,6 +12,7 @@
 //
 // In-place ops that must record (in_place_records) are computed out of place on a copy of self,
 // and self then takes over the result's data and history (in_place_with_history).
+#include <initializer_list>
 #include <type_traits>
 
 #include "keel/autograd/grad_mode.h"
@@ -38,6 +39,8 @@ class OpRecord {
     if (!GradMode::is_enabled() || !(requires_grad(inputs) || ...)) return;
     active_ = true;
     GradMode::set_enabled(false);
+    edges_.reserve(sizeof...(inputs));
+    input_meta_.reserve(sizeof...(inputs));
     (add_input(inputs), ...);
   }
   ~OpRecord() {
@@ -50,11 +53,17 @@ class OpRecord {
 
   // Makes the floating tensors among `outputs` (fresh tensors the op returns) outputs of a new
   // node. `saved` reach the vjp as args.saved, version-checked; outputs may be among them.
-  void finish(const TensorList& outputs, const TensorList& saved, VjpFn vjp);
+  void finish(std::initializer_list<Tensor> outputs, std::initializer_list<Tensor> saved, VjpFn vjp) {
+    finish(outputs.begin(), outputs.size(), saved.begin(), saved.size(), std::move(vjp));
+  }
+  void finish(const TensorList& outputs, const TensorList& saved, VjpFn vjp) {
+    finish(outputs.data(), outputs.size(), saved.data(), saved.size(), std::move(vjp));
+  }
 
  private:
   void add_input(const Tensor& input);
   void add_input(const TensorList& inputs);
+  void finish(const Tensor* outputs, size_t num_outputs, const Tensor* saved, size_t num_saved, VjpFn vjp);
 
   const char* name_;
   bool active_ = false;

@@ -96,7 +96,7 @@ void Tensor::retain_grad() const {
   meta.retains_grad = true;
   // The hook lives on grad_fn, which must not own this tensor: it holds it weakly.
   std::weak_ptr<TensorImpl> weak = impl_ptr();
-  meta.grad_fn->output_hooks[meta.output_nr].push_back([weak](const Tensor& grad) {
+  meta.grad_fn->add_output_hook(meta.output_nr, [weak](const Tensor& grad) {
     if (auto impl = weak.lock()) {
       autograd::AutogradMeta& owner = *impl->autograd;
       if (owner.grad.defined()) owner.grad = owner.grad + grad.detach();
@@ -119,7 +119,7 @@ void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
   KEEL_CHECK(requires_grad(), "[register_hook] cannot register a hook on a tensor (shape ", shape(),
              ") that does not require grad");
   autograd::Edge edge = autograd::gradient_edge(*this);
-  edge.node->output_hooks[edge.input_nr].push_back(std::move(hook));
+  edge.node->add_output_hook(edge.input_nr, std::move(hook));
 }
 
 void Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {

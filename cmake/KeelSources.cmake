@@ -53,7 +53,7 @@ endforeach()
 
 if(KEEL_CUDA)
   target_compile_definitions(keel PUBLIC KEEL_WITH_CUDA=1)
-  target_link_libraries(keel PRIVATE CUDA::cudart)
+  target_link_libraries(keel PRIVATE CUDA::cudart CUDA::cublas)  # cuBLAS: kernels/cuda/gemm.cpp
   set_target_properties(keel PROPERTIES CUDA_SEPARABLE_COMPILATION OFF)
 endif()
 

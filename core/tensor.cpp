@@ -7,10 +7,7 @@
 
 namespace keel {
 
-TensorImpl& Tensor::impl() const {
-  KEEL_CHECK(impl_ != nullptr, "[tensor] the tensor is undefined (default-constructed)");
-  return *impl_;
-}
+void Tensor::throw_undefined() { fail("[tensor] the tensor is undefined (default-constructed)"); }
 
 // Sizes and strides come from users: every product and sum over them is checked, because
 // signed overflow is undefined behaviour and a wrapped element count would size a storage far

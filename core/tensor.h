@@ -72,7 +72,10 @@ class Tensor {
   bool is_cpu() const { return device().is_cpu(); }
   bool is_cuda() const { return device().is_cuda(); }
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
-  TensorImpl& impl() const;
+  TensorImpl& impl() const {
+    if (impl_ == nullptr) [[unlikely]] throw_undefined();
+    return *impl_;
+  }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   // Bumps the storage's version counter: every in-place op calls it.
   void bump_version() const { impl().storage->bump_version(); }
@@ -163,6 +166,7 @@ class Tensor {
   uint64_t version() const { return impl().storage->version(); }
 
  private:
+  [[noreturn]] static void throw_undefined();
   // Geometry-only views (core/tensor.cpp); the public view methods wrap them with autograd.
   Tensor view_impl(Shape shape) const;
   Tensor reshape_impl(Shape shape) const;

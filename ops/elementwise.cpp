@@ -288,13 +288,11 @@ Tensor binary_recorded(BinaryOp op, const char* name, const Tensor& a, const Ten
   Tensor out = binary_tensors(op, name, a, b, common);
   if (record) {
     const bool reads_operands = op != BinaryOp::add && op != BinaryOp::sub;
-    TensorList saved;
-    if (reads_operands) saved = {a, b};
-    if (op == BinaryOp::pow) saved.push_back(out);
-    record.finish({out}, saved, [op, a_shape = a.shape(), b_shape = b.shape()](const VjpArgs& args) {
+    const TensorList saved = !reads_operands ? TensorList{} : op == BinaryOp::pow ? TensorList{a, b, out} : TensorList{a, b};
+    record.finish({out}, saved, [op](const VjpArgs& args) {
       TensorList grads = binary_vjp(op, args);
-      if (grads[0].defined()) grads[0] = sum_to_size(grads[0], a_shape);
-      if (grads[1].defined()) grads[1] = sum_to_size(grads[1], b_shape);
+      if (grads[0].defined()) grads[0] = sum_to_size(grads[0], args.input_shape(0));
+      if (grads[1].defined()) grads[1] = sum_to_size(grads[1], args.input_shape(1));
       return grads;
     });
   }

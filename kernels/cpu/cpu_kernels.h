@@ -34,6 +34,12 @@ void reduce(ReduceOp op, const Tensor& out, const Tensor& x, const std::vector<i
 // values/indices have x's rank with size 1 at dim; the first extreme (or NaN) wins.
 void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim);
 
+// ---- [isa] matrix product (kernels/cpu/gemm.isa.cpp, bound in kernels/cpu/gemm.cpp) -------------
+// out[..., M, N] = a[..., M, K] @ b[..., K, N]: one rank >= 2 for all three, a and b broadcast to
+// out's batch dims (stride-0 views allowed), any strides; out must not overlap a or b. One dtype
+// for all three (f32, f64, f16, bf16; 16-bit accumulates in f32). K = 0 writes zeros.
+void matmul(const Tensor& out, const Tensor& a, const Tensor& b);
+
 // ---- indexing (kernels/cpu/index.cpp, not per-ISA) -------------------------------------------
 // All tensors have one rank >= 1 (ops view 0-D tensors as [1]); dim is already wrapped. Index
 // tensors are i64 or i32; every index is checked against [0, size) before anything is written

@@ -1,0 +1,272 @@
+// Matrix products: matmul and linear (with their vjps) and scaled dot-product attention (a
+// composite: autograd differentiates it through matmul, masked_fill, softmax, ...).
+//
+//   matmul:  Y[z] = A[z] B[z]                   A: (Z..., M, K)  B: (Z..., K, N)  Y: (Z..., M, N)
+//            dA = sum over A's broadcast batch dims of dY B^T
+//            dB = sum over B's broadcast batch dims of A^T dY
+//            1-D operands: A [K] is [1, K], B [K] is [K, 1]; the 1 is dropped from Y and dY is
+//            viewed back with it. When B is one matrix and A a batch, dB = A'^T dY' with A', dY'
+//            the batch folded into the rows (one product instead of Z products and a sum).
+//   linear:  y = x W^T + b                      x: (..., in)  W: (out, in)  b: broadcast to y
+//            dx = dy W,  dW = dy'^T x' (leading dims folded into the rows),  db = dy summed to b
+//   sdpa:    out = dropout(softmax(q k^T * scale + mask, dim = -1)) v
+//
+// Saved for backward: matmul saves A and B, linear saves x and W (the bias gradient needs only
+// shapes). The kernels: kernels/cpu/gemm.isa.cpp and kernels/cuda/gemm.cpp (cuBLAS).
+#include "keel/ops/linalg.h"
+
+#include <cmath>
+#include <limits>
+
+#include "keel/autograd/record.h"
+#include "keel/kernels/cpu/cpu_kernels.h"
+#include "keel/kernels/cuda/gemm.h"
+#include "keel/ops/elementwise.h"
+#include "keel/ops/factory.h"
+#include "keel/ops/nn_functional.h"
+#include "keel/ops/reduce.h"
+#include "keel/ops/shape.h"
+
+namespace keel {
+
+using autograd::OpRecord;
+using autograd::TensorList;
+using autograd::VjpArgs;
+
+namespace {
+
+// Both operands defined, on one device, with one floating dtype (PyTorch refuses mixed dtypes in
+// matmul and linear, and Keel has no integer kernels for them).
+void check_operands(const char* op, const Tensor& a, const Tensor& b, const char* name_a, const char* name_b) {
+  KEEL_CHECK(a.defined(), "[", op, "] ", name_a, " is undefined");
+  KEEL_CHECK(b.defined(), "[", op, "] ", name_b, " is undefined");
+  KEEL_CHECK(a.device() == b.device(), "[", op, "] ", name_a, " is on ", a.device().str(), " but ", name_b, " is on ",
+             b.device().str());
+  KEEL_CHECK(a.dtype() == b.dtype(), "[", op, "] expected ", name_a, " and ", name_b, " to have the same dtype, got ",
+             dtype_name(a.dtype()), " and ", dtype_name(b.dtype()), " (shapes ", a.shape(), " and ", b.shape(), ")");
+  KEEL_CHECK(is_floating(a.dtype()), "[", op, "] expected floating operands (float32, float64, float16, bfloat16), got ",
+             dtype_name(a.dtype()), "; convert them first, e.g. x.to(f32)");
+}
+
+Shape drop_last(const Shape& shape, size_t count) { return Shape(shape.begin(), shape.end() - static_cast<long>(count)); }
+
+Shape concat(Shape front, const Shape& back) {
+  front.insert(front.end(), back.begin(), back.end());
+  return front;
+}
+
+// The broadcast batch dims of two operands, or an error naming both full shapes.
+Shape broadcast_batch(const char* op, const Shape& a_batch, const Shape& b_batch, const Tensor& a, const Tensor& b) {
+  const size_t rank = std::max(a_batch.size(), b_batch.size());
+  Shape batch(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t sa = i + a_batch.size() >= rank ? a_batch[i + a_batch.size() - rank] : 1;
+    const int64_t sb = i + b_batch.size() >= rank ? b_batch[i + b_batch.size() - rank] : 1;
+    KEEL_CHECK(sa == sb || sa == 1 || sb == 1, "[", op, "] batch dims ", a_batch, " and ", b_batch,
+               " do not broadcast: got shapes ", a.shape(), " and ", b.shape());
+    batch[i] = sa == 1 ? sb : sa;
+  }
+  return batch;
+}
+
+void launch_matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+  if (out.is_cuda()) cuda::matmul(out, a, b);
+  else cpu::matmul(out, a, b);
+}
+
+// out (contiguous, shape batch + [M, N], possibly viewed from the caller's result) = a2 @ b2,
+// with a2 (..., M, K) and b2 (..., K, N) broadcast over batch. Records nothing.
+void product_into(const Tensor& out, const Tensor& a2, const Tensor& b2, const Shape& batch) {
+  if (out.numel() == 0) return;
+  const int64_t m = a2.shape()[a2.dim() - 2], k = a2.shape()[a2.dim() - 1], n = b2.shape()[b2.dim() - 1];
+  launch_matmul(out, a2.expand(concat(batch, {m, k})), b2.expand(concat(batch, {k, n})));
+}
+
+// The shapes of a matmul: operands as matrices (1-D promoted), batch, full and final result shapes.
+struct MatmulPlan {
+  Shape batch;        // broadcast batch dims
+  Shape full_shape;   // batch + [M, N]
+  Shape result_shape; // full_shape without the promoted dims
+  int64_t m = 0, k = 0, n = 0;
+};
+
+MatmulPlan plan_matmul(const Tensor& a, const Tensor& b) {
+  KEEL_CHECK(a.dim() >= 1 && b.dim() >= 1, "[matmul] both operands need at least 1 dim, got shapes ", a.shape(),
+             " and ", b.shape());
+  MatmulPlan plan;
+  const Shape& as = a.shape();
+  const Shape& bs = b.shape();
+  if (a.dim() == 1 && b.dim() == 1)
+    KEEL_CHECK(as[0] == bs[0], "[matmul] 1-D operands must have the same size for a dot product: got shapes ", as,
+               " and ", bs);
+  plan.m = a.dim() == 1 ? 1 : as[as.size() - 2];
+  plan.k = as.back();
+  const int64_t k_of_b = b.dim() == 1 ? bs[0] : bs[bs.size() - 2];
+  plan.n = b.dim() == 1 ? 1 : bs.back();
+  KEEL_CHECK(plan.k == k_of_b, "[matmul] shapes cannot be multiplied: got ", as, " and ", bs, " (", plan.k,
+             " columns of the first against ", k_of_b, " rows of the second)");
+  plan.batch = broadcast_batch("matmul", a.dim() > 2 ? drop_last(as, 2) : Shape{},
+                               b.dim() > 2 ? drop_last(bs, 2) : Shape{}, a, b);
+  plan.full_shape = concat(plan.batch, {plan.m, plan.n});
+  plan.result_shape = plan.batch;
+  if (a.dim() > 1) plan.result_shape.push_back(plan.m);
+  if (b.dim() > 1) plan.result_shape.push_back(plan.n);
+  return plan;
+}
+
+Tensor as_matrix_a(const Tensor& a) { return a.dim() == 1 ? a.unsqueeze(0) : a; }   // [K] -> [1, K]
+Tensor as_matrix_b(const Tensor& b) { return b.dim() == 1 ? b.unsqueeze(1) : b; }   // [K] -> [K, 1]
+
+Tensor matrix_transpose(const Tensor& x) { return x.transpose(-1, -2); }
+
+// ---- scaled dot-product attention helpers -------------------------------------------------------
+
+// k [..., Hkv, S, E] -> [..., Hkv * groups, S, E], each head repeated `groups` times in a row
+// (torch.repeat_interleave(k, groups, dim=-3)).
+Tensor repeat_heads(const Tensor& x, int64_t groups) {
+  if (groups == 1) return x;
+  Shape expanded = x.shape();
+  expanded.insert(expanded.end() - 2, groups);  // [..., Hkv, groups, S, E]
+  Shape merged = x.shape();
+  merged[merged.size() - 3] *= groups;
+  return x.unsqueeze(-3).expand(expanded).reshape(merged);
+}
+
+}  // namespace
+
+// ---- matmul ------------------------------------------------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_operands("matmul", a, b, "the first operand", "the second operand");
+  const MatmulPlan plan = plan_matmul(a, b);
+  OpRecord record("matmul", a, b);
+  Tensor out = empty(plan.result_shape, a.options());
+  product_into(out.view(plan.full_shape), as_matrix_a(a), as_matrix_b(b), plan.batch);
+  if (record) {
+    record.finish({out}, {a, b}, [plan](const VjpArgs& args) {
+      const Tensor& a_saved = args.saved[0];
+      const Tensor& b_saved = args.saved[1];
+      const Tensor a2 = as_matrix_a(a_saved), b2 = as_matrix_b(b_saved);
+      const Tensor g = args.grad().reshape(plan.full_shape);
+      Tensor grad_a, grad_b;
+      if (args.needs(0)) {
+        grad_a = sum_to_size(matmul(g, matrix_transpose(b2)), a2.shape()).reshape(a_saved.shape());
+      }
+      if (args.needs(1)) {
+        if (b2.dim() == 2 && a2.dim() > 2) {
+          // One weight matrix against a batch: fold the batch into the rows, one product.
+          const int64_t batch_rows = shape_numel(plan.batch) * plan.m;
+          grad_b = matmul(a2.reshape({batch_rows, plan.k}).t(), g.reshape({batch_rows, plan.n}));
+        } else {
+          grad_b = sum_to_size(matmul(matrix_transpose(a2), g), b2.shape());
+        }
+        grad_b = grad_b.reshape(b_saved.shape());
+      }
+      return TensorList{grad_a, grad_b};
+    });
+  }
+  return out;
+}
+
+// ---- linear ------------------------------------------------------------------------------------------
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_operands("linear", x, weight, "input", "weight");
+  KEEL_CHECK(weight.dim() == 2, "[linear] weight must be 2-D [out_features, in_features], got shape ", weight.shape());
+  KEEL_CHECK(x.dim() >= 1, "[linear] input must have at least 1 dim [..., in_features], got shape ", x.shape());
+  const int64_t in_features = weight.shape()[1], out_features = weight.shape()[0];
+  KEEL_CHECK(x.shape().back() == in_features, "[linear] input of shape ", x.shape(), " does not match weight of shape ",
+             weight.shape(), ": the input's last dim must be in_features = ", in_features);
+  const Shape leading = drop_last(x.shape(), 1);
+  const Shape out_shape = concat(leading, {out_features});
+  if (bias.defined()) {
+    check_operands("linear", x, bias, "input", "bias");
+    bool fits = bias.dim() <= static_cast<int64_t>(out_shape.size());
+    for (int64_t d = 1; fits && d <= bias.dim(); ++d) {
+      const int64_t size = bias.shape()[bias.dim() - d];
+      fits = size == 1 || size == out_shape[out_shape.size() - d];
+    }
+    KEEL_CHECK(fits, "[linear] bias of shape ", bias.shape(), " does not broadcast to the output shape ", out_shape,
+               " (input ", x.shape(), ", weight ", weight.shape(), ")");
+  }
+  OpRecord record("linear", x, weight, bias);
+  Tensor out = empty(out_shape, x.options());
+  // One GEMM over all rows: x' (rows, in) @ W^T (in, out), x' = x with its leading dims folded
+  // (a copy only when x's layout does not allow the view).
+  const int64_t rows = shape_numel(leading);
+  product_into(out.view({rows, out_features}), x.reshape({rows, in_features}), weight.t(), {});
+  if (bias.defined()) add_(out, bias);
+  if (record) {
+    record.finish({out}, {x, weight},
+                  [rows, in_features, out_features, bias_shape = bias.defined() ? bias.shape() : Shape{}](
+                      const VjpArgs& args) {
+                    const Tensor& g = args.grad();
+                    const Tensor& x_saved = args.saved[0];
+                    const Tensor& w_saved = args.saved[1];
+                    Tensor grad_x, grad_w, grad_b;
+                    if (args.needs(0)) grad_x = matmul(g, w_saved);
+                    if (args.needs(1))
+                      grad_w = matmul(g.reshape({rows, out_features}).t(), x_saved.reshape({rows, in_features}));
+                    if (args.needs(2)) grad_b = sum_to_size(g, bias_shape);
+                    return TensorList{grad_x, grad_w, grad_b};
+                  });
+  }
+  return out;
+}
+
+// ---- scaled dot-product attention --------------------------------------------------------------------
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOptions& options) {
+  const char* op = "scaled_dot_product_attention";
+  check_operands(op, q, k, "query", "key");
+  check_operands(op, q, v, "query", "value");
+  KEEL_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, "[", op,
+             "] query, key and value need at least 2 dims ([..., L, E], [..., S, E], [..., S, Ev]), got shapes ",
+             q.shape(), ", ", k.shape(), " and ", v.shape());
+  KEEL_CHECK(k.shape().back() == q.shape().back(), "[", op, "] query and key must have the same last dim E: got shapes ",
+             q.shape(), " and ", k.shape());
+  KEEL_CHECK(v.shape()[v.dim() - 2] == k.shape()[k.dim() - 2], "[", op,
+             "] key and value must have the same number of positions S (dim -2): got shapes ", k.shape(), " and ",
+             v.shape());
+  KEEL_CHECK(options.dropout_p >= 0 && options.dropout_p <= 1, "[", op, "] dropout_p must be in [0, 1], got ",
+             options.dropout_p);
+  KEEL_CHECK(!(options.is_causal && options.attn_mask.defined()), "[", op,
+             "] is_causal cannot be combined with an explicit attn_mask (fold the causal mask into attn_mask)");
+  const Tensor& mask = options.attn_mask;
+  if (mask.defined()) {
+    KEEL_CHECK(mask.device() == q.device(), "[", op, "] attn_mask is on ", mask.device().str(), " but query is on ",
+               q.device().str());
+    KEEL_CHECK(mask.dtype() == DType::bool_ || mask.dtype() == q.dtype(), "[", op,
+               "] attn_mask must be bool or have the query's dtype ", dtype_name(q.dtype()), ", got ",
+               dtype_name(mask.dtype()));
+  }
+
+  // Grouped-query attention: H query heads share Hkv key/value heads.
+  Tensor keys = k, values = v;
+  if (q.dim() >= 3 && k.dim() >= 3 && v.dim() >= 3) {
+    const int64_t heads = q.shape()[q.dim() - 3];
+    const int64_t key_heads = k.shape()[k.dim() - 3], value_heads = v.shape()[v.dim() - 3];
+    if (key_heads != heads || value_heads != heads) {
+      KEEL_CHECK(key_heads > 0 && value_heads > 0 && heads % key_heads == 0 && heads % value_heads == 0, "[", op,
+                 "] the query's heads (dim -3) must be a multiple of the key's and the value's heads for grouped-query "
+                 "attention: got shapes ",
+                 q.shape(), ", ", k.shape(), " and ", v.shape());
+      keys = repeat_heads(k, heads / key_heads);
+      values = repeat_heads(v, heads / value_heads);
+    }
+  }
+
+  const int64_t embed = q.shape().back();
+  const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(embed)));
+  Tensor scores = mul(matmul(q, matrix_transpose(keys)), Scalar(scale));  // [..., L, S]
+  const double minus_inf = -std::numeric_limits<double>::infinity();
+  if (options.is_causal) {
+    const int64_t length = q.shape()[q.dim() - 2], positions = k.shape()[k.dim() - 2];
+    const Tensor allowed = tril(ones({length, positions}, {DType::bool_, q.device()}));
+    scores = masked_fill(scores, logical_not(allowed), minus_inf);
+  } else if (mask.defined()) {
+    scores = mask.dtype() == DType::bool_ ? masked_fill(scores, logical_not(mask), minus_inf) : add(scores, mask);
+  }
+  Tensor weights = softmax(scores, -1);
+  if (options.dropout_p > 0) weights = dropout(weights, options.dropout_p, true, options.generator);
+  return matmul(weights, values);
+}
+
+}  // namespace keel
