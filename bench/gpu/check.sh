@@ -69,7 +69,7 @@ cmake "${GENERATOR[@]}" -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKEEL
   > "$LOGS/configure.log" 2>&1
 status=$?
 if [ $status -eq 0 ]; then
-  cmake --build "$BUILD" -j "$JOBS" --target keel test_cuda_cuda > "$LOGS/build.log" 2>&1
+  cmake --build "$BUILD" -j "$JOBS" --target keel test_cuda_cuda test_cuda_cuda_autograd > "$LOGS/build.log" 2>&1
   status=$?
 fi
 record "build" $status
@@ -89,18 +89,22 @@ record "build benchmark" $bench_build
 
 # ---- 2. CUDA tests ----------------------------------------------------------------------------
 banner "CUDA tests"
-CUDA_TEST="$BUILD/tests/test_cuda_cuda"
-if [ -x "$CUDA_TEST" ]; then
-  run_limited 900 "$CUDA_TEST" --durations yes 2>&1 | tee "$LOGS/test_cuda.log" | tail -n 40
-  status=${PIPESTATUS[0]}
-  if grep -q "skipped: no CUDA device" "$LOGS/test_cuda.log"; then
-    echo "check.sh: the CUDA tests skipped: no device was visible to them" >&2
-    status=2
+status=0
+for CUDA_TEST in "$BUILD/tests/test_cuda_cuda" "$BUILD/tests/test_cuda_cuda_autograd"; do
+  name="$(basename "$CUDA_TEST")"
+  if [ -x "$CUDA_TEST" ]; then
+    run_limited 900 "$CUDA_TEST" --durations yes 2>&1 | tee "$LOGS/$name.log" | tail -n 40
+    test_status=${PIPESTATUS[0]}
+    if grep -q "skipped: no CUDA device" "$LOGS/$name.log"; then
+      echo "check.sh: $name skipped: no device was visible to it" >&2
+      test_status=2
+    fi
+  else
+    echo "check.sh: $CUDA_TEST was not built" >&2
+    test_status=1
   fi
-else
-  echo "check.sh: $CUDA_TEST was not built" >&2
-  status=1
-fi
+  [ $test_status -ne 0 ] && status=$test_status
+done
 record "cuda tests" $status
 
 # ---- 3. benchmark -----------------------------------------------------------------------------
