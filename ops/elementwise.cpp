@@ -180,12 +180,10 @@ using autograd::OpRecord;
 using autograd::TensorList;
 using autograd::VjpArgs;
 
-Tensor sign_of(const Tensor& x) { return gt(x, 0).to(x.dtype()) - lt(x, 0).to(x.dtype()); }
-
 Tensor unary_vjp(UnaryOp op, const Tensor& g, const Tensor& x, const Tensor& y) {
   switch (op) {
     case UnaryOp::neg: return -g;
-    case UnaryOp::abs: return g * sign_of(x);
+    case UnaryOp::abs: return g * sign(x);
     case UnaryOp::exp: return g * y;
     case UnaryOp::log: return g / x;
     case UnaryOp::log1p: return g / (x + 1);
@@ -337,6 +335,14 @@ Tensor gelu(const Tensor& x, GeluApproximation approximate) {
 }
 Tensor& gelu_(Tensor& x, GeluApproximation approximate) {
   return unary_recorded_(approximate == GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf, "gelu", x);
+}
+Tensor sign(const Tensor& x) {
+  KEEL_CHECK(x.defined(), "[sign] got an undefined tensor");
+  if (x.dtype() == DType::bool_) return x.clone();
+  OpRecord record("sign", x);
+  Tensor out = gt(x, 0).to(x.dtype()) - lt(x, 0).to(x.dtype());
+  if (record) record.finish({out}, {}, [](const VjpArgs& a) { return TensorList{zeros_like(a.grad())}; });
+  return out;
 }
 Tensor logical_not(const Tensor& x) { return unary_op(UnaryOp::logical_not, "logical_not", x); }
 Tensor isnan(const Tensor& x) { return unary_op(UnaryOp::isnan, "isnan", x); }

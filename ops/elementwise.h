@@ -24,6 +24,8 @@ enum class GeluApproximation { none, tanh };  // none: x * Phi(x) with erf
 Tensor gelu(const Tensor& x, GeluApproximation approximate = GeluApproximation::none);
 Tensor silu(const Tensor& x);
 Tensor erf(const Tensor& x);
+// -1, 0 or 1 by the sign of x, in x's dtype (NaN gives 0, as torch 1.13); its gradient is 0.
+Tensor sign(const Tensor& x);
 Tensor logical_not(const Tensor& x);
 Tensor isnan(const Tensor& x);
 Tensor isinf(const Tensor& x);

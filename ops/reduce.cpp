@@ -302,8 +302,6 @@ Tensor unreduce(const Tensor& y, const ReducedDims& r) {
   return out;
 }
 
-Tensor sign_of(const Tensor& x) { return gt(x, 0).to(x.dtype()) - lt(x, 0).to(x.dtype()); }
-
 // amax/amin/max()/min(): dy shared evenly by the elements equal to the extreme (PyTorch's rule).
 Tensor extreme_vjp(const Tensor& g, const Tensor& x, const Tensor& y, const ReducedDims& r) {
   const Tensor mask = eq(x, unreduce(y, r));
@@ -390,10 +388,10 @@ Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
                    [p](const Tensor& g, const Tensor& x, const Tensor& y, const ReducedDims& r) -> Tensor {
                      const Tensor dy = unreduce(g, r), norm = unreduce(y, r);
                      if (p == 0) return zeros_like(x) * dy;
-                     if (p == 1) return sign_of(x) * dy;
-                     if (std::isinf(p)) return sign_of(x) * extreme_vjp(g, abs(x), y, r);
+                     if (p == 1) return sign(x) * dy;
+                     if (std::isinf(p)) return sign(x) * extreme_vjp(g, abs(x), y, r);
                      // p = 2: x / y;  other p: sign(x) |x|^(p-1) / y^(p-1). Zero where the norm is 0.
-                     const Tensor scale = p == 2 ? x / norm : sign_of(x) * pow(abs(x), p - 1) / pow(norm, p - 1);
+                     const Tensor scale = p == 2 ? x / norm : sign(x) * pow(abs(x), p - 1) / pow(norm, p - 1);
                      return where(eq(norm, 0), 0, scale * dy);
                    });
 }

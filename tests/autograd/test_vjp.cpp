@@ -298,3 +298,15 @@ TEST_CASE("copy and conversion vjps; in-place variants", "[autograd][vjp]") {
     return y * y;
   }, {x, input({1, 4}, -1, 1, 0, 21)});
 }
+
+TEST_CASE("sign: values as torch 1.13 (NaN gives 0) and a zero gradient", "[autograd][vjp]") {
+  Tensor x = tensor({std::nan(""), -0.0, 2.0, -3.0}, DType::f64).requires_grad_();
+  Tensor s = sign(x);
+  const std::vector<double> expected = {0, 0, 1, -1};
+  for (int i = 0; i < 4; ++i) CHECK(s.select(0, i).item<double>() == expected[i]);
+  sum(s).backward();
+  CHECK(sum(abs(x.grad())).item<double>() == 0.0);
+  CHECK(sign(tensor({3, -2, 0})).dtype() == DType::i64);
+  CHECK(sign(tensor({3, -2, 0})).select(0, 1).item<int64_t>() == -1);
+  CHECK(sign(tensor({true, false})).dtype() == DType::bool_);
+}
