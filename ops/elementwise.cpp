@@ -2,6 +2,9 @@
 // The math itself is kernels/op_math.h; the backward rules are below the entry points' helpers.
 #include "keel/ops/elementwise.h"
 
+#include <cstring>
+#include <string>
+
 #include "keel/autograd/record.h"
 
 #include "keel/kernels/cpu/cpu_kernels.h"
@@ -299,9 +302,10 @@ Tensor binary_recorded(BinaryOp op, const char* name, const Tensor& a, const Ten
 
 Tensor& binary_recorded_(BinaryOp op, const char* name, Tensor& a, const Tensor& b, DType common) {
   if (binary_differentiable(op) && autograd::in_place_records(name, a, b)) {
+    const std::string node_name(name, std::strlen(name) - 1);  // "mul_" records as "mul", as exp_ as "exp"
     return autograd::in_place_with_history(name, a, [&](const Tensor& old) {
       const Tensor operand = autograd::operand_before_write(b, a, old);
-      return binary_recorded(op, name, old, operand, result_type(old, operand));
+      return binary_recorded(op, node_name.c_str(), old, operand, result_type(old, operand));
     });
   }
   return binary_in_place(op, name, a, b, common);

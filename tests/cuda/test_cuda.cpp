@@ -91,6 +91,7 @@ const std::vector<UnaryCase>& unary_cases() {
       {"gelu", [](const Tensor& x) { return gelu(x); }, -3, 3, true},
       {"gelu_tanh", [](const Tensor& x) { return gelu(x, GeluApproximation::tanh); }, -3, 3, true},
       {"silu", [](const Tensor& x) { return silu(x); }, -3, 3, true},
+      {"erf", [](const Tensor& x) { return erf(x); }, -3, 3, true},
       {"logical_not", [](const Tensor& x) { return logical_not(x); }, -2, 2, true},
       {"isnan", [](const Tensor& x) { return isnan(x); }, -2, 2, true},
       {"isinf", [](const Tensor& x) { return isinf(x); }, -2, 2, true},

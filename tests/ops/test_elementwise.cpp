@@ -27,6 +27,7 @@ const std::vector<UnaryCase> kUnaryCases = {
     {"tanh", UnaryOp::tanh, &tanh, -3, 3},    {"sigmoid", UnaryOp::sigmoid, &sigmoid, -5, 5},
     {"relu", UnaryOp::relu, &relu, -3, 3},    {"gelu", UnaryOp::gelu_erf, &gelu_erf, -3, 3},
     {"gelu_tanh", UnaryOp::gelu_tanh, &gelu_tanh, -3, 3}, {"silu", UnaryOp::silu, &silu, -4, 4},
+    {"erf", UnaryOp::erf, &erf, -3, 3},
 };
 
 // Reference result of a floating op on x (rounded inputs) in the output dtype's precision.

@@ -136,7 +136,7 @@ OPS = {
     "log1p": unary(torch.log1p), "expm1": unary(torch.expm1), "sqrt": unary(torch.sqrt),
     "rsqrt": unary(torch.rsqrt), "sin": unary(torch.sin), "cos": unary(torch.cos), "tanh": unary(torch.tanh),
     "sigmoid": unary(torch.sigmoid), "relu": unary(torch.relu), "gelu": unary(F.gelu),
-    "gelu_tanh": unary(lambda x: F.gelu(x, approximate="tanh")), "silu": unary(F.silu),
+    "gelu_tanh": unary(lambda x: F.gelu(x, approximate="tanh")), "silu": unary(F.silu), "erf": unary(torch.erf),
     "logical_not": unary(torch.logical_not), "isnan": unary(torch.isnan), "isinf": unary(torch.isinf),
     **{name: binary(name) for name in BINARY},
     "where": where,

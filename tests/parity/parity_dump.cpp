@@ -245,6 +245,7 @@ void elementwise_cases(Dump& dump) {
       {"gelu", [](const Tensor& x) { return gelu(x); }, Values::general},
       {"gelu_tanh", [](const Tensor& x) { return gelu(x, GeluApproximation::tanh); }, Values::general},
       {"silu", [](const Tensor& x) { return silu(x); }, Values::general},
+      {"erf", [](const Tensor& x) { return erf(x); }, Values::general},
       {"logical_not", [](const Tensor& x) { return logical_not(x); }, Values::special},
       {"isnan", [](const Tensor& x) { return isnan(x); }, Values::special},
       {"isinf", [](const Tensor& x) { return isinf(x); }, Values::special},
