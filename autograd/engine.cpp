@@ -144,7 +144,13 @@ TensorList run_backward(const TensorList& roots, const TensorList& root_grads, b
       if (k >= node->output_hooks.size()) continue;
       for (const GradHook& hook : node->output_hooks[k]) {
         Tensor replaced = hook(grads[k]);
-        if (replaced.defined()) grads[k] = std::move(replaced);
+        if (!replaced.defined()) continue;
+        KEEL_CHECK(replaced.shape() == grads[k].shape(), "[backward] a hook on a tensor made by '", node->name(),
+                   "' returned a gradient of shape ", replaced.shape(), " for a gradient of shape ", grads[k].shape(),
+                   ": hooks may change the values of a gradient, not its shape");
+        if (replaced.dtype() != grads[k].dtype() || replaced.device() != grads[k].device())
+          replaced = replaced.to(grads[k].device(), grads[k].dtype());
+        grads[k] = std::move(replaced);
       }
     }
     if (auto found = captures.find(node); found != captures.end())

@@ -53,9 +53,19 @@ struct Function {
     OpRecord record(node_name(), inputs);
     auto result = Derived::forward(*context, args...);
     if (record) {
+      // An output that is one of the inputs becomes a new handle: the input keeps its own history.
+      auto fresh = [&inputs](Tensor& output) {
+        for (const Tensor& input : inputs)
+          if (output.defined() && output.is_same(input)) output = output.alias();
+      };
       TensorList outputs;
-      if constexpr (std::is_same_v<decltype(result), Tensor>) outputs = {result};
-      else outputs = result;
+      if constexpr (std::is_same_v<decltype(result), Tensor>) {
+        fresh(result);
+        outputs = {result};
+      } else {
+        for (Tensor& output : result) fresh(output);
+        outputs = result;
+      }
       // The context must not own the outputs (they own the node that owns the context).
       TensorList to_save = std::move(context->to_save_);
       context->to_save_.clear();

@@ -55,6 +55,7 @@ FunctionNode::FunctionNode(std::string name, std::vector<SavedTensor> saved, Vjp
     : Node(std::move(name)), saved_(std::move(saved)), vjp_(std::move(vjp)) {}
 
 TensorList FunctionNode::apply(TensorList&& grads) {
+  // As PyTorch: only a node whose saved tensors were freed cannot run again.
   KEEL_CHECK(!released_, "[backward] trying to backward through the graph a second time (through '", name(),
              "'): the first backward freed its saved tensors. Pass retain_graph=true to the first backward "
              "if you need to call backward twice, or recompute the forward");
@@ -66,10 +67,11 @@ TensorList FunctionNode::apply(TensorList&& grads) {
 }
 
 void FunctionNode::release() {
+  bool holds_tensors = false;
+  for (const SavedTensor& tensor : saved_) holds_tensors = holds_tensors || tensor.defined();
+  if (!holds_tensors) return;
   released_ = true;
   saved_.clear();
-  // The vjp's captures may hold tensors too (e.g. masks); drop them with the saved tensors.
-  vjp_ = nullptr;
 }
 
 // ---- leaves -------------------------------------------------------------------------------------
@@ -80,12 +82,15 @@ AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : Node("
 TensorList AccumulateGrad::apply(TensorList&& grads) {
   std::shared_ptr<TensorImpl> impl = leaf_.lock();
   if (!impl || !grads[0].defined()) return {};
+  std::lock_guard<std::mutex> lock(mutex_);
   Tensor leaf(impl);
   AutogradMeta& meta = *impl->autograd;
   Tensor incoming = std::move(grads[0]);
   if (!meta.grad.defined()) {
     if (GradMode::is_enabled()) {
-      meta.grad = incoming;  // create_graph: the gradient keeps its own history
+      // create_graph: the gradient keeps its history, in a buffer of its own (the incoming one
+      // may be an expanded view, or shared with another leaf or with the caller).
+      meta.grad = incoming.clone();
     } else {
       // Take the buffer when nobody else can see it; otherwise copy, so that a later in-place
       // accumulation cannot write into another tensor (add's vjp hands one tensor to both inputs).
@@ -113,6 +118,9 @@ Edge gradient_edge(const Tensor& t) {
   if (!meta) return {};
   if (meta->grad_fn) return {meta->grad_fn, meta->output_nr};
   if (!meta->requires_grad) return {};
+  // Threads recording on one leaf (a shared parameter) must agree on a single accumulator.
+  static std::mutex accumulator_mutex;
+  std::lock_guard<std::mutex> lock(accumulator_mutex);
   if (!meta->grad_accumulator) meta->grad_accumulator = std::make_shared<AccumulateGrad>(t.impl_ptr());
   return {meta->grad_accumulator, 0};
 }

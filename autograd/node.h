@@ -10,6 +10,7 @@
 //   backward:            [dx1, dx2] = node(f).apply([dy])
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,7 @@ class SavedTensor {
   // The tensor again; a saved output gets `owner` back as its grad_fn (for double backward).
   Tensor unpack(const std::shared_ptr<Node>& owner, const std::string& op) const;
   void reset() { data_ = Tensor(); }
+  bool defined() const { return data_.defined(); }
 
  private:
   Tensor data_;
@@ -121,6 +123,7 @@ class AccumulateGrad : public Node {
 
  private:
   std::weak_ptr<TensorImpl> leaf_;
+  std::mutex mutex_;  // backward passes on several threads may share a leaf (a parameter)
 };
 
 struct AutogradMeta {
@@ -131,6 +134,14 @@ struct AutogradMeta {
   std::shared_ptr<AccumulateGrad> grad_accumulator;  // leaves that require grad, made on demand
   bool retains_grad = false;
   std::vector<PostAccumulateHook> post_accumulate_hooks;
+  // Set on tensors made by a recorded view op: the storage counts them (Storage::autograd_views).
+  Storage* counted_view_of = nullptr;
+  AutogradMeta() = default;
+  AutogradMeta(const AutogradMeta&) = delete;
+  AutogradMeta& operator=(const AutogradMeta&) = delete;
+  ~AutogradMeta() {
+    if (counted_view_of) counted_view_of->autograd_views().fetch_sub(1, std::memory_order_relaxed);
+  }
 };
 
 // The metadata of t, created if absent.

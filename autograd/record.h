@@ -75,6 +75,9 @@ class OpRecord {
 // and self or another operand requires grad). Throws for what autograd cannot do in place: a
 // leaf that requires grad, and a view (its base's history would have to change as well).
 void check_in_place_allowed(const char* op, const Tensor& self);
+// View ops call this on a view they recorded, so that in-place writes through other tensors on
+// its storage are refused while it lives (its history would silently go stale).
+void count_autograd_view(const Tensor& view);
 template <class... Others>
 bool in_place_records(const char* op, const Tensor& self, const Others&... others) {
   if (!GradMode::is_enabled() || !(requires_grad(self) || ... || requires_grad(others))) return false;

@@ -94,14 +94,18 @@ void Tensor::retain_grad() const {
   autograd::AutogradMeta& meta = autograd_meta(*this);
   if (!meta.grad_fn || meta.retains_grad) return;  // leaves keep their gradient anyway
   meta.retains_grad = true;
-  // The hook lives on grad_fn, which must not own this tensor: it holds it weakly.
+  // The hook lives on grad_fn, which must not own this tensor: it holds it weakly. It stores only
+  // while the tensor still comes from that node (an in-place op moves it to a new one).
   std::weak_ptr<TensorImpl> weak = impl_ptr();
-  meta.grad_fn->add_output_hook(meta.output_nr, [weak](const Tensor& grad) {
-    if (auto impl = weak.lock()) {
-      autograd::AutogradMeta& owner = *impl->autograd;
-      if (owner.grad.defined()) owner.grad = owner.grad + grad.detach();
-      else owner.grad = grad.detach().clone();
-    }
+  const autograd::Node* node = meta.grad_fn.get();
+  meta.grad_fn->add_output_hook(meta.output_nr, [weak, node](const Tensor& grad) {
+    std::shared_ptr<TensorImpl> impl = weak.lock();
+    if (!impl || !impl->autograd || impl->autograd->grad_fn.get() != node) return Tensor();
+    autograd::AutogradMeta& owner = *impl->autograd;
+    // Under create_graph the retained gradient keeps its history, as PyTorch.
+    const Tensor value = autograd::GradMode::is_enabled() ? grad : grad.detach();
+    if (owner.grad.defined()) owner.grad = owner.grad + value;
+    else owner.grad = value.clone();
     return Tensor();
   });
 }

@@ -495,14 +495,14 @@ Tensor clamp_recorded(const Tensor& x, const Tensor& low, const Tensor& high) {
   OpRecord record("clamp", x, low, high);
   Tensor out = clamp_impl(x, low, high, nullptr);
   if (record) {
-    record.finish({out}, {x, low, high}, [low_shape = low.defined() ? low.shape() : Shape(),
+    record.finish({out}, {x, low, high}, [x_shape = x.shape(), low_shape = low.defined() ? low.shape() : Shape(),
                                           high_shape = high.defined() ? high.shape() : Shape()](const VjpArgs& args) {
       const Tensor &g = args.grad(), &x = args.saved[0], &low = args.saved[1], &high = args.saved[2];
       TensorList grads(3);
       if (args.needs(0)) {
         Tensor inside = low.defined() ? ge(x, low) : Tensor();
         if (high.defined()) inside = inside.defined() ? logical_and(inside, le(x, high)) : le(x, high);
-        grads[0] = where(inside, g, 0);
+        grads[0] = sum_to_size(where(inside, g, 0), x_shape);
       }
       if (args.needs(1)) {
         Tensor below = lt(x, low);

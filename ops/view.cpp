@@ -32,6 +32,7 @@ Tensor Tensor::view(Shape shape) const {
   OpRecord record("view", *this);
   Tensor out = view_impl(std::move(shape));
   if (record) record_reshape(record, out, this->shape());
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -39,6 +40,7 @@ Tensor Tensor::reshape(Shape shape) const {
   OpRecord record("reshape", *this);
   Tensor out = reshape_impl(std::move(shape));
   if (record) record_reshape(record, out, this->shape());
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -46,6 +48,7 @@ Tensor Tensor::squeeze() const {
   OpRecord record("squeeze", *this);
   Tensor out = squeeze_impl();
   if (record) record_reshape(record, out, shape());
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -53,6 +56,7 @@ Tensor Tensor::squeeze(int64_t dim) const {
   OpRecord record("squeeze", *this);
   Tensor out = squeeze_impl(dim);
   if (record) record_reshape(record, out, shape());
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -60,6 +64,7 @@ Tensor Tensor::unsqueeze(int64_t dim) const {
   OpRecord record("unsqueeze", *this);
   Tensor out = unsqueeze_impl(dim);
   if (record) record_reshape(record, out, shape());
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -71,6 +76,7 @@ Tensor Tensor::permute(std::vector<int64_t> dims) const {
     for (size_t i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], dim(), "permute")] = static_cast<int64_t>(i);
     record.finish({out}, {}, [inverse](const VjpArgs& a) { return TensorList{a.grad().permute(inverse)}; });
   }
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -80,6 +86,7 @@ Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   if (record) {
     record.finish({out}, {}, [dim0, dim1](const VjpArgs& a) { return TensorList{a.grad().transpose(dim0, dim1)}; });
   }
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -91,6 +98,7 @@ Tensor Tensor::expand(Shape shape) const {
       return TensorList{sum_to_size(a.grad(), input_shape)};
     });
   }
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -102,6 +110,7 @@ Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) cons
       return TensorList{slice_scatter(zeros(input_shape, a.grad().options()), a.grad(), dim, start, end, step)};
     });
   }
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -115,6 +124,7 @@ Tensor Tensor::select(int64_t dim, int64_t index) const {
       return TensorList{slice_scatter(zeros(input_shape, a.grad().options()), a.grad().unsqueeze(d), d, i, i + 1)};
     });
   }
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -122,6 +132,7 @@ Tensor Tensor::alias() const {
   OpRecord record("alias", *this);
   Tensor out = alias_impl();
   if (record) record.finish({out}, {}, [](const VjpArgs& a) { return TensorList{a.grad()}; });
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
@@ -149,6 +160,7 @@ Tensor Tensor::as_strided(Shape shape, Shape strides, int64_t offset) const {
       return TensorList{storage_grad.as_strided(in_shape, in_strides, in_offset - low)};
     });
   }
+  if (record) autograd::count_autograd_view(out);
   return out;
 }
 
