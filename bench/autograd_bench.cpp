@@ -71,27 +71,25 @@ int main() {
   const int ops = ops_per_chain();
   for (int i = 0; i < 500; ++i) step(x, w);
   constexpr int kChains = 2000;
-  std::vector<double> per_op_ns;
-  for (int r = 0; r < 9; ++r) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kChains; ++i) step(x, w);
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    per_op_ns.push_back(seconds / kChains / ops * 1e9);
-  }
-  std::sort(per_op_ns.begin(), per_op_ns.end());
+  // ns per op of kChains calls of body, for each of 9 runs, sorted.
+  auto per_op_ns = [&](const auto& body) {
+    std::vector<double> times;
+    for (int r = 0; r < 9; ++r) {
+      const auto start = Clock::now();
+      for (int i = 0; i < kChains; ++i) body();
+      times.push_back(std::chrono::duration<double>(Clock::now() - start).count() / kChains / ops * 1e9);
+    }
+    std::sort(times.begin(), times.end());
+    return times;
+  };
+  const std::vector<double> per_op = per_op_ns([&] { step(x, w); });
   std::printf("{\"group\": \"autograd\", \"name\": \"chain_fwd_bwd\", \"ops\": %d, \"value\": %.1f, \"min\": %.1f, "
               "\"max\": %.1f, \"unit\": \"ns/op\"}\n",
-              ops, per_op_ns[4], per_op_ns.front(), per_op_ns.back());
+              ops, per_op[4], per_op.front(), per_op.back());
   // Forward alone, for the split.
-  std::vector<double> forward_ns;
-  for (int r = 0; r < 9; ++r) {
-    const auto start = Clock::now();
-    for (int i = 0; i < kChains; ++i) chain(x, w);
-    forward_ns.push_back(std::chrono::duration<double>(Clock::now() - start).count() / kChains / ops * 1e9);
-  }
-  std::sort(forward_ns.begin(), forward_ns.end());
+  const std::vector<double> forward = per_op_ns([&] { chain(x, w); });
   std::printf("{\"group\": \"autograd\", \"name\": \"chain_fwd\", \"ops\": %d, \"value\": %.1f, \"unit\": \"ns/op\"}\n",
-              ops, forward_ns[4]);
+              ops, forward[4]);
   std::fflush(stdout);
 
   std::string samples;

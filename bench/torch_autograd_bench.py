@@ -57,23 +57,22 @@ def main():
     for _ in range(500):
         step(x, w)
     chains = 2000
-    per_op = []
-    for _ in range(9):
-        start = time.perf_counter()
-        for _ in range(chains):
-            step(x, w)
-        per_op.append((time.perf_counter() - start) / chains / ops * 1e9)
-    per_op.sort()
+
+    def per_op_ns(body):
+        """ns per op of `chains` calls of body, for each of 9 runs, sorted."""
+        times = []
+        for _ in range(9):
+            start = time.perf_counter()
+            for _ in range(chains):
+                body(x, w)
+            times.append((time.perf_counter() - start) / chains / ops * 1e9)
+        return sorted(times)
+
+    per_op = per_op_ns(step)
     print(json.dumps({"group": "autograd", "name": "chain_fwd_bwd", "ops": ops, "value": round(per_op[4], 1),
                       "min": round(per_op[0], 1), "max": round(per_op[-1], 1), "unit": "ns/op",
                       "torch": torch.__version__}), flush=True)
-    forward = []
-    for _ in range(9):
-        start = time.perf_counter()
-        for _ in range(chains):
-            chain(x, w)
-        forward.append((time.perf_counter() - start) / chains / ops * 1e9)
-    forward.sort()
+    forward = per_op_ns(chain)
     print(json.dumps({"group": "autograd", "name": "chain_fwd", "ops": ops, "value": round(forward[4], 1),
                       "unit": "ns/op"}), flush=True)
     start_rss = rss_kib()

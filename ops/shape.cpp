@@ -386,22 +386,26 @@ Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scala
   return out;
 }
 
-Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
-  if (autograd::in_place_records("scatter_", self, source))
-    return autograd::in_place_with_history("scatter_", self, [&](const Tensor& old) {
+namespace {
+// scatter_ / scatter_add_: recorded out of place when autograd needs it, else the kernel in place.
+Tensor& scatter_in_place(const char* op, Tensor& self, int64_t dim, const Tensor& index, const Tensor& source,
+                         bool accumulate) {
+  if (autograd::in_place_records(op, self, source)) {
+    return autograd::in_place_with_history(op, self, [&](const Tensor& old) {
       return scatter_recorded(old, dim, autograd::operand_before_write(index, self, old),
-                              autograd::operand_before_write(source, self, old), false);
+                              autograd::operand_before_write(source, self, old), accumulate);
     });
-  return scatter_forward_(self, dim, index, source);
+  }
+  return accumulate ? scatter_add_forward_(self, dim, index, source) : scatter_forward_(self, dim, index, source);
+}
+}  // namespace
+
+Tensor& scatter_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  return scatter_in_place("scatter_", self, dim, index, source, false);
 }
 
 Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
-  if (autograd::in_place_records("scatter_add_", self, source))
-    return autograd::in_place_with_history("scatter_add_", self, [&](const Tensor& old) {
-      return scatter_recorded(old, dim, autograd::operand_before_write(index, self, old),
-                              autograd::operand_before_write(source, self, old), true);
-    });
-  return scatter_add_forward_(self, dim, index, source);
+  return scatter_in_place("scatter_add_", self, dim, index, source, true);
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {

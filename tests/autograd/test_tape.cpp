@@ -5,35 +5,13 @@
 #include <cmath>
 #include <cstring>
 
-#include "test_util.h"
+#include "autograd/autograd_test_util.h"
 
 using namespace keel;
 using autograd::TensorList;
 using test::check_error;
 
-namespace {
-// A float64 leaf that requires grad.
-Tensor leaf(const std::vector<double>& values) {
-  Tensor t = empty({static_cast<int64_t>(values.size())}, {DType::f64});
-  if (!values.empty()) std::memcpy(t.data_ptr<double>(), values.data(), values.size() * sizeof(double));
-  return t.requires_grad_();
-}
-
-std::vector<double> values_of(const Tensor& t) {
-  Tensor flat = t.detach().to(DType::f64).contiguous();
-  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-}
-
-void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  REQUIRE(t.defined());
-  const std::vector<double> got = values_of(t);
-  REQUIRE(got.size() == expected.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(expected[i]).margin(tol));
-  }
-}
-}  // namespace
+using namespace keel::autograd_test;
 
 TEST_CASE("backward accumulates d(sum x^2)/dx = 2x into the leaf", "[autograd]") {
   Tensor x = leaf({1, -2, 3});

@@ -281,15 +281,20 @@ def describe(metas):
     return ", ".join(f"{m['dtype']}{m['shape']}{'(strided)' if m['strided'] else ''}" for m in metas)
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    folder = sys.argv[1]
+def read_dump(folder):
+    """The cases of a dump folder (index.json) and the bytes of its tensors (data.bin)."""
     with open(os.path.join(folder, "index.json")) as f:
         cases = json.load(f)["cases"]
     with open(os.path.join(folder, "data.bin"), "rb") as f:
         blob = f.read()
+    return cases, blob
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    cases, blob = read_dump(sys.argv[1])
     torch.set_num_threads(1)
 
     summary = defaultdict(lambda: {"cases": 0, "failed": 0, "max_rel": 0.0, "dtypes": set(), "refused": 0,

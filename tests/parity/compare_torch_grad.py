@@ -279,11 +279,7 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
-    folder = sys.argv[1]
-    with open(os.path.join(folder, "index.json")) as f:
-        cases = json.load(f)["cases"]
-    with open(os.path.join(folder, "data.bin"), "rb") as f:
-        blob = f.read()
+    cases, blob = base.read_dump(sys.argv[1])
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")  # kl_div's "mean" warning and the like
 

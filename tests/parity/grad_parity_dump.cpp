@@ -20,6 +20,8 @@
 // Usage: grad_parity_dump <output folder>
 #include <keel/keel.h>
 
+#include "dump_json.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -37,58 +39,8 @@ namespace {
 
 using namespace keel;
 
-// ---- JSON helpers (as parity_dump.cpp's: the two dumps are separate programs) ------------------
-std::string json_string(const std::string& text) {
-  std::ostringstream out;
-  out << '"';
-  for (char c : text) {
-    if (c == '"' || c == '\\') out << '\\' << c;
-    else if (static_cast<unsigned char>(c) < 0x20) out << "\\u" << std::hex << std::setw(4) << std::setfill('0') << int(c) << std::dec;
-    else out << c;
-  }
-  out << '"';
-  return out.str();
-}
+using namespace keel::parity;
 
-std::string json_number(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
-  std::ostringstream out;
-  out << std::setprecision(17) << value;
-  return out.str();
-}
-
-std::string json_list(const std::vector<int64_t>& values) {
-  std::string out = "[";
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + std::to_string(values[i]);
-  return out + "]";
-}
-
-// {"kind": "int"|"float", "value": v}: a Python number on the other side, so that PyTorch
-// applies its scalar promotion as Keel's Scalar should.
-std::string json_scalar(const Scalar& s) {
-  if (s.is_integral()) return R"({"kind": "int", "value": )" + std::to_string(s.to_int64()) + "}";
-  return R"({"kind": "float", "value": )" + json_number(s.to_double()) + "}";
-}
-
-class Args {
- public:
-  Args& set(const std::string& key, const std::string& raw) {
-    body_ += (body_.empty() ? "" : ", ") + json_string(key) + ": " + raw;
-    return *this;
-  }
-  Args& set(const std::string& key, const char* text) { return set(key, json_string(text)); }
-  Args& set(const std::string& key, int64_t value) { return set(key, std::to_string(value)); }
-  Args& set(const std::string& key, int value) { return set(key, std::to_string(value)); }
-  Args& set(const std::string& key, bool value) { return set(key, std::string(value ? "true" : "false")); }
-  Args& set(const std::string& key, double value) { return set(key, json_number(value)); }
-  Args& set(const std::string& key, const Scalar& value) { return set(key, json_scalar(value)); }
-  Args& set(const std::string& key, const std::vector<int64_t>& value) { return set(key, json_list(value)); }
-  std::string str() const { return "{" + body_ + "}"; }
-
- private:
-  std::string body_;
-};
 
 // ---- inputs ------------------------------------------------------------------------------------
 enum class Values {
