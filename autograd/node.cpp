@@ -114,6 +114,7 @@ AutogradMeta& autograd_meta(const Tensor& t) {
 }
 
 Edge gradient_edge(const Tensor& t) {
+  if (t.defined() && t.impl().view_base) refresh_view(t);
   AutogradMeta* meta = autograd_meta_if(t);
   if (!meta) return {};
   if (meta->grad_fn) return {meta->grad_fn, meta->output_nr};

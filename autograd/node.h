@@ -134,20 +134,19 @@ struct AutogradMeta {
   std::shared_ptr<AccumulateGrad> grad_accumulator;  // leaves that require grad, made on demand
   bool retains_grad = false;
   std::vector<PostAccumulateHook> post_accumulate_hooks;
-  // Set on tensors made by a recorded view op: the storage counts them (Storage::autograd_views).
-  Storage* counted_view_of = nullptr;
-  AutogradMeta() = default;
-  AutogradMeta(const AutogradMeta&) = delete;
-  AutogradMeta& operator=(const AutogradMeta&) = delete;
-  ~AutogradMeta() {
-    if (counted_view_of) counted_view_of->autograd_views().fetch_sub(1, std::memory_order_relaxed);
-  }
+  // Views: the storage version at which grad_fn was last derived from the base. A later
+  // in-place write (through the base or another view) makes it stale: see refresh_view.
+  uint64_t view_version = 0;
 };
 
 // The metadata of t, created if absent.
 AutogradMeta& autograd_meta(const Tensor& t);
 // Null when t has none.
 inline AutogradMeta* autograd_meta_if(const Tensor& t) { return t.defined() ? t.impl().autograd.get() : nullptr; }
+// A view whose base was written in place since its history was recorded (or whose base has
+// started to require grad since) takes its history from the base again, as
+// as_strided(base, the view's geometry), as PyTorch does. Defined in record.cpp.
+void refresh_view(const Tensor& view);
 // Where t's gradient must go: its grad_fn, or its grad accumulator (leaves that require grad).
 Edge gradient_edge(const Tensor& t);
 

@@ -1,5 +1,6 @@
 #include "keel/autograd/record.h"
 
+#include "keel/ops/elementwise.h"
 #include "keel/ops/factory.h"
 
 namespace keel::autograd {
@@ -44,24 +45,62 @@ void check_in_place_allowed(const char* op, const Tensor& self) {
   KEEL_CHECK(!(meta && meta->requires_grad && !meta->grad_fn), "[", op, "] a leaf tensor that requires grad (shape ",
              self.shape(), ") cannot be modified in place while grad mode is on: backward needs its value. "
              "Use the out-of-place op, or modify it inside a NoGradGuard (as optimizers do)");
-  // A view whose base is gone (a reshape of a temporary) is a tensor like any other.
-  const bool shares_storage = self.storage().use_count() > 1;
-  KEEL_CHECK(!(self.impl().is_view && shares_storage), "[", op, "] in-place op on a view (shape ", self.shape(),
-             ") while recording autograd is not supported: the history of the tensor it views would have to "
-             "change too. Use the out-of-place op (e.g. where, cat or slice_scatter), or clone() the view first");
-  const int64_t views = self.storage()->autograd_views().load(std::memory_order_relaxed) -
-                        (meta && meta->counted_view_of ? 1 : 0);
-  KEEL_CHECK(views <= 0, "[", op, "] cannot modify a tensor (shape ", self.shape(), ") in place while ", views,
-             " view(s) of its memory with autograd history are alive (e.g. made by slice, view or transpose, or "
-             "saved for backward): their gradients would be wrong. Use the out-of-place op, or drop the views first");
+  const std::shared_ptr<TensorImpl>& base = self.impl().view_base;
+  if (!base) return;
+  const AutogradMeta* base_meta = base->autograd.get();
+  KEEL_CHECK(!(base_meta && base_meta->requires_grad && !base_meta->grad_fn), "[", op, "] a view (shape ",
+             self.shape(), ") of a leaf tensor that requires grad (shape ", base->shape,
+             ") cannot be modified in place while grad mode is on. Use the out-of-place op, or modify it inside a "
+             "NoGradGuard");
+  KEEL_CHECK(Tensor(base).is_contiguous(), "[", op, "] in-place op on a view (shape ", self.shape(),
+             ") of a non-contiguous tensor (shape ", base->shape, ", strides ", base->strides,
+             ") while recording autograd is not supported. Use the out-of-place op, or clone() first");
 }
 
-void count_autograd_view(const Tensor& view) {
-  AutogradMeta& meta = autograd_meta(view);
-  if (meta.counted_view_of) return;
-  meta.counted_view_of = view.storage().get();
-  meta.counted_view_of->autograd_views().fetch_add(1, std::memory_order_relaxed);
+void mark_view_recorded(const Tensor& view) { autograd_meta(view).view_version = view.version(); }
+
+void refresh_view(const Tensor& view) {
+  TensorImpl& impl = view.impl();
+  const AutogradMeta* base_meta = impl.view_base->autograd.get();
+  if (!base_meta || !base_meta->requires_grad) return;
+  const AutogradMeta* meta = impl.autograd.get();
+  const uint64_t version = view.version();
+  if (meta && meta->requires_grad && (!meta->grad_fn || meta->view_version == version)) return;  // a leaf, or current
+  EnableGradGuard enable;
+  const Tensor fresh = Tensor(impl.view_base).as_strided(view.shape(), view.strides(), view.offset());
+  const AutogradMeta& fresh_meta = *fresh.impl().autograd;
+  AutogradMeta& own = autograd_meta(view);
+  own.requires_grad = true;
+  own.grad_fn = fresh_meta.grad_fn;
+  own.output_nr = fresh_meta.output_nr;
+  own.view_version = version;
 }
+
+namespace {
+// After an in-place op wrote `result` through `view`: the view's base takes a new node (PyTorch's
+// CopySlices). Its vjp sends the base's gradient inside the view's region to `result`, and the
+// rest to the base's previous history; the view then takes its history from the base again.
+void rewrite_base_history(const char* op, const Tensor& view, const Tensor& result) {
+  const Tensor base(view.impl().view_base);
+  const Shape shape = view.shape(), strides = view.strides();
+  const int64_t relative_offset = view.offset() - base.offset();  // the base is contiguous
+  Tensor covered;
+  {
+    NoGradGuard no_grad;
+    covered = zeros(base.shape(), {DType::bool_, base.device()});
+    covered.as_strided(shape, strides, covered.offset() + relative_offset).fill_(true);
+  }
+  OpRecord record(op, base, result);
+  if (!record) return;
+  record.finish({base}, {covered}, [shape, strides, relative_offset](const VjpArgs& a) {
+    const Tensor& g = a.grad();
+    const Tensor dense = g.contiguous();
+    return TensorList{a.needs(0) ? where(a.saved[0], 0, g) : Tensor(),
+                      a.needs(1) ? dense.as_strided(shape, strides, dense.offset() + relative_offset) : Tensor()};
+  });
+  refresh_view(view);
+}
+}  // namespace
 
 Tensor& in_place_with_history(const char* op, Tensor& self, const std::function<Tensor(const Tensor&)>& compute) {
   const Tensor old = self.clone();
@@ -84,6 +123,10 @@ Tensor& in_place_with_history(const char* op, Tensor& self, const std::function<
   {
     NoGradGuard no_grad;
     self.copy_(result);
+  }
+  if (self.impl().view_base) {
+    rewrite_base_history(op, self, result);
+    return self;
   }
   AutogradMeta& meta = autograd_meta(self);
   const AutogradMeta* result_meta = autograd_meta_if(result);

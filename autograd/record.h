@@ -21,6 +21,7 @@
 namespace keel::autograd {
 
 inline bool requires_grad(const Tensor& t) {
+  if (t.defined() && t.impl().view_base) [[unlikely]] refresh_view(t);
   const AutogradMeta* meta = autograd_meta_if(t);
   return meta && meta->requires_grad;
 }
@@ -73,11 +74,10 @@ class OpRecord {
 
 // For an in-place op on self with the other operands: true when it must record (grad mode on
 // and self or another operand requires grad). Throws for what autograd cannot do in place: a
-// leaf that requires grad, and a view (its base's history would have to change as well).
+// leaf that requires grad, or a view of one.
 void check_in_place_allowed(const char* op, const Tensor& self);
-// View ops call this on a view they recorded, so that in-place writes through other tensors on
-// its storage are refused while it lives (its history would silently go stale).
-void count_autograd_view(const Tensor& view);
+// View ops call this on a view they recorded: its history is current at this version.
+void mark_view_recorded(const Tensor& view);
 template <class... Others>
 bool in_place_records(const char* op, const Tensor& self, const Others&... others) {
   if (!GradMode::is_enabled() || !(requires_grad(self) || ... || requires_grad(others))) return false;
@@ -86,7 +86,9 @@ bool in_place_records(const char* op, const Tensor& self, const Others&... other
 }
 
 // self = compute(copy of self), recorded: writes the result into self's memory and gives self the
-// result's history. The copy keeps the old value safe for vjps that saved it.
+// result's history. The copy keeps the old value safe for vjps that saved it. When self is a
+// view, its base's history is rewritten too (PyTorch's CopySlices): the base's gradient flows to
+// the result inside the view's region and to the base's old history outside it.
 Tensor& in_place_with_history(const char* op, Tensor& self, const std::function<Tensor(const Tensor&)>& compute);
 // Inside `compute`: another operand of the in-place op, safe to save although self's memory is
 // about to be overwritten (self itself -> the copy `old`; another view of self's storage -> a copy).

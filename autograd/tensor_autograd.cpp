@@ -2,6 +2,7 @@
 #include "keel/autograd/engine.h"
 #include "keel/autograd/grad_mode.h"
 #include "keel/autograd/node.h"
+#include "keel/autograd/record.h"
 #include "keel/ops/elementwise.h"
 
 namespace keel {
@@ -9,10 +10,7 @@ namespace keel {
 using autograd::autograd_meta;
 using autograd::autograd_meta_if;
 
-bool Tensor::requires_grad() const {
-  const autograd::AutogradMeta* meta = autograd_meta_if(*this);
-  return meta && meta->requires_grad;
-}
+bool Tensor::requires_grad() const { return autograd::requires_grad(*this); }
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {
   autograd::AutogradMeta* meta = autograd_meta_if(*this);
@@ -26,6 +24,7 @@ Tensor& Tensor::requires_grad_(bool requires_grad) {
 }
 
 bool Tensor::is_leaf() const {
+  if (defined() && impl().view_base) autograd::refresh_view(*this);
   const autograd::AutogradMeta* meta = autograd_meta_if(*this);
   return !meta || !meta->grad_fn;
 }
@@ -59,6 +58,7 @@ void Tensor::zero_grad(bool set_to_none) const {
 
 const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
   static const std::shared_ptr<autograd::Node> none;
+  if (defined() && impl().view_base) autograd::refresh_view(*this);
   const autograd::AutogradMeta* meta = autograd_meta_if(*this);
   return meta ? meta->grad_fn : none;
 }

@@ -41,9 +41,6 @@ class Storage {
   // Bumped by every in-place write to any tensor on this storage (autograd checks it).
   uint64_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
-  // Live views of this storage made by a recorded view op (autograd refuses in-place writes
-  // through another tensor while any exist: the views' recorded history would go stale).
-  std::atomic<int64_t>& autograd_views() { return autograd_views_; }
 
  private:
   void* data_ = nullptr;
@@ -52,7 +49,6 @@ class Storage {
   Allocator* allocator_ = nullptr;  // set when Keel allocated the bytes
   Deleter deleter_;                 // set for from_blob memory
   std::atomic<uint64_t> version_{0};
-  std::atomic<int64_t> autograd_views_{0};
 };
 
 // Memory statistics of a device's allocator (CUDA's caching allocator fills every field).

@@ -32,7 +32,7 @@ Tensor Tensor::view(Shape shape) const {
   OpRecord record("view", *this);
   Tensor out = view_impl(std::move(shape));
   if (record) record_reshape(record, out, this->shape());
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -40,7 +40,7 @@ Tensor Tensor::reshape(Shape shape) const {
   OpRecord record("reshape", *this);
   Tensor out = reshape_impl(std::move(shape));
   if (record) record_reshape(record, out, this->shape());
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -48,7 +48,7 @@ Tensor Tensor::squeeze() const {
   OpRecord record("squeeze", *this);
   Tensor out = squeeze_impl();
   if (record) record_reshape(record, out, shape());
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -56,7 +56,7 @@ Tensor Tensor::squeeze(int64_t dim) const {
   OpRecord record("squeeze", *this);
   Tensor out = squeeze_impl(dim);
   if (record) record_reshape(record, out, shape());
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -64,7 +64,7 @@ Tensor Tensor::unsqueeze(int64_t dim) const {
   OpRecord record("unsqueeze", *this);
   Tensor out = unsqueeze_impl(dim);
   if (record) record_reshape(record, out, shape());
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -76,7 +76,7 @@ Tensor Tensor::permute(std::vector<int64_t> dims) const {
     for (size_t i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], dim(), "permute")] = static_cast<int64_t>(i);
     record.finish({out}, {}, [inverse](const VjpArgs& a) { return TensorList{a.grad().permute(inverse)}; });
   }
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -86,7 +86,7 @@ Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   if (record) {
     record.finish({out}, {}, [dim0, dim1](const VjpArgs& a) { return TensorList{a.grad().transpose(dim0, dim1)}; });
   }
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -98,7 +98,7 @@ Tensor Tensor::expand(Shape shape) const {
       return TensorList{sum_to_size(a.grad(), input_shape)};
     });
   }
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -110,7 +110,7 @@ Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) cons
       return TensorList{slice_scatter(zeros(input_shape, a.grad().options()), a.grad(), dim, start, end, step)};
     });
   }
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -124,7 +124,7 @@ Tensor Tensor::select(int64_t dim, int64_t index) const {
       return TensorList{slice_scatter(zeros(input_shape, a.grad().options()), a.grad().unsqueeze(d), d, i, i + 1)};
     });
   }
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -132,7 +132,7 @@ Tensor Tensor::alias() const {
   OpRecord record("alias", *this);
   Tensor out = alias_impl();
   if (record) record.finish({out}, {}, [](const VjpArgs& a) { return TensorList{a.grad()}; });
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -160,7 +160,7 @@ Tensor Tensor::as_strided(Shape shape, Shape strides, int64_t offset) const {
       return TensorList{storage_grad.as_strided(in_shape, in_strides, in_offset - low)};
     });
   }
-  if (record) autograd::count_autograd_view(out);
+  if (record) autograd::mark_view_recorded(out);
   return out;
 }
 

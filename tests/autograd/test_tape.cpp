@@ -96,9 +96,16 @@ TEST_CASE("in-place ops: refused on leaves that require grad, recorded on other 
   CHECK(y.grad_fn() != nullptr);
   sum(y).backward();
   check_values(x.grad(), {1, 9, 17});
-  // In-place on a view of a tensor that requires grad is refused with a hint.
-  Tensor z = x * 1;
-  check_error([&] { Tensor view = z.slice(0, 0, 2); mul_(view, 2); }, {"[mul_]", "view", "out-of-place"});
+  // In-place through a view rewrites the base's history (PyTorch's CopySlices).
+  Tensor v = leaf({1, 2, 3});
+  Tensor z = v * 1;
+  Tensor head = z.slice(0, 0, 2);
+  mul_(head, tensor({2.0, 3.0}, DType::f64));
+  check_values(z, {2, 6, 3});
+  sum(z * z).backward();  // d/dv of (2v0)^2 + (3v1)^2 + v2^2
+  check_values(v.grad(), {8, 36, 6});
+  // A view of a leaf that requires grad cannot be written in place.
+  check_error([&] { Tensor view = v.slice(0, 0, 2); mul_(view, 2); }, {"[mul_]", "view", "leaf"});
   // An in-place op on a plain tensor from a tensor that requires grad gives it history.
   Tensor buffer = zeros({3}, {DType::f64});
   buffer.copy_(x);

@@ -310,3 +310,25 @@ TEST_CASE("sign: values as torch 1.13 (NaN gives 0) and a zero gradient", "[auto
   CHECK(sign(tensor({3, -2, 0})).select(0, 1).item<int64_t>() == -1);
   CHECK(sign(tensor({true, false})).dtype() == DType::bool_);
 }
+
+TEST_CASE("in-place ops through views rewrite the base's history (first and second order)", "[autograd][vjp]") {
+  check_both_orders("in-place through views", [](const TensorList& in) {
+    Tensor y = in[0] * 1;
+    Tensor row = y.select(0, 1);
+    mul_(row, in[1]);                       // a row scaled by a tensor that requires grad
+    Tensor every_other = y.slice(1, 0, 4, 2);
+    add_(every_other, 1.0);                 // a strided view
+    Tensor corner = y.slice(0, 0, 2).select(1, 3);
+    exp_(corner);                           // a view of a view: its base is y
+    Tensor transposed = y.t();
+    mul_(transposed, transposed);           // the whole tensor through a transposed view
+    return y * 2;
+  }, {input({3, 4}), input({4}, -1, 1, 0, 31)});
+  // A view taken before the in-place op follows the base's new history.
+  check_both_orders("stale view", [](const TensorList& in) {
+    Tensor y = in[0] * 2;
+    Tensor first = y.select(0, 0);
+    mul_(y, in[0]);
+    return first * 3;
+  }, {input({2, 3})});
+}
