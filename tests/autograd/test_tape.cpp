@@ -257,6 +257,24 @@ TEST_CASE("the graph is freed with its outputs; saved outputs do not keep their 
   CHECK(node.expired());
 }
 
+TEST_CASE("views and in-place writes through them free their graph too", "[autograd]") {
+  Tensor x = leaf({1, 2, 3, 4, 5, 6});
+  std::weak_ptr<autograd::Node> node, base_node;
+  {
+    Tensor y = x * 2;
+    Tensor grid = y.view({2, 3});
+    Tensor column = grid.t().select(0, 1);
+    mul_(column, 3);             // rewrites y's history through a view of a view
+    base_node = y.grad_fn();
+    Tensor z = sum(grid * grid);
+    node = z.grad_fn();
+    z.backward();
+  }
+  CHECK(node.expired());
+  CHECK(base_node.expired());
+  check_values(x.grad(), {8, 144, 24, 32, 360, 48});  // d(2x)^2/dx = 8x; d(6x)^2/dx = 72x in the column
+}
+
 TEST_CASE("gradients flow through views, conversions and copies", "[autograd]") {
   Tensor x = arange(0, 6, 1, {DType::f64}).view({2, 3}).clone().requires_grad_();
   Tensor y = x.t().slice(0, 0, 3, 2).select(1, 1) * 2;     // x[1, 0] and x[1, 2]
