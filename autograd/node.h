@@ -77,7 +77,6 @@ class SavedTensor {
   SavedTensor(const Tensor& tensor, bool is_output, uint32_t output_nr = 0);
   // The tensor again; a saved output gets `owner` back as its grad_fn (for double backward).
   Tensor unpack(const std::shared_ptr<Node>& owner, const std::string& op) const;
-  void reset() { data_ = Tensor(); }
   bool defined() const { return data_.defined(); }
 
  private:

@@ -75,7 +75,6 @@ Tensor Tensor::detach() const {
   detached->strides = strides();
   detached->offset = offset();
   detached->dtype = dtype();
-  detached->is_view = impl().is_view;
   return Tensor(std::move(detached));
 }
 

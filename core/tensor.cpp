@@ -144,7 +144,6 @@ static Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t 
   impl->strides = std::move(strides);
   impl->offset = offset;
   impl->dtype = base.dtype();
-  impl->is_view = true;
   impl->view_base = base.impl().view_base ? base.impl().view_base : base.impl_ptr();
   return Tensor(std::move(impl));
 }

@@ -40,11 +40,9 @@ struct TensorImpl {
   Shape strides;       // in elements; 0 for broadcast (expanded) dimensions
   int64_t offset = 0;  // in elements, from the start of storage
   DType dtype = DType::f32;
-  // Made by a view op from another tensor's storage.
-  bool is_view = false;
-  // The tensor whose storage a view op viewed (the first non-view up the chain), kept alive by
-  // the view: an in-place op through the view that autograd records rewrites the base's history,
-  // and a view whose base changed takes its history from the base again (autograd/record.cpp).
+  // Set on views: the tensor whose storage a view op viewed (the first non-view up the chain),
+  // kept alive by the view. An in-place op through the view that autograd records rewrites the
+  // base's history, and a view whose base changed takes its history from it (autograd/record.cpp).
   std::shared_ptr<TensorImpl> view_base;
   // Null until the tensor takes part in autograd (requires_grad_, or an op recorded it).
   std::shared_ptr<autograd::AutogradMeta> autograd;

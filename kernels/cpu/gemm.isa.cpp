@@ -1,5 +1,5 @@
-// Batched matrix product on the CPU, compiled once per instruction set (kernels/cpu/gemm.cpp
-// picks one with the rest of the kernel table's choice).
+// Batched matrix product on the CPU, compiled once per instruction set (an entry of the kernel
+// table, isa_table.h, picked by dispatch.cpp with the other kernels).
 //
 //   out[z, i, j] = sum_p a[z, i, p] * b[z, p, j]        a: (Z..., M, K)  b: (Z..., K, N)  out: (Z..., M, N)
 //   FLOPs: 2 * Z * M * N * K;  bytes: itemsize * Z * (M*K + K*N + M*N) at best (each operand read once)

@@ -11,9 +11,10 @@ void copy(const Tensor&, const Tensor&);
 void fill(const Tensor&, const Scalar&);
 void reduce(ReduceOp, const Tensor&, const Tensor&, const std::vector<int64_t>&);
 void arg_reduce(bool, const Tensor&, const Tensor&, const Tensor&, int64_t);
+void matmul(const Tensor&, const Tensor&, const Tensor&);
 
 const IsaKernels& isa_kernels() {
-  static const IsaKernels table{&unary, &binary, &where, &clamp, &copy, &fill, &reduce, &arg_reduce};
+  static const IsaKernels table{&unary, &binary, &where, &clamp, &copy, &fill, &reduce, &arg_reduce, &matmul};
   return table;
 }
 
