@@ -2,12 +2,14 @@
 // The CPU kernels that ops call. Ops have already checked arguments, broadcast inputs to the
 // output's shape (as stride-0 views) and converted them to the compute dtype; kernels only
 // assert. Kernels marked [isa] are compiled once per instruction set and picked at run time
-// (kernels/cpu/dispatch.cpp); KEEL_CPU_ISA=baseline|avx2|avx512 forces a lower one.
+// (kernels/cpu/dispatch.cpp from cpu_features.h); KEEL_CPU_ISA=baseline|avx2|avx512|amx and
+// KEEL_CPU_DISABLE=avx512_bf16,... force lower paths.
 #include <string_view>
 #include <vector>
 
 #include "keel/core/rng.h"
 #include "keel/core/tensor.h"
+#include "keel/kernels/cpu/cpu_features.h"
 #include "keel/kernels/op_math.h"
 #include "keel/kernels/reduce_op.h"
 
@@ -58,7 +60,5 @@ void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor&
 // RandomKind (uniform [a, b) of a dtype's width, normal (mean a, std b), integers in [a, b)).
 void random_fill(const Tensor& out, int kind, double a, double b, PhiloxState state);
 
-// The instruction set chosen at run time: "avx512", "avx2" or "baseline".
-std::string_view active_isa();
 
 }  // namespace keel::cpu
