@@ -1,33 +1,57 @@
 // Batched matrix product on the CPU, compiled once per instruction set (an entry of the kernel
-// table, isa_table.h, picked by dispatch.cpp with the other kernels).
+// table, isa_table.h, picked by dispatch.cpp with the other kernels), with linear's fused tail.
 //
-//   out[z, i, j] = sum_p a[z, i, p] * b[z, p, j]        a: (Z..., M, K)  b: (Z..., K, N)  out: (Z..., M, N)
-//   FLOPs: 2 * Z * M * N * K;  bytes: itemsize * Z * (M*K + K*N + M*N) at best (each operand read once)
-//   reference: a float64 triple loop (tests/ops/test_linalg.cpp)
+//   out[z, i, j] = act(sum_p a[z, i, p] * b[z, p, j] + bias[j])
+//        a: (Z..., M, K)  b: (Z..., K, N)  out: (Z..., M, N)  bias: (N) or none  act: none, relu,
+//        gelu_erf, gelu_tanh, silu (math::unary, the same function as the unfused op)
+//   FLOPs: 2 * Z * M * N * K;  bytes: itemsize * Z * (M*K + K*N + M*N) at best (each operand once)
+//   reference: float64 loops (tests/ops/test_linalg.cpp, tests/kernels/test_gemm.cpp)
 //
-// The loop nest is GotoBLAS's, kept simple (the fast AVX-512 kernel is a later version):
-//   tiles of out (one batch entry, MC rows, NC columns) are shared out over OpenMP threads;
-//   per tile, for each KC-deep slice of K: pack B's KC x NC panel into NR-wide column strips and
-//   A's MC x KC block into MR-high row strips (both in the compute type, zero-padded to full
-//   strips, which is where any strides and the 16-bit -> f32 conversion are handled), then an
-//   MR x NR micro-kernel adds strip products into a compute-type tile buffer in registers.
-//   The tile is stored to out (converted to its dtype) once, after all of K: f16/bf16 products
-//   are accumulated in f32 and rounded once, and K = 0 writes zeros.
-// Batch dims that B broadcasts over (stride 0) and that A walks with one uniform row stride are
-// folded into M (x[B, T, C] @ w[C, D] is one GEMM with B*T rows). A product with fewer than NR
-// columns and more rows than columns is computed transposed (out^T = b^T a^T), so that the small
-// side pays the smaller padding (MR, not NR): matrix-vector products waste 6x work, not 32x (a
-// dedicated matrix-vector path is left to the fast kernel).
+// Loop nest (GotoBLAS / BLIS): the output is cut into one region per thread (whole batch entries,
+// or a batch entry split along M or N at micro-tile boundaries); in a region,
+//   for each NC-wide column block:  for each KC-deep slice of K:  pack B's KC x NC block into
+//   NR-wide strips (p-major);  for each MC-high row block:  pack A's MC x KC block into MR-high
+//   strips (p-major);  for each strip pair: the MR x NR micro-kernel adds a_strip^T b_strip to the
+//   output tile, held in registers over the whole KC slice.
+// Packing is where strides, transposed operands and the 16-bit -> f32 conversions are handled
+// (no copy of a whole operand is made). Strips are zero-padded, so the micro-kernel always runs
+// full tiles; tiles that cross the output's edge go through a small buffer. An f32 output with unit
+// column stride is accumulated in place; other outputs (f16, bf16, strided) accumulate in an f32
+// scratch block and are rounded once after all of K. On the last K slice the epilogue (bias,
+// activation) runs on the tile while it is in L1.
+//
+// Micro-kernels (the output tile lives in vector registers; per k step: NR/lanes B loads, MR
+// broadcasts of A, MR * NR/lanes FMAs):
+//   avx512  f32: 14 x 32 (28 zmm accumulators + 2 B vectors + the broadcast: the 32 zmm registers)
+//   avx512  bf16 with AVX512-BF16: 14 x 32 with vdpbf16ps: A and B packed in pairs along K, each
+//           instruction does 2 k steps (bf16 products are exact in f32, accumulation in f32)
+//   avx2    f32: 6 x 16 (12 ymm accumulators);  baseline f32: 6 x 8 (12 xmm accumulators)
+//   f64: the 6 x 2-vector generic kernel of the previous version (correct, not tuned)
+//   f16: converted to f32 in packing (F16C), then the f32 kernel; bf16 without AVX512-BF16 too.
+// AMX is not used (this machine has none to test it on).
+//
+// Blocking for this Xeon (per core: L1d 48 KiB, L2 2 MiB): a B strip KC x NR x 4 B = 32 KiB stays in
+// L1 while the A strips (14 KiB each) stream from L2; the packed A block (MC x KC = 168 x 256 x 4 B
+// = 168 KiB) and B block (KC x NC = 256 x 1024 x 4 B = 1 MiB) fit L2.
+//
+// Measured (1024^3 f32, 1 thread, GFLOP/s): v1 generic 6x2-vector kernel ~60; v2 (this) see
+// bench/kernels/gemm_bench.cpp and the report in the branch's commit message.
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <type_traits>
 
+#if defined(__SSE4_2__) || defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "keel/kernels/convert.h"
 #include "keel/kernels/cpu/cpu_kernels.h"
 #include "keel/kernels/cpu/strided_loop.h"
+#include "keel/kernels/op_math.h"
 
 // The micro-kernel's a * b + c must compile to FMA where the ISA has it; -std=c++20 (not gnu++20)
 // turns GCC's contraction off by default.
@@ -37,66 +61,7 @@ namespace keel::cpu::KEEL_CPU_ISA {
 
 namespace {
 
-// One vector register of this instruction set.
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
-typedef float float_vector __attribute__((vector_size(kVectorBytes)));
-typedef double double_vector __attribute__((vector_size(kVectorBytes)));
-template <typename C> using vector_t = std::conditional_t<std::is_same_v<C, float>, float_vector, double_vector>;
-
-// Micro-tile MR x NR = 6 rows x 2 vectors: 12 accumulators + 2 B vectors + 1 broadcast fit the 16
-// vector registers of SSE/AVX2 (AVX-512 has 32; the later kernel uses them).
-constexpr int64_t kMR = 6;
-constexpr int64_t kVectorsPerRow = 2;
-template <typename C> constexpr int64_t kLanes = kVectorBytes / static_cast<int64_t>(sizeof(C));
-template <typename C> constexpr int64_t kNR = kVectorsPerRow * kLanes<C>;
-// Cache blocking: a packed A block (MC x KC) stays in L2, a packed B strip (KC x NR) in L1.
-constexpr int64_t kMC = 96;   // a multiple of kMR
-constexpr int64_t kKC = 256;
-constexpr int64_t kNC = 256;  // a multiple of every kNR
-constexpr int64_t kGrain = int64_t{1} << 17;  // multiply-adds below which one thread is faster
-
 inline int64_t round_up(int64_t value, int64_t step) { return (value + step - 1) / step * step; }
-
-template <typename V, typename C> inline V load_vector(const C* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <typename V, typename C> inline void store_vector(C* p, V v) { std::memcpy(p, &v, sizeof v); }
-
-// c[MR x NR] (row stride ldc) += a_strip^T b_strip, where a_strip is kc x MR (one MR-row strip of
-// packed A, p-major) and b_strip is kc x NR (one NR-column strip of packed B, p-major).
-template <typename C>
-inline void micro_kernel(int64_t kc, const C* __restrict a, const C* __restrict b, C* __restrict c, int64_t ldc) {
-  using V = vector_t<C>;
-  constexpr int64_t lanes = kLanes<C>, nr = kNR<C>;
-  V acc[kMR][kVectorsPerRow];
-#pragma GCC unroll 6
-  for (int64_t i = 0; i < kMR; ++i)
-#pragma GCC unroll 2
-    for (int64_t v = 0; v < kVectorsPerRow; ++v) acc[i][v] = load_vector<V>(c + i * ldc + v * lanes);
-  for (int64_t p = 0; p < kc; ++p) {
-    V b_row[kVectorsPerRow];
-#pragma GCC unroll 2
-    for (int64_t v = 0; v < kVectorsPerRow; ++v) b_row[v] = load_vector<V>(b + p * nr + v * lanes);
-#pragma GCC unroll 6
-    for (int64_t i = 0; i < kMR; ++i) {
-      const V a_value = V{} + a[p * kMR + i];  // broadcast
-#pragma GCC unroll 2
-      for (int64_t v = 0; v < kVectorsPerRow; ++v) acc[i][v] += a_value * b_row[v];
-    }
-  }
-#pragma GCC unroll 6
-  for (int64_t i = 0; i < kMR; ++i)
-#pragma GCC unroll 2
-    for (int64_t v = 0; v < kVectorsPerRow; ++v) store_vector(c + i * ldc + v * lanes, acc[i][v]);
-}
 
 // One operand matrix: element (r, c) at data[r * row_stride + c * col_stride].
 template <typename T> struct MatrixView {
@@ -104,40 +69,279 @@ template <typename T> struct MatrixView {
   int64_t row_stride, col_stride;
 };
 
-// Packs rows [0, rows) x depth [0, kc) of A into MR-row strips, p-major, zero-padded to full strips.
-template <typename C, typename T> void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, C* __restrict dst) {
-  for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
-    const int64_t height = std::min(kMR, rows - r0);
-    for (int64_t i = 0; i < kMR; ++i) {
-      if (i < height) {
-        const T* src = a.data + (r0 + i) * a.row_stride;
-        for (int64_t p = 0; p < kc; ++p) dst[p * kMR + i] = static_cast<C>(src[p * a.col_stride]);
-      } else {
-        for (int64_t p = 0; p < kc; ++p) dst[p * kMR + i] = C(0);
-      }
+// A 64-byte aligned buffer that only grows (one per thread and role, reused across calls).
+template <typename E> class Buffer {
+ public:
+  E* get(int64_t count) {
+    if (count > capacity_) {
+      data_.reset(static_cast<E*>(::operator new[](static_cast<size_t>(count) * sizeof(E), std::align_val_t{64})));
+      capacity_ = count;
     }
-    dst += kc * kMR;
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(E* p) const { ::operator delete[](p, std::align_val_t{64}); }
+  };
+  std::unique_ptr<E, Free> data_;
+  int64_t capacity_ = 0;
+};
+
+// ---- element loads: any operand dtype -> f32 ------------------------------------------------------
+inline float to_float(float x) { return x; }
+inline float to_float(BFloat16 x) {
+  const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+inline float to_float(Half x) {
+#if defined(__F16C__)
+  return _cvtsh_ss(x.bits);
+#else
+  return static_cast<float>(x);
+#endif
+}
+
+// ---- f32 micro-kernels: c[MR x NR] (row stride ldc) (+)= a_strip^T b_strip -------------------------
+// a_strip: kc x MR (p-major), b_strip: kc x NR (p-major). accumulate = false overwrites c.
+#if defined(__AVX512F__)
+constexpr int64_t kMR = 14, kNR = 32;
+inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                             int64_t ldc, bool accumulate) {
+  __m512 acc[kMR][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMR; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+  if (accumulate) {
+#pragma GCC unroll 14
+    for (int i = 0; i < kMR; ++i) {
+      _mm512_storeu_ps(c + i * ldc, _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c + i * ldc)));
+      _mm512_storeu_ps(c + i * ldc + 16, _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + i * ldc + 16)));
+    }
+  } else {
+#pragma GCC unroll 14
+    for (int i = 0; i < kMR; ++i) {
+      _mm512_storeu_ps(c + i * ldc, acc[i][0]);
+      _mm512_storeu_ps(c + i * ldc + 16, acc[i][1]);
+    }
+  }
+}
+#else
+// GCC's generic vectors: 6 rows x 2 vectors, 12 accumulators + 2 B vectors + 1 broadcast fit the
+// 16 vector registers of SSE and AVX2.
+#if defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+typedef float f32_vector __attribute__((vector_size(kVectorBytes)));
+constexpr int64_t kLanesF32 = kVectorBytes / 4;
+constexpr int64_t kMR = 6, kNR = 2 * kLanesF32;
+inline f32_vector load_f32(const float* p) {
+  f32_vector v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_f32(float* p, f32_vector v) { std::memcpy(p, &v, sizeof v); }
+inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                             int64_t ldc, bool accumulate) {
+  f32_vector acc[kMR][2] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const f32_vector b0 = load_f32(b), b1 = load_f32(b + kLanesF32);
+#pragma GCC unroll 6
+    for (int i = 0; i < kMR; ++i) {
+      const f32_vector av = f32_vector{} + a[i];
+      acc[i][0] += av * b0;
+      acc[i][1] += av * b1;
+    }
+    a += kMR;
+    b += kNR;
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < kMR; ++i) {
+    if (accumulate) {
+      acc[i][0] += load_f32(c + i * ldc);
+      acc[i][1] += load_f32(c + i * ldc + kLanesF32);
+    }
+    store_f32(c + i * ldc, acc[i][0]);
+    store_f32(c + i * ldc + kLanesF32, acc[i][1]);
+  }
+}
+#endif
+
+// Block sizes (multiples of the micro-tile).
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = kMR * (168 / kMR);
+constexpr int64_t kNC = 1024;
+static_assert(kNC % kNR == 0);
+// Multiply-adds per extra thread below which one thread is faster (fork/join ~ a few us).
+constexpr int64_t kGrain = int64_t{1} << 18;
+
+// The f32 kernel with its packing: any operand dtype converted to f32 strips.
+struct F32Kernel {
+  using Packed = float;
+  static constexpr int64_t mr = kMR, nr = kNR, kc_max = kKC;
+  static int64_t packed_depth(int64_t kc) { return kc; }
+
+  template <typename T> static void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, float* __restrict dst) {
+    for (int64_t r0 = 0; r0 < rows; r0 += mr) {
+      const int64_t height = std::min(mr, rows - r0);
+      if (height == mr && a.col_stride == 1) {
+        // Rows contiguous along K: read mr rows side by side.
+        const T* src = a.data + r0 * a.row_stride;
+        for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 14
+          for (int64_t i = 0; i < mr; ++i) dst[p * mr + i] = to_float(src[i * a.row_stride + p]);
+      } else if (height == mr && a.row_stride == 1) {
+        const T* src = a.data + r0;
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t i = 0; i < mr; ++i) dst[p * mr + i] = to_float(src[p * a.col_stride + i]);
+      } else {
+        for (int64_t i = 0; i < mr; ++i) {
+          if (i < height) {
+            const T* src = a.data + (r0 + i) * a.row_stride;
+            for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = to_float(src[p * a.col_stride]);
+          } else {
+            for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.0f;
+          }
+        }
+      }
+      dst += kc * mr;
+    }
+  }
+
+  template <typename T> static void pack_b(MatrixView<T> b, int64_t kc, int64_t cols, float* __restrict dst) {
+    for (int64_t c0 = 0; c0 < cols; c0 += nr) {
+      const int64_t width = std::min(nr, cols - c0);
+      if (b.col_stride == 1 && width == nr) {
+        const T* src = b.data + c0;
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t j = 0; j < nr; ++j) dst[p * nr + j] = to_float(src[p * b.row_stride + j]);
+      } else if (b.row_stride == 1 && width == nr) {
+        // Transposed B (e.g. W^T in linear): columns are contiguous along K; 4 columns at a time
+        // keeps 4 read streams and writes 16-byte pieces.
+        const T* src = b.data + c0 * b.col_stride;
+        for (int64_t j = 0; j < nr; j += 4)
+          for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 4
+            for (int64_t jj = 0; jj < 4; ++jj) dst[p * nr + j + jj] = to_float(src[(j + jj) * b.col_stride + p]);
+      } else {
+        for (int64_t p = 0; p < kc; ++p) {
+          const T* src = b.data + p * b.row_stride + c0 * b.col_stride;
+          float* row = dst + p * nr;
+          for (int64_t j = 0; j < width; ++j) row[j] = to_float(src[j * b.col_stride]);
+          for (int64_t j = width; j < nr; ++j) row[j] = 0.0f;
+        }
+      }
+      dst += kc * nr;
+    }
+  }
+
+  static void compute(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+    micro_kernel_f32(kc, a, b, c, ldc, accumulate);
+  }
+};
+
+#if defined(__AVX512F__)
+// bf16 pairs: A strip [kc/2][MR][2], B strip [kc/2][NR][2] (bf16 bits, zero-padded to even kc);
+// vdpbf16ps adds a[i][2q] b[2q][j] + a[i][2q+1] b[2q+1][j] to the f32 lane j of row i.
+__attribute__((target("avx512bf16"))) void micro_kernel_bf16_dot(int64_t kc, const uint16_t* __restrict a_bits,
+                                                                  const uint16_t* __restrict b_bits,
+                                                                  float* __restrict c, int64_t ldc, bool accumulate) {
+  const int32_t* a = reinterpret_cast<const int32_t*>(a_bits);
+  const __m512i* b = reinterpret_cast<const __m512i*>(b_bits);
+  __m512 acc[kMR][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  const int64_t pairs = kc / 2;
+#pragma GCC unroll 2
+  for (int64_t q = 0; q < pairs; ++q) {
+    const __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 1);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMR; ++i) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(a[i]);
+      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
+      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
+    }
+    a += kMR;
+    b += 2;
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < kMR; ++i) {
+    __m512 lo = acc[i][0], hi = acc[i][1];
+    if (accumulate) {
+      lo = _mm512_add_ps(lo, _mm512_loadu_ps(c + i * ldc));
+      hi = _mm512_add_ps(hi, _mm512_loadu_ps(c + i * ldc + 16));
+    }
+    _mm512_storeu_ps(c + i * ldc, lo);
+    _mm512_storeu_ps(c + i * ldc + 16, hi);
   }
 }
 
-// Packs depth [0, kc) x columns [0, cols) of B into NR-column strips, p-major, zero-padded.
-template <typename C, typename T> void pack_b(MatrixView<T> b, int64_t kc, int64_t cols, C* __restrict dst) {
-  constexpr int64_t nr = kNR<C>;
-  for (int64_t c0 = 0; c0 < cols; c0 += nr) {
-    const int64_t width = std::min(nr, cols - c0);
-    for (int64_t p = 0; p < kc; ++p) {
-      const T* src = b.data + p * b.row_stride + c0 * b.col_stride;
-      C* row = dst + p * nr;
-      if (b.col_stride == 1) {
-        for (int64_t j = 0; j < width; ++j) row[j] = static_cast<C>(src[j]);
-      } else {
-        for (int64_t j = 0; j < width; ++j) row[j] = static_cast<C>(src[j * b.col_stride]);
+struct Bf16DotKernel {
+  using Packed = uint16_t;
+  static constexpr int64_t mr = kMR, nr = kNR, kc_max = 2 * kKC;
+  static int64_t packed_depth(int64_t kc) { return round_up(kc, 2); }
+
+  static void pack_a(MatrixView<BFloat16> a, int64_t rows, int64_t kc, uint16_t* __restrict dst) {
+    const int64_t depth = packed_depth(kc);
+    for (int64_t r0 = 0; r0 < rows; r0 += mr) {
+      const int64_t height = std::min(mr, rows - r0);
+      for (int64_t i = 0; i < mr; ++i) {
+        if (i < height) {
+          const BFloat16* src = a.data + (r0 + i) * a.row_stride;
+          for (int64_t p = 0; p < kc; ++p) dst[(p / 2) * 2 * mr + 2 * i + (p & 1)] = src[p * a.col_stride].bits;
+          if (kc & 1) dst[(kc / 2) * 2 * mr + 2 * i + 1] = 0;
+        } else {
+          for (int64_t p = 0; p < depth; ++p) dst[(p / 2) * 2 * mr + 2 * i + (p & 1)] = 0;
+        }
       }
-      for (int64_t j = width; j < nr; ++j) row[j] = C(0);
+      dst += depth * mr;
     }
-    dst += kc * nr;
   }
-}
+
+  static void pack_b(MatrixView<BFloat16> b, int64_t kc, int64_t cols, uint16_t* __restrict dst) {
+    const int64_t depth = packed_depth(kc);
+    for (int64_t c0 = 0; c0 < cols; c0 += nr) {
+      const int64_t width = std::min(nr, cols - c0);
+      if (b.row_stride == 1 && width == nr) {
+        // Transposed B: each column is contiguous along K, and a pair is two neighbours.
+        for (int64_t j = 0; j < nr; ++j) {
+          const BFloat16* src = b.data + (c0 + j) * b.col_stride;
+          for (int64_t p = 0; p < kc; ++p) dst[(p / 2) * 2 * nr + 2 * j + (p & 1)] = src[p].bits;
+        }
+      } else {
+        for (int64_t p = 0; p < kc; ++p) {
+          const BFloat16* src = b.data + p * b.row_stride + c0 * b.col_stride;
+          uint16_t* row = dst + (p / 2) * 2 * nr + (p & 1);
+          for (int64_t j = 0; j < width; ++j) row[2 * j] = src[j * b.col_stride].bits;
+          for (int64_t j = width; j < nr; ++j) row[2 * j] = 0;
+        }
+      }
+      if (kc & 1)
+        for (int64_t j = 0; j < nr; ++j) dst[(kc / 2) * 2 * nr + 2 * j + 1] = 0;
+      dst += depth * nr;
+    }
+  }
+
+  static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, bool accumulate) {
+    micro_kernel_bf16_dot(packed_depth(kc), a, b, c, ldc, accumulate);
+  }
+};
+#endif
 
 // The problem after folding and transposing: Z products of (M x K) by (K x N), strides in elements.
 struct Problem {
@@ -190,61 +394,336 @@ void transpose_problem(Problem& p) {
   p.transposed = !p.transposed;
 }
 
-template <typename T> void run(const Problem& p, T* out, const T* a, const T* b) {
-  using C = compute_t<T>;
-  constexpr int64_t nr = kNR<C>;
-  const int64_t batch = shape_numel(p.batch_shape);
-  const int64_t row_blocks = (p.m + kMC - 1) / kMC, col_blocks = (p.n + kNC - 1) / kNC;
-  const int64_t tiles = batch * row_blocks * col_blocks;
-  if (tiles == 0) return;
-  const int64_t multiply_adds = batch * p.m * p.n * std::max<int64_t>(p.k, 1);
-  const int threads = static_cast<int>(std::min<int64_t>(threads_for(multiply_adds, kGrain), tiles));
-  const int64_t ldc = std::min(round_up(p.n, nr), kNC);
-  const int64_t a_block_size = std::min(round_up(p.m, kMR), kMC) * std::min(p.k, kKC);
-  const int64_t b_block_size = std::min(p.k, kKC) * ldc;
-  const int64_t c_block_size = std::min(round_up(p.m, kMR), kMC) * ldc;
-  const size_t batch_dims = p.batch_shape.size();
+// Offsets of batch entry z (row-major over batch_shape).
+struct BatchOffsets {
+  int64_t a = 0, b = 0, out = 0;
+};
+BatchOffsets batch_offsets(const Problem& p, int64_t z) {
+  BatchOffsets o;
+  for (size_t d = p.batch_shape.size(); d-- > 0;) {
+    const int64_t coordinate = z % p.batch_shape[d];
+    z /= p.batch_shape[d];
+    o.a += coordinate * p.a_batch_strides[d];
+    o.b += coordinate * p.b_batch_strides[d];
+    o.out += coordinate * p.out_batch_strides[d];
+  }
+  return o;
+}
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    std::unique_ptr<C[]> a_pack(new C[static_cast<size_t>(std::max<int64_t>(a_block_size, 1))]);
-    std::unique_ptr<C[]> b_pack(new C[static_cast<size_t>(std::max<int64_t>(b_block_size, 1))]);
-    std::unique_ptr<C[]> c_tile(new C[static_cast<size_t>(c_block_size)]);
-#pragma omp for schedule(dynamic)
-    for (int64_t tile = 0; tile < tiles; ++tile) {
-      const int64_t z = tile / (row_blocks * col_blocks);
-      const int64_t i0 = tile / col_blocks % row_blocks * kMC, j0 = tile % col_blocks * kNC;
-      const int64_t mc = std::min(kMC, p.m - i0), nc = std::min(kNC, p.n - j0);
-      const int64_t mc_padded = round_up(mc, kMR), nc_padded = round_up(nc, nr);
-      // Offsets of batch entry z (row-major over batch_shape).
-      int64_t a_offset = 0, b_offset = 0, out_offset = 0;
-      for (size_t d = batch_dims, rest = static_cast<size_t>(z); d-- > 0;) {
-        const int64_t coordinate = static_cast<int64_t>(rest) % p.batch_shape[d];
-        rest /= static_cast<size_t>(p.batch_shape[d]);
-        a_offset += coordinate * p.a_batch_strides[d];
-        b_offset += coordinate * p.b_batch_strides[d];
-        out_offset += coordinate * p.out_batch_strides[d];
+// ---- epilogue: bias and activation on a tile of f32 results -----------------------------------------
+struct Epilogue {
+  const float* bias = nullptr;  // per column of the computed problem (per row when bias_per_row)
+  bool bias_per_row = false;
+  bool has_activation = false;
+  UnaryOp activation = UnaryOp::relu;
+  bool any() const { return bias != nullptr || has_activation; }
+};
+
+template <UnaryOp op>
+void epilogue_tile(const Epilogue& e, float* c, int64_t ldc, int64_t rows, int64_t cols, int64_t row0, int64_t col0) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* row = c + i * ldc;
+    if (e.bias && e.bias_per_row) {
+      const float value = e.bias[row0 + i];
+      for (int64_t j = 0; j < cols; ++j) row[j] += value;
+    } else if (e.bias) {
+      const float* bias = e.bias + col0;
+      for (int64_t j = 0; j < cols; ++j) row[j] += bias[j];
+    }
+    if (e.has_activation)
+      for (int64_t j = 0; j < cols; ++j) row[j] = math::unary<op, float>(row[j]);
+  }
+}
+
+void apply_epilogue(const Epilogue& e, float* c, int64_t ldc, int64_t rows, int64_t cols, int64_t row0, int64_t col0) {
+  if (!e.has_activation) return epilogue_tile<UnaryOp::relu>(e, c, ldc, rows, cols, row0, col0);
+  switch (e.activation) {
+    case UnaryOp::relu: return epilogue_tile<UnaryOp::relu>(e, c, ldc, rows, cols, row0, col0);
+    case UnaryOp::gelu_erf: return epilogue_tile<UnaryOp::gelu_erf>(e, c, ldc, rows, cols, row0, col0);
+    case UnaryOp::gelu_tanh: return epilogue_tile<UnaryOp::gelu_tanh>(e, c, ldc, rows, cols, row0, col0);
+    case UnaryOp::silu: return epilogue_tile<UnaryOp::silu>(e, c, ldc, rows, cols, row0, col0);
+    default: KEEL_ASSERT(!"[matmul] unsupported epilogue activation");
+  }
+}
+
+// Per-thread packing and scratch buffers, reused across calls.
+template <typename Packed> struct ThreadBuffers {
+  Buffer<Packed> a_pack, b_pack;
+  Buffer<float> scratch;
+};
+template <typename Packed> ThreadBuffers<Packed>& thread_buffers() {
+  static thread_local ThreadBuffers<Packed> buffers;
+  return buffers;
+}
+
+// Rows [i0, i1) x columns [j0, j1) of one product (already offset to its batch entry).
+template <typename Kernel, typename T>
+void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                 const Epilogue& epilogue) {
+  using Packed = typename Kernel::Packed;
+  constexpr int64_t mr = Kernel::mr, nr = Kernel::nr;
+  auto& buffers = thread_buffers<Packed>();
+  const int64_t k = p.k, kc_max = std::min(Kernel::kc_max, k), depth_max = Kernel::packed_depth(kc_max);
+  const int64_t nc_max = std::min(kNC, round_up(j1 - j0, nr));
+  Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(kMC * depth_max, 1));
+  Packed* b_pack = buffers.b_pack.get(std::max<int64_t>(nc_max * depth_max, 1));
+  alignas(64) float edge_tile[kMR * kNR];
+
+  // f32 with unit column stride accumulates in place; the rest in an f32 scratch of at most
+  // ~1 MiB (rows_per_pass x nc), converted once after all of K.
+  const bool in_place = std::is_same_v<T, float> && p.out_n == 1;
+  const int64_t rows_per_pass =
+      in_place ? i1 - i0 : std::max(kMC, (int64_t{1} << 18) / std::max<int64_t>(nc_max, 1) / kMC * kMC);
+  float* scratch = in_place ? nullptr : buffers.scratch.get(round_up(std::min(rows_per_pass, i1 - i0), mr) * nc_max);
+
+  for (int64_t r0 = i0; r0 < i1; r0 += rows_per_pass) {
+    const int64_t r1 = std::min(i1, r0 + rows_per_pass);
+    for (int64_t jc = j0; jc < j1; jc += kNC) {
+      const int64_t nc = std::min(kNC, j1 - jc);
+      // The f32 destination of rows [r0, r1) x columns [jc, jc + nc).
+      float* c_base;
+      int64_t ldc;
+      if (in_place) {
+        c_base = reinterpret_cast<float*>(out) + r0 * p.out_m + jc;
+        ldc = p.out_m;
+      } else {
+        c_base = scratch;
+        ldc = round_up(nc, nr);
       }
-      std::fill(c_tile.get(), c_tile.get() + mc_padded * ldc, C(0));
-      for (int64_t p0 = 0; p0 < p.k; p0 += kKC) {
-        const int64_t kc = std::min(kKC, p.k - p0);
-        pack_b<C>(MatrixView<T>{b + b_offset + p0 * p.b_k + j0 * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack.get());
-        pack_a<C>(MatrixView<T>{a + a_offset + i0 * p.a_m + p0 * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack.get());
-        for (int64_t jr = 0; jr < nc_padded; jr += nr)
-          for (int64_t ir = 0; ir < mc_padded; ir += kMR)
-            micro_kernel<C>(kc, a_pack.get() + ir * kc, b_pack.get() + jr * kc, c_tile.get() + ir * ldc + jr, ldc);
+      if (k == 0) {
+        for (int64_t i = 0; i < r1 - r0; ++i) std::fill(c_base + i * ldc, c_base + i * ldc + nc, 0.0f);
+        if (epilogue.any()) apply_epilogue(epilogue, c_base, ldc, r1 - r0, nc, r0, jc);
       }
-      T* out_tile = out + out_offset + i0 * p.out_m + j0 * p.out_n;
-      for (int64_t i = 0; i < mc; ++i)
-        for (int64_t j = 0; j < nc; ++j)
-          out_tile[i * p.out_m + j * p.out_n] = convert<T>(c_tile[i * ldc + j]);
+      for (int64_t pc = 0; pc < k; pc += Kernel::kc_max) {
+        const int64_t kc = std::min(Kernel::kc_max, k - pc), depth = Kernel::packed_depth(kc);
+        const bool first = pc == 0, last = pc + kc == k;
+        Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack);
+        for (int64_t ic = r0; ic < r1; ic += kMC) {
+          const int64_t mc = std::min(kMC, r1 - ic);
+          Kernel::pack_a(MatrixView<T>{a + ic * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
+          for (int64_t jr = 0; jr < nc; jr += nr) {
+            const int64_t width = std::min(nr, nc - jr);
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+              const int64_t height = std::min(mr, mc - ir);
+              float* c = c_base + (ic - r0 + ir) * ldc + jr;
+              const Packed* a_strip = a_pack + ir * depth;
+              const Packed* b_strip = b_pack + jr * depth;
+              if (!in_place || (height == mr && width == nr)) {
+                // Scratch rows and columns are padded to whole tiles.
+                Kernel::compute(kc, a_strip, b_strip, c, ldc, !first);
+              } else {
+                Kernel::compute(kc, a_strip, b_strip, edge_tile, nr, false);
+                for (int64_t i = 0; i < height; ++i)
+                  for (int64_t j = 0; j < width; ++j)
+                    c[i * ldc + j] = first ? edge_tile[i * nr + j] : c[i * ldc + j] + edge_tile[i * nr + j];
+              }
+              if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, ic + ir, jc + jr);
+            }
+          }
+        }
+      }
+      if (!in_place) {
+        for (int64_t i = r0; i < r1; ++i) {
+          const float* src = scratch + (i - r0) * ldc;
+          T* dst = out + i * p.out_m + jc * p.out_n;
+          for (int64_t j = 0; j < nc; ++j) dst[j * p.out_n] = convert<T>(src[j]);
+        }
+      }
     }
   }
 }
 
+// Shares the product out over threads: whole batch entries when there are enough, otherwise each
+// entry cut along its longer side at micro-tile boundaries.
+template <typename Kernel, typename T>
+void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
+  const int64_t batch = shape_numel(p.batch_shape);
+  if (batch == 0 || p.m == 0 || p.n == 0) return;
+  const int64_t multiply_adds = batch * p.m * p.n * std::max<int64_t>(p.k, 1);
+  const int threads = threads_for(multiply_adds, kGrain);
+  if (threads == 1) {
+    for (int64_t z = 0; z < batch; ++z) {
+      const BatchOffsets o = batch_offsets(p, z);
+      gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, 0, p.n, epilogue);
+    }
+    return;
+  }
+  if (batch >= threads) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+    for (int64_t z = 0; z < batch; ++z) {
+      const BatchOffsets o = batch_offsets(p, z);
+      gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, 0, p.n, epilogue);
+    }
+    return;
+  }
+  const bool split_rows = p.m >= p.n;
+  const int64_t extent = split_rows ? p.m : p.n, step = split_rows ? Kernel::mr : Kernel::nr;
+  const int parts = static_cast<int>(std::min<int64_t>(threads, (extent + step - 1) / step));
+  for (int64_t z = 0; z < batch; ++z) {
+    const BatchOffsets o = batch_offsets(p, z);
+#pragma omp parallel num_threads(parts) if (parts > 1)
+    {
+      const int64_t part = omp_get_thread_num(), count = omp_get_num_threads();
+      const int64_t chunk = round_up((extent + count - 1) / count, step);
+      const int64_t begin = std::min(extent, part * chunk), end = std::min(extent, begin + chunk);
+      if (begin < end) {
+        if (split_rows) gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, begin, end, 0, p.n, epilogue);
+        else gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, begin, end, epilogue);
+      }
+    }
+  }
+}
+
+// ---- f64: the generic kernel of the first version -------------------------------------------------
+#if defined(__AVX512F__)
+constexpr int kVectorBytesF64 = 64;
+#elif defined(__AVX__)
+constexpr int kVectorBytesF64 = 32;
+#else
+constexpr int kVectorBytesF64 = 16;
+#endif
+typedef double f64_vector __attribute__((vector_size(kVectorBytesF64)));
+constexpr int64_t kLanesF64 = kVectorBytesF64 / 8;
+constexpr int64_t kMRF64 = 6, kNRF64 = 2 * kLanesF64;
+constexpr int64_t kMCF64 = 96, kKCF64 = 256, kNCF64 = 256;
+
+inline f64_vector load_f64(const double* p) {
+  f64_vector v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_f64(double* p, f64_vector v) { std::memcpy(p, &v, sizeof v); }
+
+void micro_kernel_f64(int64_t kc, const double* __restrict a, const double* __restrict b, double* __restrict c,
+                      int64_t ldc) {
+  f64_vector acc[kMRF64][2];
+#pragma GCC unroll 6
+  for (int64_t i = 0; i < kMRF64; ++i) {
+    acc[i][0] = load_f64(c + i * ldc);
+    acc[i][1] = load_f64(c + i * ldc + kLanesF64);
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    const f64_vector b0 = load_f64(b + p * kNRF64), b1 = load_f64(b + p * kNRF64 + kLanesF64);
+#pragma GCC unroll 6
+    for (int64_t i = 0; i < kMRF64; ++i) {
+      const f64_vector av = f64_vector{} + a[p * kMRF64 + i];
+      acc[i][0] += av * b0;
+      acc[i][1] += av * b1;
+    }
+  }
+#pragma GCC unroll 6
+  for (int64_t i = 0; i < kMRF64; ++i) {
+    store_f64(c + i * ldc, acc[i][0]);
+    store_f64(c + i * ldc + kLanesF64, acc[i][1]);
+  }
+}
+
+void pack_a_f64(MatrixView<double> a, int64_t rows, int64_t kc, double* __restrict dst) {
+  for (int64_t r0 = 0; r0 < rows; r0 += kMRF64) {
+    const int64_t height = std::min(kMRF64, rows - r0);
+    for (int64_t i = 0; i < kMRF64; ++i) {
+      const double* src = a.data + (r0 + i) * a.row_stride;
+      for (int64_t p = 0; p < kc; ++p) dst[p * kMRF64 + i] = i < height ? src[p * a.col_stride] : 0.0;
+    }
+    dst += kc * kMRF64;
+  }
+}
+
+void pack_b_f64(MatrixView<double> b, int64_t kc, int64_t cols, double* __restrict dst) {
+  for (int64_t c0 = 0; c0 < cols; c0 += kNRF64) {
+    const int64_t width = std::min(kNRF64, cols - c0);
+    for (int64_t p = 0; p < kc; ++p) {
+      const double* src = b.data + p * b.row_stride + c0 * b.col_stride;
+      double* row = dst + p * kNRF64;
+      for (int64_t j = 0; j < kNRF64; ++j) row[j] = j < width ? src[j * b.col_stride] : 0.0;
+    }
+    dst += kc * kNRF64;
+  }
+}
+
+// Tiles of out (batch entry, MC rows, NC columns) shared over threads; per tile an f64 buffer.
+void run_f64(const Problem& p, double* out, const double* a, const double* b) {
+  const int64_t batch = shape_numel(p.batch_shape);
+  const int64_t row_blocks = (p.m + kMCF64 - 1) / kMCF64, col_blocks = (p.n + kNCF64 - 1) / kNCF64;
+  const int64_t tiles = batch * row_blocks * col_blocks;
+  if (tiles == 0) return;
+  const int64_t multiply_adds = batch * p.m * p.n * std::max<int64_t>(p.k, 1);
+  const int threads = static_cast<int>(std::min<int64_t>(threads_for(multiply_adds, kGrain), tiles));
+  const int64_t ldc = std::min(round_up(p.n, kNRF64), kNCF64);
+  const int64_t mc_max = std::min(round_up(p.m, kMRF64), kMCF64), kc_max = std::max<int64_t>(std::min(p.k, kKCF64), 1);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    std::unique_ptr<double[]> a_pack(new double[static_cast<size_t>(mc_max * kc_max)]);
+    std::unique_ptr<double[]> b_pack(new double[static_cast<size_t>(kc_max * ldc)]);
+    std::unique_ptr<double[]> c_tile(new double[static_cast<size_t>(mc_max * ldc)]);
+#pragma omp for schedule(dynamic)
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const int64_t z = tile / (row_blocks * col_blocks);
+      const int64_t i0 = tile / col_blocks % row_blocks * kMCF64, j0 = tile % col_blocks * kNCF64;
+      const int64_t mc = std::min(kMCF64, p.m - i0), nc = std::min(kNCF64, p.n - j0);
+      const int64_t mc_padded = round_up(mc, kMRF64), nc_padded = round_up(nc, kNRF64);
+      const BatchOffsets o = batch_offsets(p, z);
+      std::fill(c_tile.get(), c_tile.get() + mc_padded * ldc, 0.0);
+      for (int64_t p0 = 0; p0 < p.k; p0 += kKCF64) {
+        const int64_t kc = std::min(kKCF64, p.k - p0);
+        pack_b_f64(MatrixView<double>{b + o.b + p0 * p.b_k + j0 * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack.get());
+        pack_a_f64(MatrixView<double>{a + o.a + i0 * p.a_m + p0 * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack.get());
+        for (int64_t jr = 0; jr < nc_padded; jr += kNRF64)
+          for (int64_t ir = 0; ir < mc_padded; ir += kMRF64)
+            micro_kernel_f64(kc, a_pack.get() + ir * kc, b_pack.get() + jr * kc, c_tile.get() + ir * ldc + jr, ldc);
+      }
+      double* out_tile = out + o.out + i0 * p.out_m + j0 * p.out_n;
+      for (int64_t i = 0; i < mc; ++i)
+        for (int64_t j = 0; j < nc; ++j) out_tile[i * p.out_m + j * p.out_n] = c_tile[i * ldc + j];
+    }
+  }
+}
+
+// f64 epilogue: after the product, over the output (bias [N] along the output's last dim).
+template <UnaryOp op> void epilogue_f64_typed(const Tensor& out, const Tensor& bias, bool has_activation) {
+  const int64_t ndim = out.dim(), rows = out.numel() / std::max<int64_t>(out.shape()[ndim - 1], 1);
+  const int64_t n = out.shape()[ndim - 1];
+  KEEL_ASSERT(out.is_contiguous());
+  double* data = out.data_ptr<double>();
+  const double* b = bias.defined() ? bias.data_ptr<double>() : nullptr;
+  const int64_t bias_stride = bias.defined() ? bias.strides()[0] : 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      double v = data[r * n + j];
+      if (b) v += b[j * bias_stride];
+      if (has_activation) v = math::unary<op, double>(v);
+      data[r * n + j] = v;
+    }
+}
+
+void epilogue_f64(const Tensor& out, const MatmulEpilogue& e) {
+  if (!e.activation) return epilogue_f64_typed<UnaryOp::relu>(out, e.bias, false);
+  switch (*e.activation) {
+    case UnaryOp::relu: return epilogue_f64_typed<UnaryOp::relu>(out, e.bias, true);
+    case UnaryOp::gelu_erf: return epilogue_f64_typed<UnaryOp::gelu_erf>(out, e.bias, true);
+    case UnaryOp::gelu_tanh: return epilogue_f64_typed<UnaryOp::gelu_tanh>(out, e.bias, true);
+    case UnaryOp::silu: return epilogue_f64_typed<UnaryOp::silu>(out, e.bias, true);
+    default: KEEL_ASSERT(!"[matmul] unsupported epilogue activation");
+  }
+}
+
+template <typename T>
+void run_float_compute(const Problem& p, const Tensor& out, const Tensor& first, const Tensor& second,
+                       const Epilogue& epilogue) {
+  T* o = out.data_ptr<T>();
+  const T* a = first.data_ptr<T>();
+  const T* b = second.data_ptr<T>();
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, BFloat16>) {
+    if (cpu_features().avx512_bf16) return run_f32<Bf16DotKernel>(p, o, a, b, epilogue);
+  }
+#endif
+  run_f32<F32Kernel>(p, o, a, b, epilogue);
+}
+
 }  // namespace
 
-void matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const MatmulEpilogue& fused) {
   const int64_t ndim = out.dim();
   Problem p;
   p.batch_shape.assign(out.shape().begin(), out.shape().end() - 2);
@@ -261,16 +740,43 @@ void matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
   p.out_m = out.strides()[ndim - 2];
   p.out_n = out.strides()[ndim - 1];
   fold_batch_into_rows(p);
-  if (p.n < p.m && p.n < kNR<float>) transpose_problem(p);
+  if (out.dtype() == DType::f64) {
+    // Narrow products are computed transposed so that the small side pays the MR padding.
+    if (p.n < p.m && p.n < kNRF64) transpose_problem(p);
+    run_f64(p, out.data_ptr<double>(), (p.transposed ? b : a).data_ptr<double>(),
+            (p.transposed ? a : b).data_ptr<double>());
+    if (fused.bias.defined() || fused.activation) epilogue_f64(out, fused);
+    return;
+  }
+  if (p.n < p.m && p.n < kNR) transpose_problem(p);
   const Tensor& first = p.transposed ? b : a;
   const Tensor& second = p.transposed ? a : b;
+  // The bias as f32 values along the output's last dim.
+  std::vector<float> bias_values;
+  Epilogue epilogue;
+  if (fused.bias.defined()) {
+    const Tensor& bias = fused.bias;
+    const int64_t count = bias.shape()[0], stride = bias.strides()[0];
+    bias_values.resize(static_cast<size_t>(count));
+    for (int64_t j = 0; j < count; ++j) {
+      switch (bias.dtype()) {
+        case DType::f32: bias_values[j] = bias.data_ptr<float>()[j * stride]; break;
+        case DType::f16: bias_values[j] = to_float(bias.data_ptr<Half>()[j * stride]); break;
+        case DType::bf16: bias_values[j] = to_float(bias.data_ptr<BFloat16>()[j * stride]); break;
+        default: fail("[linear] no fused bias for dtype ", dtype_name(bias.dtype()));
+      }
+    }
+    epilogue.bias = bias_values.data();
+    epilogue.bias_per_row = p.transposed;
+  }
+  if (fused.activation) {
+    epilogue.has_activation = true;
+    epilogue.activation = *fused.activation;
+  }
   switch (out.dtype()) {
-    case DType::f32: run(p, out.data_ptr<float>(), first.data_ptr<float>(), second.data_ptr<float>()); break;
-    case DType::f64: run(p, out.data_ptr<double>(), first.data_ptr<double>(), second.data_ptr<double>()); break;
-    case DType::f16: run(p, out.data_ptr<Half>(), first.data_ptr<Half>(), second.data_ptr<Half>()); break;
-    case DType::bf16:
-      run(p, out.data_ptr<BFloat16>(), first.data_ptr<BFloat16>(), second.data_ptr<BFloat16>());
-      break;
+    case DType::f32: run_float_compute<float>(p, out, first, second, epilogue); break;
+    case DType::f16: run_float_compute<Half>(p, out, first, second, epilogue); break;
+    case DType::bf16: run_float_compute<BFloat16>(p, out, first, second, epilogue); break;
     default: fail("[matmul] no CPU kernel for dtype ", dtype_name(out.dtype()));
   }
 }
