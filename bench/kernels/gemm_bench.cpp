@@ -6,10 +6,12 @@
 // linear layers, out[M, N] = x[M, K] W[N, K]^T (B read transposed, as keel::linear does):
 //   linear 64x784->256 (MNIST MLP layer 1), 64x256->10 (its head), 256x1024->1024 (a wide layer),
 //   1024x768->3072 (a transformer MLP up-projection, one 1024-token batch).
-// Usage: kernel_bench_gemm [filter]   (only cases whose name contains filter)
+// Usage: kernel_bench_gemm [filter]   (only cases whose name contains filter); GEMM_GROUPS=f32,bf16
+// picks groups, GEMM_THREADS=1 one thread count.
 #include <omp.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -75,12 +77,14 @@ void run_group(const std::string& group, DType dtype, const std::string& limit, 
     Tensor out = empty({c.m, c.n}, {.dtype = dtype});
     const double flops = 2.0 * c.m * c.n * c.k;
     const double bytes = static_cast<double>(item) * (c.m * c.k + c.k * c.n + c.m * c.n);
-    for (int threads : bench::thread_counts()) {
+    std::vector<int> thread_list = bench::thread_counts();
+    if (const char* only = std::getenv("GEMM_THREADS")) thread_list = {std::atoi(only)};
+    for (int threads : thread_list) {
       omp_set_num_threads(threads);
       const double keel_s = bench::median_seconds([&] { cpu::matmul(out, a, b); });
       bench::emit(group, c.name, "keel", threads, keel_s, flops, bytes, limit);
 #if defined(KEEL_WITH_ONEDNN)
-      if (dtype != DType::f16 || true) {
+      {
         const auto type = dtype == DType::f32    ? dnnl::memory::data_type::f32
                           : dtype == DType::bf16 ? dnnl::memory::data_type::bf16
                                                  : dnnl::memory::data_type::f16;

@@ -40,6 +40,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -103,6 +104,66 @@ inline float to_float(Half x) {
   return static_cast<float>(x);
 #endif
 }
+
+#if defined(__AVX512F__)
+// 16 consecutive elements as f32.
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const Half* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load16(const BFloat16* p) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+// r[i][j] <- r[j][i] for a 16 x 16 block of f32 (unpack, shuffle within 128-bit lanes, then two
+// rounds of 128-bit lane shuffles; 64 shuffles for 256 elements).
+inline void transpose_16x16(__m512 r[16]) {
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+}
+
+// dst[q * dst_stride + l] = lines[l][q] for l < count (lanes >= count untouched), q < depth: lines
+// are `count` (<= 16) runs of `depth` consecutive elements, line l at src + l * line_stride.
+template <typename T>
+void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t depth, float* dst, int64_t dst_stride) {
+  const __mmask16 lanes = static_cast<__mmask16>((1u << count) - 1);
+  int64_t q0 = 0;
+  for (; q0 + 16 <= depth; q0 += 16) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; ++l) r[l] = l < count ? load16(src + l * line_stride + q0) : _mm512_setzero_ps();
+    transpose_16x16(r);
+#pragma GCC unroll 16
+    for (int q = 0; q < 16; ++q) _mm512_mask_storeu_ps(dst + (q0 + q) * dst_stride, lanes, r[q]);
+  }
+  for (; q0 < depth; ++q0)
+    for (int64_t l = 0; l < count; ++l) dst[q0 * dst_stride + l] = to_float(src[l * line_stride + q0]);
+}
+#endif
 
 // ---- f32 micro-kernels: c[MR x NR] (row stride ldc) (+)= a_strip^T b_strip -------------------------
 // a_strip: kc x MR (p-major), b_strip: kc x NR (p-major). accumulate = false overwrites c.
@@ -183,22 +244,34 @@ inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float*
 #endif
 
 // Block sizes (multiples of the micro-tile).
-constexpr int64_t kKC = 256;
-constexpr int64_t kMC = kMR * (168 / kMR);
-constexpr int64_t kNC = 1024;
-static_assert(kNC % kNR == 0);
+inline int64_t env_or(const char* name, int64_t d) { const char* v = std::getenv(name); return v ? std::atoll(v) : d; }
+const int64_t kKC = env_or("KC", 256);
+const int64_t kMC = kMR * (env_or("MC", 168) / kMR);
+const int64_t kNC = kNR * (env_or("NC", 1024) / kNR);
 // Multiply-adds per extra thread below which one thread is faster (fork/join ~ a few us).
 constexpr int64_t kGrain = int64_t{1} << 18;
 
 // The f32 kernel with its packing: any operand dtype converted to f32 strips.
 struct F32Kernel {
   using Packed = float;
-  static constexpr int64_t mr = kMR, nr = kNR, kc_max = kKC;
+  static constexpr int64_t mr = kMR, nr = kNR;
+  static inline const int64_t kc_max = kKC;
   static int64_t packed_depth(int64_t kc) { return kc; }
 
   template <typename T> static void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, float* __restrict dst) {
     for (int64_t r0 = 0; r0 < rows; r0 += mr) {
       const int64_t height = std::min(mr, rows - r0);
+#if defined(__AVX512F__)
+      if (a.col_stride == 1) {
+        // Rows contiguous along K: 16 x 16 transposes; rows past the edge are zeros.
+        pack_transposed(a.data + r0 * a.row_stride, a.row_stride, height, kc, dst, mr);
+        if (height < mr)
+          for (int64_t p = 0; p < kc; ++p)
+            for (int64_t i = height; i < mr; ++i) dst[p * mr + i] = 0.0f;
+        dst += kc * mr;
+        continue;
+      }
+#endif
       if (height == mr && a.col_stride == 1) {
         // Rows contiguous along K: read mr rows side by side.
         const T* src = a.data + r0 * a.row_stride;
@@ -228,9 +301,28 @@ struct F32Kernel {
       const int64_t width = std::min(nr, cols - c0);
       if (b.col_stride == 1 && width == nr) {
         const T* src = b.data + c0;
+#if defined(__AVX512F__)
+        for (int64_t p = 0; p < kc; ++p) {
+          _mm512_store_ps(dst + p * nr, load16(src + p * b.row_stride));
+          _mm512_store_ps(dst + p * nr + 16, load16(src + p * b.row_stride + 16));
+        }
+#else
         for (int64_t p = 0; p < kc; ++p)
           for (int64_t j = 0; j < nr; ++j) dst[p * nr + j] = to_float(src[p * b.row_stride + j]);
-      } else if (b.row_stride == 1 && width == nr) {
+#endif
+      }
+#if defined(__AVX512F__)
+      else if (b.row_stride == 1) {
+        // Transposed B (W^T in linear): each column is contiguous along K; 16 x 16 transposes.
+        for (int64_t h = 0; h < nr; h += 16) {
+          const int64_t count = std::clamp<int64_t>(width - h, 0, 16);
+          if (count > 0) pack_transposed(b.data + (c0 + h) * b.col_stride, b.col_stride, count, kc, dst + h, nr);
+          for (int64_t p = 0; p < kc; ++p)
+            for (int64_t j = h + count; j < h + 16; ++j) dst[p * nr + j] = 0.0f;
+        }
+      }
+#endif
+      else if (b.row_stride == 1 && width == nr) {
         // Transposed B (e.g. W^T in linear): columns are contiguous along K; 4 columns at a time
         // keeps 4 read streams and writes 16-byte pieces.
         const T* src = b.data + c0 * b.col_stride;
@@ -293,7 +385,8 @@ __attribute__((target("avx512bf16"))) void micro_kernel_bf16_dot(int64_t kc, con
 
 struct Bf16DotKernel {
   using Packed = uint16_t;
-  static constexpr int64_t mr = kMR, nr = kNR, kc_max = 2 * kKC;
+  static constexpr int64_t mr = kMR, nr = kNR;
+  static inline const int64_t kc_max = 2 * kKC;
   static int64_t packed_depth(int64_t kc) { return round_up(kc, 2); }
 
   static void pack_a(MatrixView<BFloat16> a, int64_t rows, int64_t kc, uint16_t* __restrict dst) {
