@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -48,22 +50,27 @@ std::vector<Case> cases() {
 }
 
 #if defined(KEEL_WITH_ONEDNN)
-double onednn_seconds(const Case& c, dnnl::memory::data_type type, const Tensor& a, const Tensor& w, Tensor& out) {
-  using namespace dnnl;
-  static engine eng(engine::kind::cpu, 0);
-  stream s(eng);
-  const memory::desc a_md({c.m, c.k}, type, memory::format_tag::ab);
-  const memory::desc b_md({c.k, c.n}, type, c.transposed_b ? memory::format_tag::ba : memory::format_tag::ab);
-  const memory::desc c_md({c.m, c.n}, type, memory::format_tag::ab);
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), eng);
-  const dnnl::matmul prim(pd);
-  memory a_mem(a_md, eng, a.raw_data()), b_mem(b_md, eng, w.raw_data()), c_mem(c_md, eng, out.raw_data());
-  const std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
-  return bench::median_seconds([&] {
-    prim.execute(s, args);
-    s.wait();
-  });
-}
+// oneDNN's matmul primitive on the same buffers, created once.
+struct OnednnMatmul {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  dnnl::matmul primitive;
+  std::unordered_map<int, dnnl::memory> args;
+  OnednnMatmul(const Case& c, dnnl::memory::data_type type, const Tensor& a, const Tensor& w, Tensor& out) {
+    using dnnl::memory;
+    const memory::desc a_md({c.m, c.k}, type, memory::format_tag::ab);
+    const memory::desc b_md({c.k, c.n}, type, c.transposed_b ? memory::format_tag::ba : memory::format_tag::ab);
+    const memory::desc c_md({c.m, c.n}, type, memory::format_tag::ab);
+    primitive = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), engine));
+    args = {{DNNL_ARG_SRC, memory(a_md, engine, a.raw_data())},
+            {DNNL_ARG_WEIGHTS, memory(b_md, engine, w.raw_data())},
+            {DNNL_ARG_DST, memory(c_md, engine, out.raw_data())}};
+  }
+  void run() {
+    primitive.execute(stream, args);
+    stream.wait();
+  }
+};
 #endif
 
 void run_group(const std::string& group, DType dtype, const std::string& limit, const char* filter) {
@@ -81,21 +88,28 @@ void run_group(const std::string& group, DType dtype, const std::string& limit, 
     if (const char* only = std::getenv("GEMM_THREADS")) thread_list = {std::atoi(only)};
     for (int threads : thread_list) {
       omp_set_num_threads(threads);
-      const double keel_s = bench::median_seconds([&] { cpu::matmul(out, a, b); });
-      bench::emit(group, c.name, "keel", threads, keel_s, flops, bytes, limit);
+      // Other processes share this 2-core machine: keel and oneDNN are timed alternately, three
+      // rounds, and each keeps its fastest median.
+      double keel_s = 1e30, dnnl_s = 1e30;
 #if defined(KEEL_WITH_ONEDNN)
-      {
-        const auto type = dtype == DType::f32    ? dnnl::memory::data_type::f32
-                          : dtype == DType::bf16 ? dnnl::memory::data_type::bf16
-                                                 : dnnl::memory::data_type::f16;
-        try {
-          const double dnnl_s = onednn_seconds(c, type, a, w, out);
-          bench::emit(group, c.name, "onednn", threads, dnnl_s, flops, bytes, limit);
-        } catch (const dnnl::error& e) {
-          std::fprintf(stderr, "onednn %s %s: %s\n", group.c_str(), c.name.c_str(), e.what());
-        }
+      const auto type = dtype == DType::f32    ? dnnl::memory::data_type::f32
+                        : dtype == DType::bf16 ? dnnl::memory::data_type::bf16
+                                               : dnnl::memory::data_type::f16;
+      std::unique_ptr<OnednnMatmul> onednn;
+      try {
+        onednn = std::make_unique<OnednnMatmul>(c, type, a, w, out);
+      } catch (const dnnl::error& e) {
+        std::fprintf(stderr, "onednn %s %s: %s\n", group.c_str(), c.name.c_str(), e.what());
       }
 #endif
+      for (int round = 0; round < 3; ++round) {
+        keel_s = std::min(keel_s, bench::median_seconds([&] { cpu::matmul(out, a, b); }));
+#if defined(KEEL_WITH_ONEDNN)
+        if (onednn) dnnl_s = std::min(dnnl_s, bench::median_seconds([&] { onednn->run(); }));
+#endif
+      }
+      bench::emit(group, c.name, "keel", threads, keel_s, flops, bytes, limit);
+      if (dnnl_s < 1e30) bench::emit(group, c.name, "onednn", threads, dnnl_s, flops, bytes, limit);
     }
   }
 }

@@ -549,30 +549,73 @@ template <typename Packed> ThreadBuffers<Packed>& thread_buffers() {
   return buffers;
 }
 
-// Rows [i0, i1) x columns [j0, j1) of one product (already offset to its batch entry).
+// A team of threads working on one product: the packed B block and the f32 scratch are shared;
+// rank and size say which part of the work is this thread's.
+template <typename Packed> struct Team {
+  int rank = 0, size = 1;
+  Packed* b_pack = nullptr;  // shared packed B block (nullptr: this thread's own buffer)
+  float* scratch = nullptr;  // shared f32 accumulation block (nullptr: this thread's own)
+};
+
+inline void team_barrier(int size) {
+  if (size > 1) {
+#pragma omp barrier
+  }
+}
+
+// [begin, end) of `count` items cut into `parts` runs of whole `step`s: part `index`.
+inline std::pair<int64_t, int64_t> share(int64_t count, int64_t step, int index, int parts) {
+  const int64_t chunk = round_up((count + parts - 1) / parts, step);
+  const int64_t begin = std::min(count, index * chunk);
+  return {begin, std::min(count, begin + chunk)};
+}
+
+// Sizes of a product's buffers (the same for every member of a team).
+struct RegionSizes {
+  int64_t nc_max, rows_per_pass, scratch_floats, b_pack_elements;
+  bool in_place;
+};
+template <typename Kernel, typename T> RegionSizes region_sizes(const Problem& p, int64_t rows, int64_t cols) {
+  RegionSizes r;
+  const int64_t depth_max = Kernel::packed_depth(std::min(Kernel::kc_max, p.k));
+  r.nc_max = std::min(kNC, round_up(cols, Kernel::nr));
+  r.in_place = std::is_same_v<T, float> && p.out_n == 1;
+  // f32 with unit column stride accumulates in place; the rest in an f32 scratch of at most
+  // ~1 MiB (rows_per_pass x nc), converted once after all of K.
+  r.rows_per_pass = r.in_place ? rows : std::max(kMC, (int64_t{1} << 18) / r.nc_max / kMC * kMC);
+  r.scratch_floats = r.in_place ? 0 : round_up(std::min(r.rows_per_pass, rows), Kernel::mr) * r.nc_max;
+  r.b_pack_elements = std::max<int64_t>(r.nc_max * depth_max, 1);
+  return r;
+}
+
+// Rows [i0, i1) x columns [j0, j1) of one product (already offset to its batch entry), by a team.
+// Each packed B block is shared out by NR strips and followed by a barrier; the micro-tiles are
+// then shared out by rows (whole MC blocks each, when there are enough rows) or else by B strips
+// (each member packs the A block itself).
 template <typename Kernel, typename T>
 void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                 const Epilogue& epilogue) {
+                 const Epilogue& epilogue, const Team<typename Kernel::Packed>& team = {}) {
   using Packed = typename Kernel::Packed;
   constexpr int64_t mr = Kernel::mr, nr = Kernel::nr;
   auto& buffers = thread_buffers<Packed>();
-  const int64_t k = p.k, kc_max = std::min(Kernel::kc_max, k), depth_max = Kernel::packed_depth(kc_max);
-  const int64_t nc_max = std::min(kNC, round_up(j1 - j0, nr));
+  const int64_t k = p.k;
+  const RegionSizes sizes = region_sizes<Kernel, T>(p, i1 - i0, j1 - j0);
+  const int64_t depth_max = Kernel::packed_depth(std::min(Kernel::kc_max, k));
   Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(kMC * depth_max, 1));
-  Packed* b_pack = buffers.b_pack.get(std::max<int64_t>(nc_max * depth_max, 1));
+  Packed* b_pack = team.b_pack ? team.b_pack : buffers.b_pack.get(sizes.b_pack_elements);
+  const bool in_place = sizes.in_place;
+  float* scratch = in_place ? nullptr : team.scratch ? team.scratch : buffers.scratch.get(sizes.scratch_floats);
   alignas(64) float edge_tile[kMR * kNR];
+  const bool split_rows = team.size == 1 || (i1 - i0) >= team.size * kMC ||
+                          (j1 - j0 + nr - 1) / nr < team.size;
 
-  // f32 with unit column stride accumulates in place; the rest in an f32 scratch of at most
-  // ~1 MiB (rows_per_pass x nc), converted once after all of K.
-  const bool in_place = std::is_same_v<T, float> && p.out_n == 1;
-  const int64_t rows_per_pass =
-      in_place ? i1 - i0 : std::max(kMC, (int64_t{1} << 18) / std::max<int64_t>(nc_max, 1) / kMC * kMC);
-  float* scratch = in_place ? nullptr : buffers.scratch.get(round_up(std::min(rows_per_pass, i1 - i0), mr) * nc_max);
-
-  for (int64_t r0 = i0; r0 < i1; r0 += rows_per_pass) {
-    const int64_t r1 = std::min(i1, r0 + rows_per_pass);
+  for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
+    const int64_t r1 = std::min(i1, r0 + sizes.rows_per_pass);
+    // This member's rows (split_rows) or B strips of each column block.
+    const auto [row_begin, row_end] = split_rows ? share(r1 - r0, mr, team.rank, team.size) : std::pair{int64_t{0}, r1 - r0};
     for (int64_t jc = j0; jc < j1; jc += kNC) {
       const int64_t nc = std::min(kNC, j1 - jc);
+      const auto [col_begin, col_end] = split_rows ? std::pair{int64_t{0}, nc} : share(nc, nr, team.rank, team.size);
       // The f32 destination of rows [r0, r1) x columns [jc, jc + nc).
       float* c_base;
       int64_t ldc;
@@ -584,21 +627,30 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
         ldc = round_up(nc, nr);
       }
       if (k == 0) {
-        for (int64_t i = 0; i < r1 - r0; ++i) std::fill(c_base + i * ldc, c_base + i * ldc + nc, 0.0f);
-        if (epilogue.any()) apply_epilogue(epilogue, c_base, ldc, r1 - r0, nc, r0, jc);
+        for (int64_t i = row_begin; i < row_end; ++i)
+          std::fill(c_base + i * ldc + col_begin, c_base + i * ldc + col_end, 0.0f);
+        if (epilogue.any() && row_begin < row_end && col_begin < col_end)
+          apply_epilogue(epilogue, c_base + row_begin * ldc + col_begin, ldc, row_end - row_begin,
+                         col_end - col_begin, r0 + row_begin, jc + col_begin);
       }
       for (int64_t pc = 0; pc < k; pc += Kernel::kc_max) {
         const int64_t kc = std::min(Kernel::kc_max, k - pc), depth = Kernel::packed_depth(kc);
         const bool first = pc == 0, last = pc + kc == k;
-        Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack);
-        for (int64_t ic = r0; ic < r1; ic += kMC) {
-          const int64_t mc = std::min(kMC, r1 - ic);
-          Kernel::pack_a(MatrixView<T>{a + ic * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
-          for (int64_t jr = 0; jr < nc; jr += nr) {
+        {
+          const auto [pack_begin, pack_end] = share(nc, nr, team.rank, team.size);
+          if (pack_begin < pack_end)
+            Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + (jc + pack_begin) * p.b_n, p.b_k, p.b_n}, kc,
+                           pack_end - pack_begin, b_pack + pack_begin * depth);
+        }
+        team_barrier(team.size);
+        for (int64_t ic = row_begin; ic < row_end; ic += kMC) {
+          const int64_t mc = std::min(kMC, row_end - ic);
+          Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
+          for (int64_t jr = col_begin; jr < col_end; jr += nr) {
             const int64_t width = std::min(nr, nc - jr);
             for (int64_t ir = 0; ir < mc; ir += mr) {
               const int64_t height = std::min(mr, mc - ir);
-              float* c = c_base + (ic - r0 + ir) * ldc + jr;
+              float* c = c_base + (ic + ir) * ldc + jr;
               const Packed* a_strip = a_pack + ir * depth;
               const Packed* b_strip = b_pack + jr * depth;
               if (!in_place || (height == mr && width == nr)) {
@@ -610,30 +662,32 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
                   for (int64_t j = 0; j < width; ++j)
                     c[i * ldc + j] = first ? edge_tile[i * nr + j] : c[i * ldc + j] + edge_tile[i * nr + j];
               }
-              if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, ic + ir, jc + jr);
+              if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
             }
           }
         }
+        team_barrier(team.size);  // the next slice overwrites the shared B block
       }
       if (!in_place) {
-        for (int64_t i = r0; i < r1; ++i) {
-          const float* src = scratch + (i - r0) * ldc;
-          T* dst = out + i * p.out_m + jc * p.out_n;
-          for (int64_t j = 0; j < nc; ++j) dst[j * p.out_n] = convert<T>(src[j]);
+        for (int64_t i = row_begin; i < row_end; ++i) {
+          const float* src = scratch + i * ldc;
+          T* dst = out + (r0 + i) * p.out_m + jc * p.out_n;
+          for (int64_t j = col_begin; j < col_end; ++j) dst[j * p.out_n] = convert<T>(src[j]);
         }
       }
     }
   }
 }
 
-// Shares the product out over threads: whole batch entries when there are enough, otherwise each
-// entry cut along its longer side at micro-tile boundaries.
+// Shares the product out over threads: whole batch entries when there are enough, otherwise one
+// team per batch entry (gemm_region).
 template <typename Kernel, typename T>
 void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
+  using Packed = typename Kernel::Packed;
   const int64_t batch = shape_numel(p.batch_shape);
   if (batch == 0 || p.m == 0 || p.n == 0) return;
-  const int64_t multiply_adds = batch * p.m * p.n * std::max<int64_t>(p.k, 1);
-  const int threads = threads_for(multiply_adds, kGrain);
+  const int64_t multiply_adds = batch * p.m * p.n * p.k;
+  const int threads = p.k == 0 ? 1 : threads_for(multiply_adds, kGrain);
   if (threads == 1) {
     for (int64_t z = 0; z < batch; ++z) {
       const BatchOffsets o = batch_offsets(p, z);
@@ -649,20 +703,20 @@ void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& e
     }
     return;
   }
-  const bool split_rows = p.m >= p.n;
-  const int64_t extent = split_rows ? p.m : p.n, step = split_rows ? Kernel::mr : Kernel::nr;
-  const int parts = static_cast<int>(std::min<int64_t>(threads, (extent + step - 1) / step));
+  // The shared buffers belong to the calling thread.
+  auto& buffers = thread_buffers<Packed>();
+  const RegionSizes sizes = region_sizes<Kernel, T>(p, p.m, p.n);
+  Team<Packed> team;
+  team.b_pack = buffers.b_pack.get(sizes.b_pack_elements);
+  team.scratch = sizes.in_place ? nullptr : buffers.scratch.get(sizes.scratch_floats);
   for (int64_t z = 0; z < batch; ++z) {
     const BatchOffsets o = batch_offsets(p, z);
-#pragma omp parallel num_threads(parts) if (parts > 1)
+#pragma omp parallel num_threads(threads)
     {
-      const int64_t part = omp_get_thread_num(), count = omp_get_num_threads();
-      const int64_t chunk = round_up((extent + count - 1) / count, step);
-      const int64_t begin = std::min(extent, part * chunk), end = std::min(extent, begin + chunk);
-      if (begin < end) {
-        if (split_rows) gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, begin, end, 0, p.n, epilogue);
-        else gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, begin, end, epilogue);
-      }
+      Team<Packed> member = team;
+      member.rank = omp_get_thread_num();
+      member.size = omp_get_num_threads();
+      gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, 0, p.n, epilogue, member);
     }
   }
 }
