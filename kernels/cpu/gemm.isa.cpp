@@ -39,6 +39,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -169,16 +171,47 @@ void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t d
 // a_strip: kc x MR (p-major), b_strip: kc x NR (p-major). accumulate = false overwrites c.
 #if defined(__AVX512F__)
 constexpr int64_t kMR = 14, kNR = 32;
-inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                             int64_t ldc, bool accumulate) {
+// Column masks of a tile `width` (1..32) columns wide.
+struct TileMasks {
+  __mmask16 low, high;
+  explicit TileMasks(int64_t width)
+      : low(static_cast<__mmask16>(width >= 16 ? 0xffff : (1u << width) - 1)),
+        high(static_cast<__mmask16>(width >= 32 ? 0xffff : width > 16 ? (1u << (width - 16)) - 1 : 0)) {}
+};
+
+// Rows [0, R) of the tile: c (+)= acc, masked to the tile's columns.
+template <int R> inline void store_tile(__m512 (&acc)[kMR][2], float* c, int64_t ldc, bool accumulate, TileMasks m) {
+  if (accumulate) {
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) {
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m.low, c + i * ldc));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m.high, c + i * ldc + 16));
+    }
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    _mm512_mask_storeu_ps(c + i * ldc, m.low, acc[i][0]);
+    _mm512_mask_storeu_ps(c + i * ldc + 16, m.high, acc[i][1]);
+  }
+}
+
+// R rows (R <= MR, the packed strip stays MR wide) x `width` columns.
+template <int R>
+void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                      int64_t ldc, bool accumulate, int64_t width) {
   __m512 acc[kMR][2];
 #pragma GCC unroll 14
-  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < R; ++i) {
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    // The tile is read (accumulate) or written at the end: start bringing it in now.
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 14
-    for (int i = 0; i < kMR; ++i) {
+    for (int i = 0; i < R; ++i) {
       const __m512 av = _mm512_set1_ps(a[i]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
@@ -186,19 +219,18 @@ inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float*
     a += kMR;
     b += kNR;
   }
-  if (accumulate) {
-#pragma GCC unroll 14
-    for (int i = 0; i < kMR; ++i) {
-      _mm512_storeu_ps(c + i * ldc, _mm512_add_ps(acc[i][0], _mm512_loadu_ps(c + i * ldc)));
-      _mm512_storeu_ps(c + i * ldc + 16, _mm512_add_ps(acc[i][1], _mm512_loadu_ps(c + i * ldc + 16)));
-    }
-  } else {
-#pragma GCC unroll 14
-    for (int i = 0; i < kMR; ++i) {
-      _mm512_storeu_ps(c + i * ldc, acc[i][0]);
-      _mm512_storeu_ps(c + i * ldc + 16, acc[i][1]);
-    }
-  }
+  store_tile<R>(acc, c, ldc, accumulate, TileMasks(width));
+}
+
+// Kernels by height: table[R - 1] computes R rows.
+using F32TileFn = void (*)(int64_t, const float*, const float*, float*, int64_t, bool, int64_t);
+template <int... R> constexpr std::array<F32TileFn, sizeof...(R)> f32_kernels(std::integer_sequence<int, R...>) {
+  return {&micro_kernel_f32<R + 1>...};
+}
+constexpr std::array<F32TileFn, kMR> kF32Kernels = f32_kernels(std::make_integer_sequence<int, kMR>{});
+inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                             int64_t height, int64_t width) {
+  kF32Kernels[height - 1](kc, a, b, c, ldc, accumulate, width);
 }
 #else
 // GCC's generic vectors: 6 rows x 2 vectors, 12 accumulators + 2 B vectors + 1 broadcast fit the
@@ -240,6 +272,15 @@ inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float*
     store_f32(c + i * ldc, acc[i][0]);
     store_f32(c + i * ldc + kLanesF32, acc[i][1]);
   }
+}
+// Tiles cut by the output's edge go through a full tile in a buffer.
+inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                             int64_t height, int64_t width) {
+  if (height == kMR && width == kNR) return micro_kernel_f32(kc, a, b, c, ldc, accumulate);
+  alignas(64) float tile[kMR * kNR];
+  micro_kernel_f32(kc, a, b, tile, kNR, false);
+  for (int64_t i = 0; i < height; ++i)
+    for (int64_t j = 0; j < width; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
 }
 #endif
 
@@ -342,28 +383,35 @@ struct F32Kernel {
     }
   }
 
-  static void compute(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-    micro_kernel_f32(kc, a, b, c, ldc, accumulate);
+  static void compute(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                      int64_t height, int64_t width) {
+    compute_tile_f32(kc, a, b, c, ldc, accumulate, height, width);
   }
 };
 
 #if defined(__AVX512F__)
 // bf16 pairs: A strip [kc/2][MR][2], B strip [kc/2][NR][2] (bf16 bits, zero-padded to even kc);
 // vdpbf16ps adds a[i][2q] b[2q][j] + a[i][2q+1] b[2q+1][j] to the f32 lane j of row i.
+template <int R>
 __attribute__((target("avx512bf16"))) void micro_kernel_bf16_dot(int64_t kc, const uint16_t* __restrict a_bits,
                                                                   const uint16_t* __restrict b_bits,
-                                                                  float* __restrict c, int64_t ldc, bool accumulate) {
+                                                                  float* __restrict c, int64_t ldc, bool accumulate,
+                                                                  int64_t width) {
   const int32_t* a = reinterpret_cast<const int32_t*>(a_bits);
   const __m512i* b = reinterpret_cast<const __m512i*>(b_bits);
   __m512 acc[kMR][2];
 #pragma GCC unroll 14
-  for (int i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < R; ++i) {
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
   const int64_t pairs = kc / 2;
 #pragma GCC unroll 2
   for (int64_t q = 0; q < pairs; ++q) {
     const __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 1);
 #pragma GCC unroll 14
-    for (int i = 0; i < kMR; ++i) {
+    for (int i = 0; i < R; ++i) {
       const __m512bh av = (__m512bh)_mm512_set1_epi32(a[i]);
       acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
       acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
@@ -371,16 +419,7 @@ __attribute__((target("avx512bf16"))) void micro_kernel_bf16_dot(int64_t kc, con
     a += kMR;
     b += 2;
   }
-#pragma GCC unroll 14
-  for (int i = 0; i < kMR; ++i) {
-    __m512 lo = acc[i][0], hi = acc[i][1];
-    if (accumulate) {
-      lo = _mm512_add_ps(lo, _mm512_loadu_ps(c + i * ldc));
-      hi = _mm512_add_ps(hi, _mm512_loadu_ps(c + i * ldc + 16));
-    }
-    _mm512_storeu_ps(c + i * ldc, lo);
-    _mm512_storeu_ps(c + i * ldc + 16, hi);
-  }
+  store_tile<R>(acc, c, ldc, accumulate, TileMasks(width));
 }
 
 struct Bf16DotKernel {
@@ -430,8 +469,14 @@ struct Bf16DotKernel {
     }
   }
 
-  static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, bool accumulate) {
-    micro_kernel_bf16_dot(packed_depth(kc), a, b, c, ldc, accumulate);
+  using TileFn = void (*)(int64_t, const uint16_t*, const uint16_t*, float*, int64_t, bool, int64_t);
+  template <int... R> static constexpr std::array<TileFn, sizeof...(R)> kernels(std::integer_sequence<int, R...>) {
+    return {&micro_kernel_bf16_dot<R + 1>...};
+  }
+  static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, bool accumulate,
+                      int64_t height, int64_t width) {
+    static constexpr std::array<TileFn, kMR> table = kernels(std::make_integer_sequence<int, kMR>{});
+    table[height - 1](packed_depth(kc), a, b, c, ldc, accumulate, width);
   }
 };
 #endif
@@ -605,7 +650,6 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
   Packed* b_pack = team.b_pack ? team.b_pack : buffers.b_pack.get(sizes.b_pack_elements);
   const bool in_place = sizes.in_place;
   float* scratch = in_place ? nullptr : team.scratch ? team.scratch : buffers.scratch.get(sizes.scratch_floats);
-  alignas(64) float edge_tile[kMR * kNR];
   const bool split_rows = team.size == 1 || (i1 - i0) >= team.size * kMC ||
                           (j1 - j0 + nr - 1) / nr < team.size;
 
@@ -653,15 +697,7 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
               float* c = c_base + (ic + ir) * ldc + jr;
               const Packed* a_strip = a_pack + ir * depth;
               const Packed* b_strip = b_pack + jr * depth;
-              if (!in_place || (height == mr && width == nr)) {
-                // Scratch rows and columns are padded to whole tiles.
-                Kernel::compute(kc, a_strip, b_strip, c, ldc, !first);
-              } else {
-                Kernel::compute(kc, a_strip, b_strip, edge_tile, nr, false);
-                for (int64_t i = 0; i < height; ++i)
-                  for (int64_t j = 0; j < width; ++j)
-                    c[i * ldc + j] = first ? edge_tile[i * nr + j] : c[i * ldc + j] + edge_tile[i * nr + j];
-              }
+              Kernel::compute(kc, a_strip, b_strip, c, ldc, !first, height, width);
               if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
             }
           }
