@@ -91,6 +91,7 @@ template <typename E> class Buffer {
   int64_t capacity_ = 0;
 };
 
+
 // ---- element loads: any operand dtype -> f32 ------------------------------------------------------
 inline float to_float(float x) { return x; }
 inline float to_float(BFloat16 x) {
@@ -285,18 +286,18 @@ inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* 
 #endif
 
 // Block sizes (multiples of the micro-tile).
-inline int64_t env_or(const char* name, int64_t d) { const char* v = std::getenv(name); return v ? std::atoll(v) : d; }
-const int64_t kKC = env_or("KC", 256);
-const int64_t kMC = kMR * (env_or("MC", 168) / kMR);
-const int64_t kNC = kNR * (env_or("NC", 1024) / kNR);
+// (KC 128..320 and MC 112..336 measured within noise of each other at 512^3.)
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = kMR * (168 / kMR);
+constexpr int64_t kNC = 1024;
+static_assert(kNC % kNR == 0);
 // Multiply-adds per extra thread below which one thread is faster (fork/join ~ a few us).
 constexpr int64_t kGrain = int64_t{1} << 18;
 
 // The f32 kernel with its packing: any operand dtype converted to f32 strips.
 struct F32Kernel {
   using Packed = float;
-  static constexpr int64_t mr = kMR, nr = kNR;
-  static inline const int64_t kc_max = kKC;
+  static constexpr int64_t mr = kMR, nr = kNR, kc_max = kKC;
   static int64_t packed_depth(int64_t kc) { return kc; }
 
   template <typename T> static void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, float* __restrict dst) {
@@ -424,8 +425,7 @@ __attribute__((target("avx512bf16"))) void micro_kernel_bf16_dot(int64_t kc, con
 
 struct Bf16DotKernel {
   using Packed = uint16_t;
-  static constexpr int64_t mr = kMR, nr = kNR;
-  static inline const int64_t kc_max = 2 * kKC;
+  static constexpr int64_t mr = kMR, nr = kNR, kc_max = 2 * kKC;
   static int64_t packed_depth(int64_t kc) { return round_up(kc, 2); }
 
   static void pack_a(MatrixView<BFloat16> a, int64_t rows, int64_t kc, uint16_t* __restrict dst) {
