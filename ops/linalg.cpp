@@ -17,7 +17,9 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
+#include "keel/autograd/grad_mode.h"
 #include "keel/autograd/record.h"
 #include "keel/kernels/cpu/cpu_kernels.h"
 #include "keel/kernels/cuda/gemm.h"
@@ -168,47 +170,172 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 // ---- linear ------------------------------------------------------------------------------------------
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+namespace {
+
+// The checks and shapes of linear.
+struct LinearPlan {
+  Shape out_shape, bias_shape;
+  int64_t rows = 0, in_features = 0, out_features = 0;
+  bool fused_bias = false;  // bias is [out]: added in the GEMM's epilogue (CPU)
+};
+
+LinearPlan plan_linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_operands("linear", x, weight, "input", "weight");
   KEEL_CHECK(weight.dim() == 2, "[linear] weight must be 2-D [out_features, in_features], got shape ", weight.shape());
   KEEL_CHECK(x.dim() >= 1, "[linear] input must have at least 1 dim [..., in_features], got shape ", x.shape());
-  const int64_t in_features = weight.shape()[1], out_features = weight.shape()[0];
-  KEEL_CHECK(x.shape().back() == in_features, "[linear] input of shape ", x.shape(), " does not match weight of shape ",
-             weight.shape(), ": the input's last dim must be in_features = ", in_features);
+  LinearPlan plan;
+  plan.in_features = weight.shape()[1];
+  plan.out_features = weight.shape()[0];
+  KEEL_CHECK(x.shape().back() == plan.in_features, "[linear] input of shape ", x.shape(),
+             " does not match weight of shape ", weight.shape(),
+             ": the input's last dim must be in_features = ", plan.in_features);
   const Shape leading = drop_last(x.shape(), 1);
-  const Shape out_shape = concat(leading, {out_features});
+  plan.out_shape = concat(leading, {plan.out_features});
+  plan.rows = shape_numel(leading);
   if (bias.defined()) {
     check_operands("linear", x, bias, "input", "bias");
-    bool fits = bias.dim() <= static_cast<int64_t>(out_shape.size());
+    bool fits = bias.dim() <= static_cast<int64_t>(plan.out_shape.size());
     for (int64_t d = 1; fits && d <= bias.dim(); ++d) {
       const int64_t size = bias.shape()[bias.dim() - d];
-      fits = size == 1 || size == out_shape[out_shape.size() - d];
+      fits = size == 1 || size == plan.out_shape[plan.out_shape.size() - d];
     }
-    KEEL_CHECK(fits, "[linear] bias of shape ", bias.shape(), " does not broadcast to the output shape ", out_shape,
-               " (input ", x.shape(), ", weight ", weight.shape(), ")");
+    KEEL_CHECK(fits, "[linear] bias of shape ", bias.shape(), " does not broadcast to the output shape ",
+               plan.out_shape, " (input ", x.shape(), ", weight ", weight.shape(), ")");
+    plan.bias_shape = bias.shape();
+    plan.fused_bias = !x.is_cuda() && bias.dim() == 1 && bias.shape()[0] == plan.out_features;
   }
-  OpRecord record("linear", x, weight, bias);
-  Tensor out = empty(out_shape, x.options());
+  return plan;
+}
+
+std::optional<UnaryOp> unary_of(Activation activation) {
+  switch (activation) {
+    case Activation::none: return std::nullopt;
+    case Activation::relu: return UnaryOp::relu;
+    case Activation::gelu: return UnaryOp::gelu_erf;
+    case Activation::gelu_tanh: return UnaryOp::gelu_tanh;
+    case Activation::silu: return UnaryOp::silu;
+  }
+  return std::nullopt;
+}
+
+Tensor apply_activation(const Tensor& z, Activation activation) {
+  switch (activation) {
+    case Activation::none: return z;
+    case Activation::relu: return relu(z);
+    case Activation::gelu: return gelu(z, GeluApproximation::none);
+    case Activation::gelu_tanh: return gelu(z, GeluApproximation::tanh);
+    case Activation::silu: return silu(z);
+  }
+  return z;
+}
+
+// dz = dy * act'(z) (relu from its output y: [y > 0]), with public ops (as ops/elementwise.cpp's
+// unary vjps): differentiable again.
+Tensor activation_vjp(Activation activation, const Tensor& g, const Tensor& z, const Tensor& y) {
+  switch (activation) {
+    case Activation::none: return g;
+    case Activation::relu: return where(gt(y, 0), g, 0);
+    case Activation::silu: {
+      const Tensor s = sigmoid(z);
+      return g * (s * (1 + z * (1 - s)));
+    }
+    case Activation::gelu: {
+      const Tensor cdf = (erf(z * 0.70710678118654752440) + 1) * 0.5;
+      const Tensor pdf = exp(z * z * -0.5) * 0.39894228040143267794;  // 1 / sqrt(2 pi)
+      return g * (cdf + z * pdf);
+    }
+    case Activation::gelu_tanh: {
+      constexpr double k = 0.79788456080286535588, c = 0.044715;  // sqrt(2 / pi)
+      const Tensor t = tanh((z + z * z * z * c) * k);
+      const Tensor inner_derivative = (z * z * (3 * c) + 1) * k;
+      return g * ((t + 1) * 0.5 + z * 0.5 * (1 - t * t) * inner_derivative);
+    }
+  }
+  return g;
+}
+
+// out (contiguous, plan.out_shape) = act(x W^T + b) with whatever the device fuses; records nothing.
+void linear_forward(Tensor out, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const LinearPlan& plan, Activation activation) {
+  if (out.numel() == 0) return;
   // One GEMM over all rows: x' (rows, in) @ W^T (in, out), x' = x with its leading dims folded
   // (a copy only when x's layout does not allow the view).
-  const int64_t rows = shape_numel(leading);
-  product_into(out.view({rows, out_features}), x.reshape({rows, in_features}), weight.t(), {});
-  if (bias.defined()) add_(out, bias);
-  if (record) {
-    record.finish({out}, {x, weight},
-                  [rows, in_features, out_features, bias_shape = bias.defined() ? bias.shape() : Shape{}](
-                      const VjpArgs& args) {
-                    const Tensor& g = args.grad();
-                    const Tensor& x_saved = args.saved[0];
-                    const Tensor& w_saved = args.saved[1];
-                    Tensor grad_x, grad_w, grad_b;
-                    if (args.needs(0)) grad_x = matmul(g, w_saved);
-                    if (args.needs(1))
-                      grad_w = matmul(g.reshape({rows, out_features}).t(), x_saved.reshape({rows, in_features}));
-                    if (args.needs(2)) grad_b = sum_to_size(g, bias_shape);
-                    return TensorList{grad_x, grad_w, grad_b};
-                  });
+  const Tensor out2 = out.view({plan.rows, plan.out_features});
+  const Tensor x2 = x.reshape({plan.rows, plan.in_features});
+  if (out.is_cuda()) {
+    launch_matmul(out2, x2, weight.t());
+    if (bias.defined()) add_(out, bias);
+    KEEL_ASSERT(activation == Activation::none);
+    return;
   }
+  cpu::MatmulEpilogue epilogue;
+  if (plan.fused_bias) epilogue.bias = bias;
+  epilogue.activation = unary_of(activation);
+  if (plan.in_features == 0) {
+    // K = 0: the kernel writes the epilogue of zeros.
+    launch_matmul(out2, x2, weight.t());
+    if (bias.defined()) add_(out, bias);
+    if (activation != Activation::none) {
+      out.copy_(apply_activation(out, activation));
+    }
+    return;
+  }
+  cpu::matmul(out2, x2, weight.t(), epilogue);
+  if (bias.defined() && !plan.fused_bias) {
+    KEEL_ASSERT(activation == Activation::none);
+    add_(out, bias);
+  }
+}
+
+// The vjp of y = act(x W^T + b) from dz = dy * act'(z):
+//   dx = dz W,  dW = dz'^T x' (leading dims folded into the rows),  db = dz summed to b's shape
+TensorList linear_vjp(const VjpArgs& args, const Tensor& dz, const LinearPlan& plan) {
+  const Tensor& x_saved = args.saved[0];
+  const Tensor& w_saved = args.saved[1];
+  Tensor grad_x, grad_w, grad_b;
+  if (args.needs(0)) grad_x = matmul(dz, w_saved);
+  if (args.needs(1))
+    grad_w = matmul(dz.reshape({plan.rows, plan.out_features}).t(), x_saved.reshape({plan.rows, plan.in_features}));
+  if (args.needs(2)) grad_b = sum_to_size(dz, plan.bias_shape);
+  return TensorList{grad_x, grad_w, grad_b};
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return linear(x, weight, bias, Activation::none);
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation activation) {
+  const LinearPlan plan = plan_linear(x, weight, bias);
+  if (activation != Activation::none && (x.is_cuda() || (bias.defined() && !plan.fused_bias)))
+    return apply_activation(linear(x, weight, bias), activation);  // the composite
+  OpRecord record("linear", x, weight, bias);
+  Tensor out = empty(plan.out_shape, x.options());
+  const bool keeps_z = record && activation != Activation::none && activation != Activation::relu;
+  if (!keeps_z) {
+    linear_forward(out, x, weight, bias, plan, activation);
+    if (record) {
+      // relu's derivative is read from its output; none needs no values.
+      record.finish({out}, {x, weight, activation == Activation::relu ? out : Tensor()},
+                    [plan, activation](const VjpArgs& args) {
+                      const Tensor dz = activation_vjp(activation, args.grad(), Tensor(), args.saved[2]);
+                      return linear_vjp(args, dz, plan);
+                    });
+    }
+    return out;
+  }
+  // gelu / silu under autograd: keep z = x W^T + b (fused bias) for the derivative.
+  Tensor z = empty(plan.out_shape, x.options());
+  linear_forward(z, x, weight, bias, plan, Activation::none);
+  out = apply_activation(z, activation);  // grad mode is off inside the record
+  record.finish({out}, {x, weight, bias, z}, [plan, activation](const VjpArgs& args) {
+    // For a graph of the backward (higher-order gradients), z is recomputed from the inputs so
+    // that act'(z) is differentiable in them; otherwise the saved z is enough.
+    const Tensor z_used = autograd::GradMode::is_enabled() ? linear(args.saved[0], args.saved[1], args.saved[2])
+                                                           : args.saved[3];
+    return linear_vjp(args, activation_vjp(activation, args.grad(), z_used, Tensor()), plan);
+  });
   return out;
 }
 

@@ -22,6 +22,16 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // (broadcast to [..., out], usually [out]). x may be 1-D ([in] -> [out]).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = {});
 
+// The activation that linear can apply to x W^T + b inside the GEMM (on each output tile while it
+// is in cache, with no separate pass): relu, gelu (erf, PyTorch's default), gelu_tanh (gelu with
+// approximate="tanh"), silu.
+enum class Activation { none, relu, gelu, gelu_tanh, silu };
+
+// y = activation(x W^T + b): the same values (and gradients) as activation(linear(x, weight,
+// bias)), computed in one pass on the CPU when bias is undefined or [out] (otherwise, and on CUDA,
+// as that composite). 16-bit inputs are rounded once, after the activation.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation activation);
+
 struct SdpaOptions {
   // bool: true where a query may attend to a key (PyTorch's convention); floating (q's dtype):
   // added to the scores. Broadcast to the scores' shape [..., L, S]. Undefined: no mask.

@@ -4,6 +4,7 @@
 // assert. Kernels marked [isa] are compiled once per instruction set and picked at run time
 // (kernels/cpu/dispatch.cpp from cpu_features.h); KEEL_CPU_ISA=baseline|avx2|avx512|amx and
 // KEEL_CPU_DISABLE=avx512_bf16,... force lower paths.
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -36,11 +37,19 @@ void reduce(ReduceOp op, const Tensor& out, const Tensor& x, const std::vector<i
 // values/indices have x's rank with size 1 at dim; the first extreme (or NaN) wins.
 void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim);
 
-// ---- [isa] matrix product (kernels/cpu/gemm.isa.cpp, bound in kernels/cpu/gemm.cpp) -------------
+// ---- [isa] matrix product (kernels/cpu/gemm.isa.cpp) ------------------------------------------------
+// The fused tail of linear: out = activation(a @ b + bias), applied on each output tile while it
+// is in cache. bias: undefined, or 1-D with out's last-dim size N and out's dtype (any stride);
+// activation: none, relu, gelu_erf, gelu_tanh or silu. Needs a contiguous out for f64.
+struct MatmulEpilogue {
+  Tensor bias;
+  std::optional<UnaryOp> activation;
+};
 // out[..., M, N] = a[..., M, K] @ b[..., K, N]: one rank >= 2 for all three, a and b broadcast to
 // out's batch dims (stride-0 views allowed), any strides; out must not overlap a or b. One dtype
-// for all three (f32, f64, f16, bf16; 16-bit accumulates in f32). K = 0 writes zeros.
-void matmul(const Tensor& out, const Tensor& a, const Tensor& b);
+// for all three (f32, f64, f16, bf16; 16-bit accumulates in f32 and is rounded once). K = 0
+// writes zeros (then the epilogue).
+void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const MatmulEpilogue& epilogue = {});
 
 // ---- indexing (kernels/cpu/index.cpp, not per-ISA) -------------------------------------------
 // All tensors have one rank >= 1 (ops view 0-D tensors as [1]); dim is already wrapped. Index

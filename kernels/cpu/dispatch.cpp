@@ -220,6 +220,8 @@ void reduce(ReduceOp op, const Tensor& out, const Tensor& x, const std::vector<i
 void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim) {
   table().arg_reduce(is_max, values, indices, x, dim);
 }
-void matmul(const Tensor& out, const Tensor& a, const Tensor& b) { table().matmul(out, a, b); }
+void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const MatmulEpilogue& epilogue) {
+  table().matmul(out, a, b, epilogue);
+}
 
 }  // namespace keel::cpu

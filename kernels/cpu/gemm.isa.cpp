@@ -1,33 +1,60 @@
 // Batched matrix product on the CPU, compiled once per instruction set (an entry of the kernel
-// table, isa_table.h, picked by dispatch.cpp with the other kernels).
+// table, isa_table.h, picked by dispatch.cpp with the other kernels), with linear's fused tail.
 //
-//   out[z, i, j] = sum_p a[z, i, p] * b[z, p, j]        a: (Z..., M, K)  b: (Z..., K, N)  out: (Z..., M, N)
-//   FLOPs: 2 * Z * M * N * K;  bytes: itemsize * Z * (M*K + K*N + M*N) at best (each operand read once)
-//   reference: a float64 triple loop (tests/ops/test_linalg.cpp)
+//   out[z, i, j] = act(sum_p a[z, i, p] * b[z, p, j] + bias[j])
+//        a: (Z..., M, K)  b: (Z..., K, N)  out: (Z..., M, N)  bias: (N) or none  act: none, relu,
+//        gelu_erf, gelu_tanh, silu (math::unary, the same function as the unfused op)
+//   FLOPs: 2 * Z * M * N * K;  bytes: itemsize * Z * (M*K + K*N + M*N) at best (each operand once)
+//   reference: float64 loops (tests/ops/test_linalg.cpp, tests/kernels/test_gemm.cpp)
 //
-// The loop nest is GotoBLAS's, kept simple (the fast AVX-512 kernel is a later version):
-//   tiles of out (one batch entry, MC rows, NC columns) are shared out over OpenMP threads;
-//   per tile, for each KC-deep slice of K: pack B's KC x NC panel into NR-wide column strips and
-//   A's MC x KC block into MR-high row strips (both in the compute type, zero-padded to full
-//   strips, which is where any strides and the 16-bit -> f32 conversion are handled), then an
-//   MR x NR micro-kernel adds strip products into a compute-type tile buffer in registers.
-//   The tile is stored to out (converted to its dtype) once, after all of K: f16/bf16 products
-//   are accumulated in f32 and rounded once, and K = 0 writes zeros.
-// Batch dims that B broadcasts over (stride 0) and that A walks with one uniform row stride are
-// folded into M (x[B, T, C] @ w[C, D] is one GEMM with B*T rows). A product with fewer than NR
-// columns and more rows than columns is computed transposed (out^T = b^T a^T), so that the small
-// side pays the smaller padding (MR, not NR): matrix-vector products waste 6x work, not 32x (a
-// dedicated matrix-vector path is left to the fast kernel).
+// Loop nest (GotoBLAS / BLIS): the output is cut into one region per thread (whole batch entries,
+// or a batch entry split along M or N at micro-tile boundaries); in a region,
+//   for each NC-wide column block:  for each KC-deep slice of K:  pack B's KC x NC block into
+//   NR-wide strips (p-major);  for each MC-high row block:  pack A's MC x KC block into MR-high
+//   strips (p-major);  for each strip pair: the MR x NR micro-kernel adds a_strip^T b_strip to the
+//   output tile, held in registers over the whole KC slice.
+// Packing is where strides, transposed operands and the 16-bit -> f32 conversions are handled
+// (no copy of a whole operand is made). Strips are zero-padded, so the micro-kernel always runs
+// full tiles; tiles that cross the output's edge go through a small buffer. An f32 output with unit
+// column stride is accumulated in place; other outputs (f16, bf16, strided) accumulate in an f32
+// scratch block and are rounded once after all of K. On the last K slice the epilogue (bias,
+// activation) runs on the tile while it is in L1.
+//
+// Micro-kernels (the output tile lives in vector registers; per k step: NR/lanes B loads, MR
+// broadcasts of A, MR * NR/lanes FMAs):
+//   avx512  f32: 14 x 32 (28 zmm accumulators + 2 B vectors + the broadcast: the 32 zmm registers)
+//   avx512  bf16 with AVX512-BF16: 14 x 32 with vdpbf16ps: A and B packed in pairs along K, each
+//           instruction does 2 k steps (bf16 products are exact in f32, accumulation in f32)
+//   avx2    f32: 6 x 16 (12 ymm accumulators);  baseline f32: 6 x 8 (12 xmm accumulators)
+//   f64: the 6 x 2-vector generic kernel of the previous version (correct, not tuned)
+//   f16: converted to f32 in packing (F16C), then the f32 kernel; bf16 without AVX512-BF16 too.
+// AMX is not used (this machine has none to test it on).
+//
+// Blocking for this Xeon (per core: L1d 48 KiB, L2 2 MiB): a B strip KC x NR x 4 B = 32 KiB stays in
+// L1 while the A strips (14 KiB each) stream from L2; the packed A block (MC x KC = 168 x 256 x 4 B
+// = 168 KiB) and B block (KC x NC = 256 x 1024 x 4 B = 1 MiB) fit L2.
+//
+// Measured (1024^3 f32, 1 thread, GFLOP/s): v1 generic 6x2-vector kernel ~60; v2 (this) see
+// bench/kernels/gemm_bench.cpp and the report in the branch's commit message.
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <type_traits>
 
+#if defined(__SSE4_2__) || defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "keel/kernels/convert.h"
 #include "keel/kernels/cpu/cpu_kernels.h"
 #include "keel/kernels/cpu/strided_loop.h"
+#include "keel/kernels/op_math.h"
 
 // The micro-kernel's a * b + c must compile to FMA where the ISA has it; -std=c++20 (not gnu++20)
 // turns GCC's contraction off by default.
@@ -37,66 +64,7 @@ namespace keel::cpu::KEEL_CPU_ISA {
 
 namespace {
 
-// One vector register of this instruction set.
-#if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVectorBytes = 32;
-#else
-constexpr int kVectorBytes = 16;
-#endif
-typedef float float_vector __attribute__((vector_size(kVectorBytes)));
-typedef double double_vector __attribute__((vector_size(kVectorBytes)));
-template <typename C> using vector_t = std::conditional_t<std::is_same_v<C, float>, float_vector, double_vector>;
-
-// Micro-tile MR x NR = 6 rows x 2 vectors: 12 accumulators + 2 B vectors + 1 broadcast fit the 16
-// vector registers of SSE/AVX2 (AVX-512 has 32; the later kernel uses them).
-constexpr int64_t kMR = 6;
-constexpr int64_t kVectorsPerRow = 2;
-template <typename C> constexpr int64_t kLanes = kVectorBytes / static_cast<int64_t>(sizeof(C));
-template <typename C> constexpr int64_t kNR = kVectorsPerRow * kLanes<C>;
-// Cache blocking: a packed A block (MC x KC) stays in L2, a packed B strip (KC x NR) in L1.
-constexpr int64_t kMC = 96;   // a multiple of kMR
-constexpr int64_t kKC = 256;
-constexpr int64_t kNC = 256;  // a multiple of every kNR
-constexpr int64_t kGrain = int64_t{1} << 17;  // multiply-adds below which one thread is faster
-
 inline int64_t round_up(int64_t value, int64_t step) { return (value + step - 1) / step * step; }
-
-template <typename V, typename C> inline V load_vector(const C* p) {
-  V v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <typename V, typename C> inline void store_vector(C* p, V v) { std::memcpy(p, &v, sizeof v); }
-
-// c[MR x NR] (row stride ldc) += a_strip^T b_strip, where a_strip is kc x MR (one MR-row strip of
-// packed A, p-major) and b_strip is kc x NR (one NR-column strip of packed B, p-major).
-template <typename C>
-inline void micro_kernel(int64_t kc, const C* __restrict a, const C* __restrict b, C* __restrict c, int64_t ldc) {
-  using V = vector_t<C>;
-  constexpr int64_t lanes = kLanes<C>, nr = kNR<C>;
-  V acc[kMR][kVectorsPerRow];
-#pragma GCC unroll 6
-  for (int64_t i = 0; i < kMR; ++i)
-#pragma GCC unroll 2
-    for (int64_t v = 0; v < kVectorsPerRow; ++v) acc[i][v] = load_vector<V>(c + i * ldc + v * lanes);
-  for (int64_t p = 0; p < kc; ++p) {
-    V b_row[kVectorsPerRow];
-#pragma GCC unroll 2
-    for (int64_t v = 0; v < kVectorsPerRow; ++v) b_row[v] = load_vector<V>(b + p * nr + v * lanes);
-#pragma GCC unroll 6
-    for (int64_t i = 0; i < kMR; ++i) {
-      const V a_value = V{} + a[p * kMR + i];  // broadcast
-#pragma GCC unroll 2
-      for (int64_t v = 0; v < kVectorsPerRow; ++v) acc[i][v] += a_value * b_row[v];
-    }
-  }
-#pragma GCC unroll 6
-  for (int64_t i = 0; i < kMR; ++i)
-#pragma GCC unroll 2
-    for (int64_t v = 0; v < kVectorsPerRow; ++v) store_vector(c + i * ldc + v * lanes, acc[i][v]);
-}
 
 // One operand matrix: element (r, c) at data[r * row_stride + c * col_stride].
 template <typename T> struct MatrixView {
@@ -104,40 +72,414 @@ template <typename T> struct MatrixView {
   int64_t row_stride, col_stride;
 };
 
-// Packs rows [0, rows) x depth [0, kc) of A into MR-row strips, p-major, zero-padded to full strips.
-template <typename C, typename T> void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, C* __restrict dst) {
-  for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
-    const int64_t height = std::min(kMR, rows - r0);
-    for (int64_t i = 0; i < kMR; ++i) {
-      if (i < height) {
-        const T* src = a.data + (r0 + i) * a.row_stride;
-        for (int64_t p = 0; p < kc; ++p) dst[p * kMR + i] = static_cast<C>(src[p * a.col_stride]);
-      } else {
-        for (int64_t p = 0; p < kc; ++p) dst[p * kMR + i] = C(0);
-      }
+// A 64-byte aligned buffer that only grows (one per thread and role, reused across calls).
+template <typename E> class Buffer {
+ public:
+  E* get(int64_t count) {
+    if (count > capacity_) {
+      data_.reset(static_cast<E*>(::operator new[](static_cast<size_t>(count) * sizeof(E), std::align_val_t{64})));
+      capacity_ = count;
     }
-    dst += kc * kMR;
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(E* p) const { ::operator delete[](p, std::align_val_t{64}); }
+  };
+  std::unique_ptr<E, Free> data_;
+  int64_t capacity_ = 0;
+};
+
+
+// ---- element loads: any operand dtype -> f32 ------------------------------------------------------
+inline float to_float(float x) { return x; }
+inline float to_float(BFloat16 x) {
+  const uint32_t bits = static_cast<uint32_t>(x.bits) << 16;
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+inline float to_float(Half x) {
+#if defined(__F16C__)
+  return _cvtsh_ss(x.bits);
+#else
+  return static_cast<float>(x);
+#endif
+}
+
+#if defined(__AVX512F__)
+// 16 consecutive elements as f32.
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const Half* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load16(const BFloat16* p) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+// r[i][j] <- r[j][i] for a 16 x 16 block of f32 (unpack, shuffle within 128-bit lanes, then two
+// rounds of 128-bit lane shuffles; 64 shuffles for 256 elements).
+inline void transpose_16x16(__m512 r[16]) {
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
   }
 }
 
-// Packs depth [0, kc) x columns [0, cols) of B into NR-column strips, p-major, zero-padded.
-template <typename C, typename T> void pack_b(MatrixView<T> b, int64_t kc, int64_t cols, C* __restrict dst) {
-  constexpr int64_t nr = kNR<C>;
-  for (int64_t c0 = 0; c0 < cols; c0 += nr) {
-    const int64_t width = std::min(nr, cols - c0);
-    for (int64_t p = 0; p < kc; ++p) {
-      const T* src = b.data + p * b.row_stride + c0 * b.col_stride;
-      C* row = dst + p * nr;
-      if (b.col_stride == 1) {
-        for (int64_t j = 0; j < width; ++j) row[j] = static_cast<C>(src[j]);
-      } else {
-        for (int64_t j = 0; j < width; ++j) row[j] = static_cast<C>(src[j * b.col_stride]);
-      }
-      for (int64_t j = width; j < nr; ++j) row[j] = C(0);
+// dst[q * dst_stride + l] = lines[l][q] for l < count (lanes >= count untouched), q < depth: lines
+// are `count` (<= 16) runs of `depth` consecutive elements, line l at src + l * line_stride.
+template <typename T>
+void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t depth, float* dst, int64_t dst_stride) {
+  const __mmask16 lanes = static_cast<__mmask16>((1u << count) - 1);
+  int64_t q0 = 0;
+  for (; q0 + 16 <= depth; q0 += 16) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; ++l) r[l] = l < count ? load16(src + l * line_stride + q0) : _mm512_setzero_ps();
+    transpose_16x16(r);
+#pragma GCC unroll 16
+    for (int q = 0; q < 16; ++q) _mm512_mask_storeu_ps(dst + (q0 + q) * dst_stride, lanes, r[q]);
+  }
+  for (; q0 < depth; ++q0)
+    for (int64_t l = 0; l < count; ++l) dst[q0 * dst_stride + l] = to_float(src[l * line_stride + q0]);
+}
+#endif
+
+// ---- f32 micro-kernels: c[MR x NR] (row stride ldc) (+)= a_strip^T b_strip -------------------------
+// a_strip: kc x MR (p-major), b_strip: kc x NR (p-major). accumulate = false overwrites c.
+#if defined(__AVX512F__)
+constexpr int64_t kMR = 14, kNR = 32;
+// Column masks of a tile `width` (1..32) columns wide.
+struct TileMasks {
+  __mmask16 low, high;
+  explicit TileMasks(int64_t width)
+      : low(static_cast<__mmask16>(width >= 16 ? 0xffff : (1u << width) - 1)),
+        high(static_cast<__mmask16>(width >= 32 ? 0xffff : width > 16 ? (1u << (width - 16)) - 1 : 0)) {}
+};
+
+// Rows [0, R) of the tile: c (+)= acc, masked to the tile's columns.
+template <int R> inline void store_tile(__m512 (&acc)[kMR][2], float* c, int64_t ldc, bool accumulate, TileMasks m) {
+  if (accumulate) {
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) {
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m.low, c + i * ldc));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m.high, c + i * ldc + 16));
     }
-    dst += kc * nr;
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    _mm512_mask_storeu_ps(c + i * ldc, m.low, acc[i][0]);
+    _mm512_mask_storeu_ps(c + i * ldc + 16, m.high, acc[i][1]);
   }
 }
+
+// R rows (R <= MR, the packed strip stays MR wide) x `width` columns.
+template <int R>
+void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                      int64_t ldc, bool accumulate, int64_t width) {
+  __m512 acc[kMR][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    // The tile is read (accumulate) or written at the end: start bringing it in now.
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    a += kMR;
+    b += kNR;
+  }
+  store_tile<R>(acc, c, ldc, accumulate, TileMasks(width));
+}
+
+// Kernels by height: table[R - 1] computes R rows.
+using F32TileFn = void (*)(int64_t, const float*, const float*, float*, int64_t, bool, int64_t);
+template <int... R> constexpr std::array<F32TileFn, sizeof...(R)> f32_kernels(std::integer_sequence<int, R...>) {
+  return {&micro_kernel_f32<R + 1>...};
+}
+constexpr std::array<F32TileFn, kMR> kF32Kernels = f32_kernels(std::make_integer_sequence<int, kMR>{});
+inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                             int64_t height, int64_t width) {
+  kF32Kernels[height - 1](kc, a, b, c, ldc, accumulate, width);
+}
+#else
+// GCC's generic vectors: 6 rows x 2 vectors, 12 accumulators + 2 B vectors + 1 broadcast fit the
+// 16 vector registers of SSE and AVX2.
+#if defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+typedef float f32_vector __attribute__((vector_size(kVectorBytes)));
+constexpr int64_t kLanesF32 = kVectorBytes / 4;
+constexpr int64_t kMR = 6, kNR = 2 * kLanesF32;
+inline f32_vector load_f32(const float* p) {
+  f32_vector v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_f32(float* p, f32_vector v) { std::memcpy(p, &v, sizeof v); }
+inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
+                             int64_t ldc, bool accumulate) {
+  f32_vector acc[kMR][2] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const f32_vector b0 = load_f32(b), b1 = load_f32(b + kLanesF32);
+#pragma GCC unroll 6
+    for (int i = 0; i < kMR; ++i) {
+      const f32_vector av = f32_vector{} + a[i];
+      acc[i][0] += av * b0;
+      acc[i][1] += av * b1;
+    }
+    a += kMR;
+    b += kNR;
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < kMR; ++i) {
+    if (accumulate) {
+      acc[i][0] += load_f32(c + i * ldc);
+      acc[i][1] += load_f32(c + i * ldc + kLanesF32);
+    }
+    store_f32(c + i * ldc, acc[i][0]);
+    store_f32(c + i * ldc + kLanesF32, acc[i][1]);
+  }
+}
+// Tiles cut by the output's edge go through a full tile in a buffer.
+inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                             int64_t height, int64_t width) {
+  if (height == kMR && width == kNR) return micro_kernel_f32(kc, a, b, c, ldc, accumulate);
+  alignas(64) float tile[kMR * kNR];
+  micro_kernel_f32(kc, a, b, tile, kNR, false);
+  for (int64_t i = 0; i < height; ++i)
+    for (int64_t j = 0; j < width; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
+}
+#endif
+
+// Block sizes (multiples of the micro-tile).
+// (KC 128..320 and MC 112..336 measured within noise of each other at 512^3.)
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = kMR * (168 / kMR);
+constexpr int64_t kNC = 1024;
+static_assert(kNC % kNR == 0);
+// Multiply-adds per extra thread below which one thread is faster (fork/join ~ a few us).
+constexpr int64_t kGrain = int64_t{1} << 18;
+
+// The f32 kernel with its packing: any operand dtype converted to f32 strips.
+struct F32Kernel {
+  using Packed = float;
+  static constexpr int64_t mr = kMR, nr = kNR, kc_max = kKC;
+  static int64_t packed_depth(int64_t kc) { return kc; }
+
+  template <typename T> static void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, float* __restrict dst) {
+    for (int64_t r0 = 0; r0 < rows; r0 += mr) {
+      const int64_t height = std::min(mr, rows - r0);
+#if defined(__AVX512F__)
+      if (a.col_stride == 1) {
+        // Rows contiguous along K: 16 x 16 transposes; rows past the edge are zeros.
+        pack_transposed(a.data + r0 * a.row_stride, a.row_stride, height, kc, dst, mr);
+        if (height < mr)
+          for (int64_t p = 0; p < kc; ++p)
+            for (int64_t i = height; i < mr; ++i) dst[p * mr + i] = 0.0f;
+        dst += kc * mr;
+        continue;
+      }
+#endif
+      if (height == mr && a.col_stride == 1) {
+        // Rows contiguous along K: read mr rows side by side.
+        const T* src = a.data + r0 * a.row_stride;
+        for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 14
+          for (int64_t i = 0; i < mr; ++i) dst[p * mr + i] = to_float(src[i * a.row_stride + p]);
+      } else if (height == mr && a.row_stride == 1) {
+        const T* src = a.data + r0;
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t i = 0; i < mr; ++i) dst[p * mr + i] = to_float(src[p * a.col_stride + i]);
+      } else {
+        for (int64_t i = 0; i < mr; ++i) {
+          if (i < height) {
+            const T* src = a.data + (r0 + i) * a.row_stride;
+            for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = to_float(src[p * a.col_stride]);
+          } else {
+            for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.0f;
+          }
+        }
+      }
+      dst += kc * mr;
+    }
+  }
+
+  template <typename T> static void pack_b(MatrixView<T> b, int64_t kc, int64_t cols, float* __restrict dst) {
+    for (int64_t c0 = 0; c0 < cols; c0 += nr) {
+      const int64_t width = std::min(nr, cols - c0);
+      if (b.col_stride == 1 && width == nr) {
+        const T* src = b.data + c0;
+#if defined(__AVX512F__)
+        for (int64_t p = 0; p < kc; ++p) {
+          _mm512_store_ps(dst + p * nr, load16(src + p * b.row_stride));
+          _mm512_store_ps(dst + p * nr + 16, load16(src + p * b.row_stride + 16));
+        }
+#else
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t j = 0; j < nr; ++j) dst[p * nr + j] = to_float(src[p * b.row_stride + j]);
+#endif
+      }
+#if defined(__AVX512F__)
+      else if (b.row_stride == 1) {
+        // Transposed B (W^T in linear): each column is contiguous along K; 16 x 16 transposes.
+        for (int64_t h = 0; h < nr; h += 16) {
+          const int64_t count = std::clamp<int64_t>(width - h, 0, 16);
+          if (count > 0) pack_transposed(b.data + (c0 + h) * b.col_stride, b.col_stride, count, kc, dst + h, nr);
+          for (int64_t p = 0; p < kc; ++p)
+            for (int64_t j = h + count; j < h + 16; ++j) dst[p * nr + j] = 0.0f;
+        }
+      }
+#endif
+      else if (b.row_stride == 1 && width == nr) {
+        // Transposed B (e.g. W^T in linear): columns are contiguous along K; 4 columns at a time
+        // keeps 4 read streams and writes 16-byte pieces.
+        const T* src = b.data + c0 * b.col_stride;
+        for (int64_t j = 0; j < nr; j += 4)
+          for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 4
+            for (int64_t jj = 0; jj < 4; ++jj) dst[p * nr + j + jj] = to_float(src[(j + jj) * b.col_stride + p]);
+      } else {
+        for (int64_t p = 0; p < kc; ++p) {
+          const T* src = b.data + p * b.row_stride + c0 * b.col_stride;
+          float* row = dst + p * nr;
+          for (int64_t j = 0; j < width; ++j) row[j] = to_float(src[j * b.col_stride]);
+          for (int64_t j = width; j < nr; ++j) row[j] = 0.0f;
+        }
+      }
+      dst += kc * nr;
+    }
+  }
+
+  static void compute(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                      int64_t height, int64_t width) {
+    compute_tile_f32(kc, a, b, c, ldc, accumulate, height, width);
+  }
+};
+
+#if defined(__AVX512F__)
+// bf16 pairs: A strip [kc/2][MR][2], B strip [kc/2][NR][2] (bf16 bits, zero-padded to even kc);
+// vdpbf16ps adds a[i][2q] b[2q][j] + a[i][2q+1] b[2q+1][j] to the f32 lane j of row i.
+template <int R>
+__attribute__((target("avx512bf16"))) void micro_kernel_bf16_dot(int64_t kc, const uint16_t* __restrict a_bits,
+                                                                  const uint16_t* __restrict b_bits,
+                                                                  float* __restrict c, int64_t ldc, bool accumulate,
+                                                                  int64_t width) {
+  const int32_t* a = reinterpret_cast<const int32_t*>(a_bits);
+  const __m512i* b = reinterpret_cast<const __m512i*>(b_bits);
+  __m512 acc[kMR][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
+  const int64_t pairs = kc / 2;
+#pragma GCC unroll 2
+  for (int64_t q = 0; q < pairs; ++q) {
+    const __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 1);
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(a[i]);
+      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
+      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
+    }
+    a += kMR;
+    b += 2;
+  }
+  store_tile<R>(acc, c, ldc, accumulate, TileMasks(width));
+}
+
+struct Bf16DotKernel {
+  using Packed = uint16_t;
+  static constexpr int64_t mr = kMR, nr = kNR, kc_max = 2 * kKC;
+  static int64_t packed_depth(int64_t kc) { return round_up(kc, 2); }
+
+  static void pack_a(MatrixView<BFloat16> a, int64_t rows, int64_t kc, uint16_t* __restrict dst) {
+    const int64_t depth = packed_depth(kc);
+    for (int64_t r0 = 0; r0 < rows; r0 += mr) {
+      const int64_t height = std::min(mr, rows - r0);
+      for (int64_t i = 0; i < mr; ++i) {
+        if (i < height) {
+          const BFloat16* src = a.data + (r0 + i) * a.row_stride;
+          for (int64_t p = 0; p < kc; ++p) dst[(p / 2) * 2 * mr + 2 * i + (p & 1)] = src[p * a.col_stride].bits;
+          if (kc & 1) dst[(kc / 2) * 2 * mr + 2 * i + 1] = 0;
+        } else {
+          for (int64_t p = 0; p < depth; ++p) dst[(p / 2) * 2 * mr + 2 * i + (p & 1)] = 0;
+        }
+      }
+      dst += depth * mr;
+    }
+  }
+
+  static void pack_b(MatrixView<BFloat16> b, int64_t kc, int64_t cols, uint16_t* __restrict dst) {
+    const int64_t depth = packed_depth(kc);
+    for (int64_t c0 = 0; c0 < cols; c0 += nr) {
+      const int64_t width = std::min(nr, cols - c0);
+      if (b.row_stride == 1 && width == nr) {
+        // Transposed B: each column is contiguous along K, and a pair is two neighbours.
+        for (int64_t j = 0; j < nr; ++j) {
+          const BFloat16* src = b.data + (c0 + j) * b.col_stride;
+          for (int64_t p = 0; p < kc; ++p) dst[(p / 2) * 2 * nr + 2 * j + (p & 1)] = src[p].bits;
+        }
+      } else {
+        for (int64_t p = 0; p < kc; ++p) {
+          const BFloat16* src = b.data + p * b.row_stride + c0 * b.col_stride;
+          uint16_t* row = dst + (p / 2) * 2 * nr + (p & 1);
+          for (int64_t j = 0; j < width; ++j) row[2 * j] = src[j * b.col_stride].bits;
+          for (int64_t j = width; j < nr; ++j) row[2 * j] = 0;
+        }
+      }
+      if (kc & 1)
+        for (int64_t j = 0; j < nr; ++j) dst[(kc / 2) * 2 * nr + 2 * j + 1] = 0;
+      dst += depth * nr;
+    }
+  }
+
+  using TileFn = void (*)(int64_t, const uint16_t*, const uint16_t*, float*, int64_t, bool, int64_t);
+  template <int... R> static constexpr std::array<TileFn, sizeof...(R)> kernels(std::integer_sequence<int, R...>) {
+    return {&micro_kernel_bf16_dot<R + 1>...};
+  }
+  static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, bool accumulate,
+                      int64_t height, int64_t width) {
+    static constexpr std::array<TileFn, kMR> table = kernels(std::make_integer_sequence<int, kMR>{});
+    table[height - 1](packed_depth(kc), a, b, c, ldc, accumulate, width);
+  }
+};
+#endif
 
 // The problem after folding and transposing: Z products of (M x K) by (K x N), strides in elements.
 struct Problem {
@@ -190,61 +532,381 @@ void transpose_problem(Problem& p) {
   p.transposed = !p.transposed;
 }
 
-template <typename T> void run(const Problem& p, T* out, const T* a, const T* b) {
-  using C = compute_t<T>;
-  constexpr int64_t nr = kNR<C>;
-  const int64_t batch = shape_numel(p.batch_shape);
-  const int64_t row_blocks = (p.m + kMC - 1) / kMC, col_blocks = (p.n + kNC - 1) / kNC;
-  const int64_t tiles = batch * row_blocks * col_blocks;
-  if (tiles == 0) return;
-  const int64_t multiply_adds = batch * p.m * p.n * std::max<int64_t>(p.k, 1);
-  const int threads = static_cast<int>(std::min<int64_t>(threads_for(multiply_adds, kGrain), tiles));
-  const int64_t ldc = std::min(round_up(p.n, nr), kNC);
-  const int64_t a_block_size = std::min(round_up(p.m, kMR), kMC) * std::min(p.k, kKC);
-  const int64_t b_block_size = std::min(p.k, kKC) * ldc;
-  const int64_t c_block_size = std::min(round_up(p.m, kMR), kMC) * ldc;
-  const size_t batch_dims = p.batch_shape.size();
+// Offsets of batch entry z (row-major over batch_shape).
+struct BatchOffsets {
+  int64_t a = 0, b = 0, out = 0;
+};
+BatchOffsets batch_offsets(const Problem& p, int64_t z) {
+  BatchOffsets o;
+  for (size_t d = p.batch_shape.size(); d-- > 0;) {
+    const int64_t coordinate = z % p.batch_shape[d];
+    z /= p.batch_shape[d];
+    o.a += coordinate * p.a_batch_strides[d];
+    o.b += coordinate * p.b_batch_strides[d];
+    o.out += coordinate * p.out_batch_strides[d];
+  }
+  return o;
+}
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    std::unique_ptr<C[]> a_pack(new C[static_cast<size_t>(std::max<int64_t>(a_block_size, 1))]);
-    std::unique_ptr<C[]> b_pack(new C[static_cast<size_t>(std::max<int64_t>(b_block_size, 1))]);
-    std::unique_ptr<C[]> c_tile(new C[static_cast<size_t>(c_block_size)]);
-#pragma omp for schedule(dynamic)
-    for (int64_t tile = 0; tile < tiles; ++tile) {
-      const int64_t z = tile / (row_blocks * col_blocks);
-      const int64_t i0 = tile / col_blocks % row_blocks * kMC, j0 = tile % col_blocks * kNC;
-      const int64_t mc = std::min(kMC, p.m - i0), nc = std::min(kNC, p.n - j0);
-      const int64_t mc_padded = round_up(mc, kMR), nc_padded = round_up(nc, nr);
-      // Offsets of batch entry z (row-major over batch_shape).
-      int64_t a_offset = 0, b_offset = 0, out_offset = 0;
-      for (size_t d = batch_dims, rest = static_cast<size_t>(z); d-- > 0;) {
-        const int64_t coordinate = static_cast<int64_t>(rest) % p.batch_shape[d];
-        rest /= static_cast<size_t>(p.batch_shape[d]);
-        a_offset += coordinate * p.a_batch_strides[d];
-        b_offset += coordinate * p.b_batch_strides[d];
-        out_offset += coordinate * p.out_batch_strides[d];
+// ---- epilogue: bias and activation on a tile of f32 results -----------------------------------------
+struct Epilogue {
+  const float* bias = nullptr;  // per column of the computed problem (per row when bias_per_row)
+  bool bias_per_row = false;
+  bool has_activation = false;
+  UnaryOp activation = UnaryOp::relu;
+  bool any() const { return bias != nullptr || has_activation; }
+};
+
+template <UnaryOp op>
+void epilogue_tile(const Epilogue& e, float* c, int64_t ldc, int64_t rows, int64_t cols, int64_t row0, int64_t col0) {
+  for (int64_t i = 0; i < rows; ++i) {
+    float* row = c + i * ldc;
+    if (e.bias && e.bias_per_row) {
+      const float value = e.bias[row0 + i];
+      for (int64_t j = 0; j < cols; ++j) row[j] += value;
+    } else if (e.bias) {
+      const float* bias = e.bias + col0;
+      for (int64_t j = 0; j < cols; ++j) row[j] += bias[j];
+    }
+    if (e.has_activation)
+      for (int64_t j = 0; j < cols; ++j) row[j] = math::unary<op, float>(row[j]);
+  }
+}
+
+void apply_epilogue(const Epilogue& e, float* c, int64_t ldc, int64_t rows, int64_t cols, int64_t row0, int64_t col0) {
+  if (!e.has_activation) return epilogue_tile<UnaryOp::relu>(e, c, ldc, rows, cols, row0, col0);
+  switch (e.activation) {
+    case UnaryOp::relu: return epilogue_tile<UnaryOp::relu>(e, c, ldc, rows, cols, row0, col0);
+    case UnaryOp::gelu_erf: return epilogue_tile<UnaryOp::gelu_erf>(e, c, ldc, rows, cols, row0, col0);
+    case UnaryOp::gelu_tanh: return epilogue_tile<UnaryOp::gelu_tanh>(e, c, ldc, rows, cols, row0, col0);
+    case UnaryOp::silu: return epilogue_tile<UnaryOp::silu>(e, c, ldc, rows, cols, row0, col0);
+    default: KEEL_ASSERT(!"[matmul] unsupported epilogue activation");
+  }
+}
+
+// Per-thread packing and scratch buffers, reused across calls.
+template <typename Packed> struct ThreadBuffers {
+  Buffer<Packed> a_pack, b_pack;
+  Buffer<float> scratch;
+};
+template <typename Packed> ThreadBuffers<Packed>& thread_buffers() {
+  static thread_local ThreadBuffers<Packed> buffers;
+  return buffers;
+}
+
+// A team of threads working on one product: the packed B block and the f32 scratch are shared;
+// rank and size say which part of the work is this thread's.
+template <typename Packed> struct Team {
+  int rank = 0, size = 1;
+  Packed* b_pack = nullptr;  // shared packed B block (nullptr: this thread's own buffer)
+  float* scratch = nullptr;  // shared f32 accumulation block (nullptr: this thread's own)
+};
+
+inline void team_barrier(int size) {
+  if (size > 1) {
+#pragma omp barrier
+  }
+}
+
+// [begin, end) of `count` items cut into `parts` runs of whole `step`s: part `index`.
+inline std::pair<int64_t, int64_t> share(int64_t count, int64_t step, int index, int parts) {
+  const int64_t chunk = round_up((count + parts - 1) / parts, step);
+  const int64_t begin = std::min(count, index * chunk);
+  return {begin, std::min(count, begin + chunk)};
+}
+
+// Sizes of a product's buffers (the same for every member of a team).
+struct RegionSizes {
+  int64_t nc_max, rows_per_pass, scratch_floats, b_pack_elements;
+  bool in_place;
+};
+template <typename Kernel, typename T> RegionSizes region_sizes(const Problem& p, int64_t rows, int64_t cols) {
+  RegionSizes r;
+  const int64_t depth_max = Kernel::packed_depth(std::min(Kernel::kc_max, p.k));
+  r.nc_max = std::min(kNC, round_up(cols, Kernel::nr));
+  r.in_place = std::is_same_v<T, float> && p.out_n == 1;
+  // f32 with unit column stride accumulates in place; the rest in an f32 scratch of at most
+  // ~1 MiB (rows_per_pass x nc), converted once after all of K.
+  r.rows_per_pass = r.in_place ? rows : std::max(kMC, (int64_t{1} << 18) / r.nc_max / kMC * kMC);
+  r.scratch_floats = r.in_place ? 0 : round_up(std::min(r.rows_per_pass, rows), Kernel::mr) * r.nc_max;
+  r.b_pack_elements = std::max<int64_t>(r.nc_max * depth_max, 1);
+  return r;
+}
+
+// Rows [i0, i1) x columns [j0, j1) of one product (already offset to its batch entry), by a team.
+// Each packed B block is shared out by NR strips and followed by a barrier; the micro-tiles are
+// then shared out by rows (whole MC blocks each, when there are enough rows) or else by B strips
+// (each member packs the A block itself).
+template <typename Kernel, typename T>
+void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                 const Epilogue& epilogue, const Team<typename Kernel::Packed>& team = {}) {
+  using Packed = typename Kernel::Packed;
+  constexpr int64_t mr = Kernel::mr, nr = Kernel::nr;
+  auto& buffers = thread_buffers<Packed>();
+  const int64_t k = p.k;
+  const RegionSizes sizes = region_sizes<Kernel, T>(p, i1 - i0, j1 - j0);
+  const int64_t depth_max = Kernel::packed_depth(std::min(Kernel::kc_max, k));
+  Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(kMC * depth_max, 1));
+  Packed* b_pack = team.b_pack ? team.b_pack : buffers.b_pack.get(sizes.b_pack_elements);
+  const bool in_place = sizes.in_place;
+  float* scratch = in_place ? nullptr : team.scratch ? team.scratch : buffers.scratch.get(sizes.scratch_floats);
+  const bool split_rows = team.size == 1 || (i1 - i0) >= team.size * kMC ||
+                          (j1 - j0 + nr - 1) / nr < team.size;
+
+  for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
+    const int64_t r1 = std::min(i1, r0 + sizes.rows_per_pass);
+    // This member's rows (split_rows) or B strips of each column block.
+    const auto [row_begin, row_end] = split_rows ? share(r1 - r0, mr, team.rank, team.size) : std::pair{int64_t{0}, r1 - r0};
+    for (int64_t jc = j0; jc < j1; jc += kNC) {
+      const int64_t nc = std::min(kNC, j1 - jc);
+      const auto [col_begin, col_end] = split_rows ? std::pair{int64_t{0}, nc} : share(nc, nr, team.rank, team.size);
+      // The f32 destination of rows [r0, r1) x columns [jc, jc + nc).
+      float* c_base;
+      int64_t ldc;
+      if (in_place) {
+        c_base = reinterpret_cast<float*>(out) + r0 * p.out_m + jc;
+        ldc = p.out_m;
+      } else {
+        c_base = scratch;
+        ldc = round_up(nc, nr);
       }
-      std::fill(c_tile.get(), c_tile.get() + mc_padded * ldc, C(0));
-      for (int64_t p0 = 0; p0 < p.k; p0 += kKC) {
-        const int64_t kc = std::min(kKC, p.k - p0);
-        pack_b<C>(MatrixView<T>{b + b_offset + p0 * p.b_k + j0 * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack.get());
-        pack_a<C>(MatrixView<T>{a + a_offset + i0 * p.a_m + p0 * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack.get());
-        for (int64_t jr = 0; jr < nc_padded; jr += nr)
-          for (int64_t ir = 0; ir < mc_padded; ir += kMR)
-            micro_kernel<C>(kc, a_pack.get() + ir * kc, b_pack.get() + jr * kc, c_tile.get() + ir * ldc + jr, ldc);
+      if (k == 0) {
+        for (int64_t i = row_begin; i < row_end; ++i)
+          std::fill(c_base + i * ldc + col_begin, c_base + i * ldc + col_end, 0.0f);
+        if (epilogue.any() && row_begin < row_end && col_begin < col_end)
+          apply_epilogue(epilogue, c_base + row_begin * ldc + col_begin, ldc, row_end - row_begin,
+                         col_end - col_begin, r0 + row_begin, jc + col_begin);
       }
-      T* out_tile = out + out_offset + i0 * p.out_m + j0 * p.out_n;
-      for (int64_t i = 0; i < mc; ++i)
-        for (int64_t j = 0; j < nc; ++j)
-          out_tile[i * p.out_m + j * p.out_n] = convert<T>(c_tile[i * ldc + j]);
+      for (int64_t pc = 0; pc < k; pc += Kernel::kc_max) {
+        const int64_t kc = std::min(Kernel::kc_max, k - pc), depth = Kernel::packed_depth(kc);
+        const bool first = pc == 0, last = pc + kc == k;
+        {
+          const auto [pack_begin, pack_end] = share(nc, nr, team.rank, team.size);
+          if (pack_begin < pack_end)
+            Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + (jc + pack_begin) * p.b_n, p.b_k, p.b_n}, kc,
+                           pack_end - pack_begin, b_pack + pack_begin * depth);
+        }
+        team_barrier(team.size);
+        for (int64_t ic = row_begin; ic < row_end; ic += kMC) {
+          const int64_t mc = std::min(kMC, row_end - ic);
+          Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
+          for (int64_t jr = col_begin; jr < col_end; jr += nr) {
+            const int64_t width = std::min(nr, nc - jr);
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+              const int64_t height = std::min(mr, mc - ir);
+              float* c = c_base + (ic + ir) * ldc + jr;
+              const Packed* a_strip = a_pack + ir * depth;
+              const Packed* b_strip = b_pack + jr * depth;
+              Kernel::compute(kc, a_strip, b_strip, c, ldc, !first, height, width);
+              if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
+            }
+          }
+        }
+        team_barrier(team.size);  // the next slice overwrites the shared B block
+      }
+      if (!in_place) {
+        for (int64_t i = row_begin; i < row_end; ++i) {
+          const float* src = scratch + i * ldc;
+          T* dst = out + (r0 + i) * p.out_m + jc * p.out_n;
+          for (int64_t j = col_begin; j < col_end; ++j) dst[j * p.out_n] = convert<T>(src[j]);
+        }
+      }
     }
   }
 }
 
+// Shares the product out over threads: whole batch entries when there are enough, otherwise one
+// team per batch entry (gemm_region).
+template <typename Kernel, typename T>
+void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
+  using Packed = typename Kernel::Packed;
+  const int64_t batch = shape_numel(p.batch_shape);
+  if (batch == 0 || p.m == 0 || p.n == 0) return;
+  const int64_t multiply_adds = batch * p.m * p.n * p.k;
+  const int threads = p.k == 0 ? 1 : threads_for(multiply_adds, kGrain);
+  if (threads == 1) {
+    for (int64_t z = 0; z < batch; ++z) {
+      const BatchOffsets o = batch_offsets(p, z);
+      gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, 0, p.n, epilogue);
+    }
+    return;
+  }
+  if (batch >= threads) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+    for (int64_t z = 0; z < batch; ++z) {
+      const BatchOffsets o = batch_offsets(p, z);
+      gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, 0, p.n, epilogue);
+    }
+    return;
+  }
+  // The shared buffers belong to the calling thread.
+  auto& buffers = thread_buffers<Packed>();
+  const RegionSizes sizes = region_sizes<Kernel, T>(p, p.m, p.n);
+  Team<Packed> team;
+  team.b_pack = buffers.b_pack.get(sizes.b_pack_elements);
+  team.scratch = sizes.in_place ? nullptr : buffers.scratch.get(sizes.scratch_floats);
+  for (int64_t z = 0; z < batch; ++z) {
+    const BatchOffsets o = batch_offsets(p, z);
+#pragma omp parallel num_threads(threads)
+    {
+      Team<Packed> member = team;
+      member.rank = omp_get_thread_num();
+      member.size = omp_get_num_threads();
+      gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, 0, p.n, epilogue, member);
+    }
+  }
+}
+
+// ---- f64: the generic kernel of the first version -------------------------------------------------
+#if defined(__AVX512F__)
+constexpr int kVectorBytesF64 = 64;
+#elif defined(__AVX__)
+constexpr int kVectorBytesF64 = 32;
+#else
+constexpr int kVectorBytesF64 = 16;
+#endif
+typedef double f64_vector __attribute__((vector_size(kVectorBytesF64)));
+constexpr int64_t kLanesF64 = kVectorBytesF64 / 8;
+constexpr int64_t kMRF64 = 6, kNRF64 = 2 * kLanesF64;
+constexpr int64_t kMCF64 = 96, kKCF64 = 256, kNCF64 = 256;
+
+inline f64_vector load_f64(const double* p) {
+  f64_vector v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_f64(double* p, f64_vector v) { std::memcpy(p, &v, sizeof v); }
+
+void micro_kernel_f64(int64_t kc, const double* __restrict a, const double* __restrict b, double* __restrict c,
+                      int64_t ldc) {
+  f64_vector acc[kMRF64][2];
+#pragma GCC unroll 6
+  for (int64_t i = 0; i < kMRF64; ++i) {
+    acc[i][0] = load_f64(c + i * ldc);
+    acc[i][1] = load_f64(c + i * ldc + kLanesF64);
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    const f64_vector b0 = load_f64(b + p * kNRF64), b1 = load_f64(b + p * kNRF64 + kLanesF64);
+#pragma GCC unroll 6
+    for (int64_t i = 0; i < kMRF64; ++i) {
+      const f64_vector av = f64_vector{} + a[p * kMRF64 + i];
+      acc[i][0] += av * b0;
+      acc[i][1] += av * b1;
+    }
+  }
+#pragma GCC unroll 6
+  for (int64_t i = 0; i < kMRF64; ++i) {
+    store_f64(c + i * ldc, acc[i][0]);
+    store_f64(c + i * ldc + kLanesF64, acc[i][1]);
+  }
+}
+
+void pack_a_f64(MatrixView<double> a, int64_t rows, int64_t kc, double* __restrict dst) {
+  for (int64_t r0 = 0; r0 < rows; r0 += kMRF64) {
+    const int64_t height = std::min(kMRF64, rows - r0);
+    for (int64_t i = 0; i < kMRF64; ++i) {
+      const double* src = a.data + (r0 + i) * a.row_stride;
+      for (int64_t p = 0; p < kc; ++p) dst[p * kMRF64 + i] = i < height ? src[p * a.col_stride] : 0.0;
+    }
+    dst += kc * kMRF64;
+  }
+}
+
+void pack_b_f64(MatrixView<double> b, int64_t kc, int64_t cols, double* __restrict dst) {
+  for (int64_t c0 = 0; c0 < cols; c0 += kNRF64) {
+    const int64_t width = std::min(kNRF64, cols - c0);
+    for (int64_t p = 0; p < kc; ++p) {
+      const double* src = b.data + p * b.row_stride + c0 * b.col_stride;
+      double* row = dst + p * kNRF64;
+      for (int64_t j = 0; j < kNRF64; ++j) row[j] = j < width ? src[j * b.col_stride] : 0.0;
+    }
+    dst += kc * kNRF64;
+  }
+}
+
+// Tiles of out (batch entry, MC rows, NC columns) shared over threads; per tile an f64 buffer.
+void run_f64(const Problem& p, double* out, const double* a, const double* b) {
+  const int64_t batch = shape_numel(p.batch_shape);
+  const int64_t row_blocks = (p.m + kMCF64 - 1) / kMCF64, col_blocks = (p.n + kNCF64 - 1) / kNCF64;
+  const int64_t tiles = batch * row_blocks * col_blocks;
+  if (tiles == 0) return;
+  const int64_t multiply_adds = batch * p.m * p.n * std::max<int64_t>(p.k, 1);
+  const int threads = static_cast<int>(std::min<int64_t>(threads_for(multiply_adds, kGrain), tiles));
+  const int64_t ldc = std::min(round_up(p.n, kNRF64), kNCF64);
+  const int64_t mc_max = std::min(round_up(p.m, kMRF64), kMCF64), kc_max = std::max<int64_t>(std::min(p.k, kKCF64), 1);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    std::unique_ptr<double[]> a_pack(new double[static_cast<size_t>(mc_max * kc_max)]);
+    std::unique_ptr<double[]> b_pack(new double[static_cast<size_t>(kc_max * ldc)]);
+    std::unique_ptr<double[]> c_tile(new double[static_cast<size_t>(mc_max * ldc)]);
+#pragma omp for schedule(dynamic)
+    for (int64_t tile = 0; tile < tiles; ++tile) {
+      const int64_t z = tile / (row_blocks * col_blocks);
+      const int64_t i0 = tile / col_blocks % row_blocks * kMCF64, j0 = tile % col_blocks * kNCF64;
+      const int64_t mc = std::min(kMCF64, p.m - i0), nc = std::min(kNCF64, p.n - j0);
+      const int64_t mc_padded = round_up(mc, kMRF64), nc_padded = round_up(nc, kNRF64);
+      const BatchOffsets o = batch_offsets(p, z);
+      std::fill(c_tile.get(), c_tile.get() + mc_padded * ldc, 0.0);
+      for (int64_t p0 = 0; p0 < p.k; p0 += kKCF64) {
+        const int64_t kc = std::min(kKCF64, p.k - p0);
+        pack_b_f64(MatrixView<double>{b + o.b + p0 * p.b_k + j0 * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack.get());
+        pack_a_f64(MatrixView<double>{a + o.a + i0 * p.a_m + p0 * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack.get());
+        for (int64_t jr = 0; jr < nc_padded; jr += kNRF64)
+          for (int64_t ir = 0; ir < mc_padded; ir += kMRF64)
+            micro_kernel_f64(kc, a_pack.get() + ir * kc, b_pack.get() + jr * kc, c_tile.get() + ir * ldc + jr, ldc);
+      }
+      double* out_tile = out + o.out + i0 * p.out_m + j0 * p.out_n;
+      for (int64_t i = 0; i < mc; ++i)
+        for (int64_t j = 0; j < nc; ++j) out_tile[i * p.out_m + j * p.out_n] = c_tile[i * ldc + j];
+    }
+  }
+}
+
+// f64 epilogue: after the product, over the output (bias [N] along the output's last dim).
+template <UnaryOp op> void epilogue_f64_typed(const Tensor& out, const Tensor& bias, bool has_activation) {
+  const int64_t ndim = out.dim(), rows = out.numel() / std::max<int64_t>(out.shape()[ndim - 1], 1);
+  const int64_t n = out.shape()[ndim - 1];
+  KEEL_ASSERT(out.is_contiguous());
+  double* data = out.data_ptr<double>();
+  const double* b = bias.defined() ? bias.data_ptr<double>() : nullptr;
+  const int64_t bias_stride = bias.defined() ? bias.strides()[0] : 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      double v = data[r * n + j];
+      if (b) v += b[j * bias_stride];
+      if (has_activation) v = math::unary<op, double>(v);
+      data[r * n + j] = v;
+    }
+}
+
+void epilogue_f64(const Tensor& out, const MatmulEpilogue& e) {
+  if (!e.activation) return epilogue_f64_typed<UnaryOp::relu>(out, e.bias, false);
+  switch (*e.activation) {
+    case UnaryOp::relu: return epilogue_f64_typed<UnaryOp::relu>(out, e.bias, true);
+    case UnaryOp::gelu_erf: return epilogue_f64_typed<UnaryOp::gelu_erf>(out, e.bias, true);
+    case UnaryOp::gelu_tanh: return epilogue_f64_typed<UnaryOp::gelu_tanh>(out, e.bias, true);
+    case UnaryOp::silu: return epilogue_f64_typed<UnaryOp::silu>(out, e.bias, true);
+    default: KEEL_ASSERT(!"[matmul] unsupported epilogue activation");
+  }
+}
+
+template <typename T>
+void run_float_compute(const Problem& p, const Tensor& out, const Tensor& first, const Tensor& second,
+                       const Epilogue& epilogue) {
+  T* o = out.data_ptr<T>();
+  const T* a = first.data_ptr<T>();
+  const T* b = second.data_ptr<T>();
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, BFloat16>) {
+    if (cpu_features().avx512_bf16) return run_f32<Bf16DotKernel>(p, o, a, b, epilogue);
+  }
+#endif
+  run_f32<F32Kernel>(p, o, a, b, epilogue);
+}
+
 }  // namespace
 
-void matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const MatmulEpilogue& fused) {
   const int64_t ndim = out.dim();
   Problem p;
   p.batch_shape.assign(out.shape().begin(), out.shape().end() - 2);
@@ -261,16 +923,43 @@ void matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
   p.out_m = out.strides()[ndim - 2];
   p.out_n = out.strides()[ndim - 1];
   fold_batch_into_rows(p);
-  if (p.n < p.m && p.n < kNR<float>) transpose_problem(p);
+  if (out.dtype() == DType::f64) {
+    // Narrow products are computed transposed so that the small side pays the MR padding.
+    if (p.n < p.m && p.n < kNRF64) transpose_problem(p);
+    run_f64(p, out.data_ptr<double>(), (p.transposed ? b : a).data_ptr<double>(),
+            (p.transposed ? a : b).data_ptr<double>());
+    if (fused.bias.defined() || fused.activation) epilogue_f64(out, fused);
+    return;
+  }
+  if (p.n < p.m && p.n < kNR) transpose_problem(p);
   const Tensor& first = p.transposed ? b : a;
   const Tensor& second = p.transposed ? a : b;
+  // The bias as f32 values along the output's last dim.
+  std::vector<float> bias_values;
+  Epilogue epilogue;
+  if (fused.bias.defined()) {
+    const Tensor& bias = fused.bias;
+    const int64_t count = bias.shape()[0], stride = bias.strides()[0];
+    bias_values.resize(static_cast<size_t>(count));
+    for (int64_t j = 0; j < count; ++j) {
+      switch (bias.dtype()) {
+        case DType::f32: bias_values[j] = bias.data_ptr<float>()[j * stride]; break;
+        case DType::f16: bias_values[j] = to_float(bias.data_ptr<Half>()[j * stride]); break;
+        case DType::bf16: bias_values[j] = to_float(bias.data_ptr<BFloat16>()[j * stride]); break;
+        default: fail("[linear] no fused bias for dtype ", dtype_name(bias.dtype()));
+      }
+    }
+    epilogue.bias = bias_values.data();
+    epilogue.bias_per_row = p.transposed;
+  }
+  if (fused.activation) {
+    epilogue.has_activation = true;
+    epilogue.activation = *fused.activation;
+  }
   switch (out.dtype()) {
-    case DType::f32: run(p, out.data_ptr<float>(), first.data_ptr<float>(), second.data_ptr<float>()); break;
-    case DType::f64: run(p, out.data_ptr<double>(), first.data_ptr<double>(), second.data_ptr<double>()); break;
-    case DType::f16: run(p, out.data_ptr<Half>(), first.data_ptr<Half>(), second.data_ptr<Half>()); break;
-    case DType::bf16:
-      run(p, out.data_ptr<BFloat16>(), first.data_ptr<BFloat16>(), second.data_ptr<BFloat16>());
-      break;
+    case DType::f32: run_float_compute<float>(p, out, first, second, epilogue); break;
+    case DType::f16: run_float_compute<Half>(p, out, first, second, epilogue); break;
+    case DType::bf16: run_float_compute<BFloat16>(p, out, first, second, epilogue); break;
     default: fail("[matmul] no CPU kernel for dtype ", dtype_name(out.dtype()));
   }
 }

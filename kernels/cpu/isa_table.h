@@ -14,7 +14,7 @@ struct IsaKernels {
   void (*fill)(const Tensor&, const Scalar&);
   void (*reduce)(ReduceOp, const Tensor&, const Tensor&, const std::vector<int64_t>&);
   void (*arg_reduce)(bool, const Tensor&, const Tensor&, const Tensor&, int64_t);
-  void (*matmul)(const Tensor&, const Tensor&, const Tensor&);
+  void (*matmul)(const Tensor&, const Tensor&, const Tensor&, const MatmulEpilogue&);
 };
 
 namespace baseline { const IsaKernels& isa_kernels(); }

@@ -11,7 +11,7 @@ void copy(const Tensor&, const Tensor&);
 void fill(const Tensor&, const Scalar&);
 void reduce(ReduceOp, const Tensor&, const Tensor&, const std::vector<int64_t>&);
 void arg_reduce(bool, const Tensor&, const Tensor&, const Tensor&, int64_t);
-void matmul(const Tensor&, const Tensor&, const Tensor&);
+void matmul(const Tensor&, const Tensor&, const Tensor&, const MatmulEpilogue&);
 
 const IsaKernels& isa_kernels() {
   static const IsaKernels table{&unary, &binary, &where, &clamp, &copy, &fill, &reduce, &arg_reduce, &matmul};
