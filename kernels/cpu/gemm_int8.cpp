@@ -132,8 +132,9 @@ KEEL_TARGET_VNNI void epilogue_row_avx512(const Epilogue& e, int64_t i, int64_t 
                                  std::conditional_t<kOutput == Int8GemmOutput::f32, float,
                                                     std::conditional_t<kOutput == Int8GemmOutput::u8, uint8_t, int8_t>>>;
   Out* __restrict out = static_cast<Out*>(args.out) + i * args.out_row_stride + j0;
-  for (int64_t t = 0; t < count; t += 16) {
-    const __mmask16 mask = count - t >= 16 ? __mmask16(0xffff) : __mmask16((1u << (count - t)) - 1);
+  // Full vectors, then one masked tail (the same code with a mask of ones compiles to plain moves
+  // only when the mask is a constant).
+  auto vector_at = [&](int64_t t, __mmask16 mask) __attribute__((always_inline)) {
     __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mask, acc + t), _mm512_maskz_loadu_epi32(mask, column_term + t));
     if constexpr (kHasRows) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mask, zb + t), row_sum));
     if constexpr (kOutput == Int8GemmOutput::s32) {
@@ -152,7 +153,10 @@ KEEL_TARGET_VNNI void epilogue_row_avx512(const Epilogue& e, int64_t i, int64_t 
         else _mm512_mask_cvtsepi32_storeu_epi8(out + t, mask, q);
       }
     }
-  }
+  };
+  int64_t t = 0;
+  for (; t + 16 <= count; t += 16) vector_at(t, __mmask16(0xffff));
+  if (t < count) vector_at(t, static_cast<__mmask16>((1u << (count - t)) - 1));
 }
 
 using EpilogueRow = void (*)(const Epilogue&, int64_t, int64_t, int64_t, const int32_t*);
