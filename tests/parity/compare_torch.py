@@ -131,6 +131,17 @@ def clamp(ins, args):
     return [torch.clamp(ins[0], min=low, max=high)]
 
 
+QUANTIZED = {"uint8": torch.quint8, "int8": torch.qint8}
+
+
+def as_quantized(q, scale, zero_point):
+    return torch._make_per_tensor_quantized_tensor(q, scale, zero_point)
+
+
+def as_channel_quantized(q, scales, zero_points, axis):
+    return torch._make_per_channel_quantized_tensor(q, scales.double(), zero_points, axis)
+
+
 OPS = {
     "neg": unary(torch.neg), "abs": unary(torch.abs), "exp": unary(torch.exp), "log": unary(torch.log),
     "log1p": unary(torch.log1p), "expm1": unary(torch.expm1), "sqrt": unary(torch.sqrt),
@@ -181,6 +192,13 @@ OPS = {
     "linspace": lambda ins, a: [torch.linspace(a["start"], a["end"], a["steps"], dtype=torch_dtype_arg(a))],
     "eye": lambda ins, a: [torch.eye(a["n"], a["m"] if a["m"] >= 0 else a["n"], dtype=torch_dtype_arg(a))],
     "tensor": lambda ins, a: [torch.tensor(a["data"], dtype=torch_dtype_arg(a))],
+    # quantization: Keel returns the integer values (torch's int_repr())
+    "quantize_per_tensor": lambda ins, a: [torch.quantize_per_tensor(ins[0], a["scale"], a["zero_point"],
+                                                                      QUANTIZED[a["dtype"]]).int_repr()],
+    "quantize_per_channel": lambda ins, a: [torch.quantize_per_channel(ins[0], ins[1].double(), ins[2], a["axis"],
+                                                                       QUANTIZED[a["dtype"]]).int_repr()],
+    "dequantize_per_tensor": lambda ins, a: [as_quantized(ins[0], a["scale"], a["zero_point"]).dequantize()],
+    "dequantize_per_channel": lambda ins, a: [as_channel_quantized(ins[0], ins[1], ins[2], a["axis"]).dequantize()],
 }
 
 # Kernels PyTorch 1.13 lacks on the CPU ("... not implemented for 'Half'"). When Keel computes

@@ -548,6 +548,48 @@ void factory_cases(Dump& dump) {
 
 }  // namespace
 
+// Quantization (ops/quantize.h) against torch.quantize_per_tensor / quantize_per_channel and
+// dequantize: values in and far beyond the quantized range (NaN and inf are left out: torch 1.13
+// sends +inf to the lowest value, Keel saturates it; see ops/quantize.h), per tensor and per
+// channel, u8 and i8, strided inputs.
+void quantize_cases(Dump& dump) {
+  for (const DType dtype : {DType::u8, DType::i8}) {
+    const char* name = dtype == DType::u8 ? "uint8" : "int8";
+    for (const bool strided : {false, true}) {
+      const Tensor x = make({31, 33}, DType::f32, Values::general, strided) * 30.0;  // U(-90, 90)
+      for (const auto& [scale, zero_point] : std::vector<std::pair<double, int64_t>>{{0.1, dtype == DType::u8 ? 128 : 0}, {0.37, dtype == DType::u8 ? 3 : -7}, {1.0, 0}}) {
+        dump.add("quantize_per_tensor", {x}, [&] { return std::vector<Tensor>{quantize_per_tensor(x, scale, zero_point, dtype)}; },
+                 Args().set("scale", scale).set("zero_point", zero_point).set("dtype", name));
+      }
+      for (const int64_t axis : {0, 1}) {
+        const int64_t channels = x.size(axis);
+        const Tensor scales = make({channels}, DType::f32, Values::positive) * 0.1;
+        const Tensor zero_points = make({channels}, DType::i64, Values::general) + (dtype == DType::u8 ? 128 : 0);
+        dump.add("quantize_per_channel", {x, scales, zero_points},
+                 [&] { return std::vector<Tensor>{quantize_per_channel(x, scales, zero_points, axis, dtype)}; },
+                 Args().set("axis", axis).set("dtype", name));
+      }
+    }
+    const Tensor q = quantize_per_tensor(make({7, 33}, DType::f32) * 50.0, 0.3, dtype == DType::u8 ? 100 : -3, dtype);
+    dump.add("dequantize_per_tensor", {q}, [&] { return std::vector<Tensor>{dequantize_per_tensor(q, 0.3, dtype == DType::u8 ? 100 : -3)}; },
+             Args().set("scale", 0.3).set("zero_point", int64_t{dtype == DType::u8 ? 100 : -3}));
+    const Tensor scales = make({33}, DType::f32, Values::positive) * 0.1;
+    const Tensor zero_points = make({33}, DType::i64, Values::general) + (dtype == DType::u8 ? 128 : 0);
+    dump.add("dequantize_per_channel", {q, scales, zero_points},
+             [&] { return std::vector<Tensor>{dequantize_per_channel(q, scales, zero_points, 1)}; }, Args().set("axis", int64_t{1}));
+  }
+  // Exact ties (k + 0.5 at scale 1 and 0.5): both round half to even.
+  const Tensor ties = arange(-20.5, 20.5, 0.25);
+  for (const double scale : {1.0, 0.5})
+    dump.add("quantize_per_tensor", {ties}, [&] { return std::vector<Tensor>{quantize_per_tensor(ties, scale, 3, DType::i8)}; },
+             Args().set("scale", scale).set("zero_point", int64_t{3}).set("dtype", "int8"));
+  // Both refuse a zero point outside the range. (A zero scale: Keel refuses it, torch 1.13 computes
+  // with it; not a parity case.)
+  const Tensor x = make({4}, DType::f32);
+  dump.add("quantize_per_tensor", {x}, [&] { return std::vector<Tensor>{quantize_per_tensor(x, 1.0, 300, DType::u8)}; },
+           Args().set("scale", 1.0).set("zero_point", int64_t{300}).set("dtype", "uint8"));
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::cerr << "usage: parity_dump <output folder>\n";
@@ -559,6 +601,7 @@ int main(int argc, char** argv) {
     reduction_cases(dump);
     shape_cases(dump);
     factory_cases(dump);
+    quantize_cases(dump);
     dump.finish();
   } catch (const std::exception& error) {
     std::cerr << "parity_dump: " << error.what() << "\n";

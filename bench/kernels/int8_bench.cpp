@@ -1,0 +1,115 @@
+// Keel's INT8 GEMM (keel::quantized_matmul, kernels/cpu/gemm_int8.cpp) against oneDNN's int8
+// matmul primitive (created once, outside the timing loop), 1 and all threads.
+//
+// Both compute out_f32[M, N] = a_scale * b_scale * sum_k (a[m, k] - za) * b[k, n] for u8 a with a
+// zero point (za = 128) and s8 b without one, per-tensor scales, dequantized f32 output; both take
+// the operands in plain layouts each call (no pre-packed weights: both pack B inside the call).
+// ops = 2 M N K; bytes = M K + K N + 4 M N.
+//
+// Cases: square M = N = K = 256 .. 2048 with b [K, N] row-major, and linear layers out = x W^T with
+// the weight W [N, K] row-major (64x784->256: the MNIST MLP's first layer; 256x1024->1024).
+// Usage: kernel_bench_int8 [filter]; INT8_THREADS=1 runs one thread count.
+#include <omp.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "keel/keel.h"
+#include "keel/kernels/cpu/cpu_features.h"
+#include "keel/kernels/cpu/gemm_int8.h"
+
+#if defined(KEEL_WITH_ONEDNN)
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+using namespace keel;
+
+namespace {
+
+struct Case {
+  std::string name;
+  int64_t m, k, n;
+  bool weight_layout;  // b = W^T with W [N, K] row-major
+};
+
+std::vector<Case> cases() {
+  return {
+      {"256x256x256", 256, 256, 256, false},
+      {"512x512x512", 512, 512, 512, false},
+      {"1024x1024x1024", 1024, 1024, 1024, false},
+      {"2048x2048x2048", 2048, 2048, 2048, false},
+      {"linear 64x784->256", 64, 784, 256, true},
+      {"linear 256x1024->1024", 256, 1024, 1024, true},
+  };
+}
+
+constexpr double kAScale = 0.02, kBScale = 0.005;
+constexpr int kAZeroPoint = 128;
+
+#if defined(KEEL_WITH_ONEDNN)
+double onednn_seconds(const Case& c, const Tensor& a, const Tensor& w, Tensor& out) {
+  using namespace dnnl;
+  static engine eng(engine::kind::cpu, 0);
+  stream s(eng);
+  const memory::desc a_md({c.m, c.k}, memory::data_type::u8, memory::format_tag::ab);
+  const memory::desc b_md({c.k, c.n}, memory::data_type::s8, c.weight_layout ? memory::format_tag::ba : memory::format_tag::ab);
+  const memory::desc c_md({c.m, c.n}, memory::data_type::f32, memory::format_tag::ab);
+  primitive_attr attr;
+  attr.set_output_scales(0, {static_cast<float>(kAScale * kBScale)});
+  attr.set_zero_points(DNNL_ARG_SRC, 0, {kAZeroPoint});
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, eng);
+  const dnnl::matmul prim(pd);
+  std::fprintf(stderr, "onednn %s: %s\n", c.name.c_str(), pd.impl_info_str());
+  memory a_mem(a_md, eng, a.raw_data()), b_mem(b_md, eng, w.raw_data()), c_mem(c_md, eng, out.raw_data());
+  const std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_mem}, {DNNL_ARG_DST, c_mem}};
+  prim.execute(s, args);
+  s.wait();
+  return bench::median_seconds([&] {
+    prim.execute(s, args);
+    s.wait();
+  });
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* filter = argc > 1 ? argv[1] : nullptr;
+  std::fprintf(stderr, "cpu: %s; keel int8 path: %s\n", cpu::describe_cpu_features().c_str(),
+               std::string(cpu::gemm_int8_path()).c_str());
+  std::vector<int> thread_list = bench::thread_counts();
+  if (const char* only = std::getenv("INT8_THREADS")) thread_list = {std::atoi(only)};
+  for (const Case& c : cases()) {
+    if (filter && c.name.find(filter) == std::string::npos) continue;
+    const Tensor a = randint(0, 256, {c.m, c.k}, {.dtype = DType::u8});
+    // w holds b's data: [K, N] row-major, or W [N, K] row-major read as W^T.
+    const Tensor w = c.weight_layout ? randint(-128, 128, {c.n, c.k}, {.dtype = DType::i8})
+                                     : randint(-128, 128, {c.k, c.n}, {.dtype = DType::i8});
+    const Tensor b = c.weight_layout ? w.t() : w;
+    const QuantizedMatmulOptions options{.a_scale = kAScale, .a_zero_point = kAZeroPoint, .b_scale = kBScale};
+    const double ops = 2.0 * c.m * c.n * c.k;
+    const double bytes = static_cast<double>(c.m * c.k + c.k * c.n + 4 * c.m * c.n);
+    for (const int threads : thread_list) {
+      omp_set_num_threads(threads);
+      const double keel_s = bench::median_seconds([&] { (void)quantized_matmul(a, b, options); });
+      bench::emit("gemm_int8", c.name, "keel", threads, keel_s, ops, bytes, "dot_int8");
+#if defined(KEEL_WITH_ONEDNN)
+      try {
+        Tensor out = empty({c.m, c.n});
+        const double dnnl_s = onednn_seconds(c, a, w, out);
+        bench::emit("gemm_int8", c.name, "onednn", threads, dnnl_s, ops, bytes, "dot_int8");
+        // Same numbers (oneDNN may round its f32 epilogue differently: compare loosely).
+        const Tensor mine = quantized_matmul(a, b, options);
+        const double max_diff = amax(abs(mine - out)).item<double>(), scale = amax(abs(out)).item<double>();
+        if (max_diff > 1e-5 * scale + 1e-6) std::fprintf(stderr, "MISMATCH %s: max |keel - onednn| = %g\n", c.name.c_str(), max_diff);
+      } catch (const dnnl::error& e) {
+        std::fprintf(stderr, "onednn %s: %s\n", c.name.c_str(), e.what());
+      }
+#endif
+    }
+  }
+  return 0;
+}

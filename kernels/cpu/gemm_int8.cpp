@@ -1,0 +1,542 @@
+// INT8 GEMM (see gemm_int8.h for the math and the epilogues).
+//
+//   a: (M, K) u8 (s8 is shifted to u8: a + 128, za + 128)   b: (N, K) s8   out: (M, N)
+//   ops: 2 * M * N * K;  bytes: M*K + N*K + M*N*sizeof(out) at best
+//   reference: an int64 triple loop (tests/ops/test_quantize.cpp)
+//
+// Zero points are folded out of the inner loop:
+//   sum_p (a - za)(b - zb) = sum_p a b  - za * colsum_b[j]  - zb[j] * rowsum_a[i]  + K za zb[j]
+// The raw sum_p a b is accumulated in s32 (products of u8 and s8 never saturate here: vpdpbusd
+// adds four exact 17-bit products to s32 without saturation, and the AVX2 path uses vpmaddwd on
+// 16-bit values, whose pair sums are exact; not vpmaddubsw, which saturates to s16). Raw sums
+// and the correction may wrap in s32 (two's complement arithmetic, done in uint32_t), but the
+// corrected value is exact whenever it fits in s32, which the op guarantees by bounding K.
+//
+// Paths, picked from cpu_features() at each call (tests force each one with set_cpu_isa /
+// set_cpu_disabled("avx512_vnni")):
+//   avx512_vnni  micro-tile 6 x 64: 24 zmm accumulators, vpdpbusd on 4-deep k groups; B packed
+//                per 64-column strip as [K/4][64][4] bytes, A read in place (u8 with unit column
+//                stride and K % 4 == 0) or copied row-major to K rounded up to 4.
+//   avx2         micro-tile 6 x 16: 12 ymm accumulators, vpmaddwd + vpaddd on 2-deep k groups of
+//                16-bit values; B packed as [K/2][16][2] s16 per strip, A copied to s16 rows.
+//                Also taken on AVX-512 CPUs without VNNI.
+//   scalar       plain loops over the strided operands (x86-64-v2 baseline).
+// No AMX-INT8 path: the development machine's CPUID reports no AMX, so one could not be tested.
+//
+// Blocking (both SIMD paths): tiles of out (MC x NC) are shared out over OpenMP threads; a tile's
+// s32 sums stay in a per-thread buffer while K is walked in KC-deep blocks (a B strip KC x NR
+// stays in L1 across the tile's row strips), and the epilogue writes the tile once, after all of K.
+#include "keel/kernels/cpu/gemm_int8.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "keel/core/error.h"
+#include "keel/kernels/cpu/cpu_features.h"
+#include "keel/kernels/cpu/quantize.h"
+
+// GCC 12 warns that the _mm512_undefined_* operands inside its own intrinsics "may be used
+// uninitialized" once they are inlined into masked loads/conversions; they are undefined by design.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The f32 epilogue is a * b + c rounded twice in every path (the scalar one has no FMA to use).
+#pragma GCC optimize("fp-contract=off")
+
+namespace keel::cpu {
+
+namespace {
+
+#define KEEL_TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define KEEL_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+constexpr int64_t kMR = 6;  // rows of a micro-tile (both SIMD paths)
+constexpr int64_t kGrain = int64_t{1} << 20;  // multiply-adds below which one thread is faster
+
+inline int64_t round_up(int64_t value, int64_t step) { return (value + step - 1) / step * step; }
+inline int64_t ceil_div(int64_t value, int64_t step) { return (value + step - 1) / step; }
+
+template <typename T> struct AlignedFree {
+  void operator()(T* p) const { std::free(p); }
+};
+template <typename T> using Buffer = std::unique_ptr<T[], AlignedFree<T>>;
+template <typename T> Buffer<T> allocate(int64_t count) {
+  const size_t bytes = static_cast<size_t>(round_up(std::max<int64_t>(count, 1) * int64_t(sizeof(T)), 64));
+  return Buffer<T>(static_cast<T*>(std::aligned_alloc(64, bytes)));
+}
+
+// ---- the epilogue, shared by every path -----------------------------------------------------------
+// What the epilogue needs per column (length N) and per row (length M): folded zero points and
+// the f32 multipliers.
+struct Epilogue {
+  const Int8GemmArgs* args = nullptr;
+  int32_t za = 0;                      // the u8 zero point (za + 128 for s8 activations)
+  std::vector<int32_t> column_term;    // -za * colsum_b[j] + K * za * zb[j] (mod 2^32)
+  std::vector<int32_t> zb;             // zb[j]
+  std::vector<int32_t> row_sums;       // sum_p a[i, p] (u8 values); empty when every zb is 0
+  std::vector<float> multiplier;       // a_scale * b_scale[j]
+  std::vector<float> bias;             // bias[j] or 0
+  float qmin = 0, qmax = 0;
+};
+
+inline uint32_t wrap(int64_t value) { return static_cast<uint32_t>(value); }
+
+// out[i, j0 .. j0 + count) from the raw sums acc[0 .. count).
+void epilogue_row_scalar(const Epilogue& e, int64_t i, int64_t j0, int64_t count, const int32_t* acc) {
+  const Int8GemmArgs& args = *e.args;
+  const bool has_rows = !e.row_sums.empty();
+  const uint32_t row_sum = has_rows ? wrap(e.row_sums[i]) : 0;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t j = j0 + t;
+    uint32_t v = wrap(acc[t]) + wrap(e.column_term[j]);
+    if (has_rows) v -= wrap(e.zb[j]) * row_sum;
+    const int32_t exact = static_cast<int32_t>(v);
+    switch (args.output) {
+      case Int8GemmOutput::s32:
+        static_cast<int32_t*>(args.out)[i * args.out_row_stride + j] = exact;
+        break;
+      case Int8GemmOutput::f32:
+        static_cast<float*>(args.out)[i * args.out_row_stride + j] = static_cast<float>(exact) * e.multiplier[j] + e.bias[j];
+        break;
+      case Int8GemmOutput::u8:
+      case Int8GemmOutput::i8: {
+        const float real = static_cast<float>(exact) * e.multiplier[j] + e.bias[j];
+        const int32_t q = quantize_value(real, args.out_scale, static_cast<float>(args.out_zero_point), e.qmin, e.qmax);
+        if (args.output == Int8GemmOutput::u8) static_cast<uint8_t*>(args.out)[i * args.out_row_stride + j] = static_cast<uint8_t>(q);
+        else static_cast<int8_t*>(args.out)[i * args.out_row_stride + j] = static_cast<int8_t>(q);
+        break;
+      }
+    }
+  }
+}
+
+// The same with AVX-512, 16 columns at a time (identical results: the same f32 operations in the
+// same order, IEEE division, round-half-even, and the NaN-to-qmin clamp of quantize_value).
+template <Int8GemmOutput kOutput, bool kHasRows>
+KEEL_TARGET_VNNI void epilogue_row_avx512(const Epilogue& e, int64_t i, int64_t j0, int64_t count,
+                                          const int32_t* __restrict acc) {
+  const Int8GemmArgs& args = *e.args;
+  const __m512i row_sum = _mm512_set1_epi32(kHasRows ? e.row_sums[i] : 0);
+  const __m512 out_scale = _mm512_set1_ps(args.out_scale), out_zp = _mm512_set1_ps(static_cast<float>(args.out_zero_point));
+  const __m512 qmin = _mm512_set1_ps(e.qmin), qmax = _mm512_set1_ps(e.qmax);
+  const int32_t* __restrict column_term = e.column_term.data() + j0;
+  const int32_t* __restrict zb = e.zb.data() + j0;
+  const float* __restrict multiplier = e.multiplier.data() + j0;
+  const float* __restrict bias = e.bias.data() + j0;
+  using Out = std::conditional_t<kOutput == Int8GemmOutput::s32, int32_t,
+                                 std::conditional_t<kOutput == Int8GemmOutput::f32, float,
+                                                    std::conditional_t<kOutput == Int8GemmOutput::u8, uint8_t, int8_t>>>;
+  Out* __restrict out = static_cast<Out*>(args.out) + i * args.out_row_stride + j0;
+  // Full vectors, then one masked tail (the same code with a mask of ones compiles to plain moves
+  // only when the mask is a constant).
+  auto vector_at = [&](int64_t t, __mmask16 mask) __attribute__((always_inline)) {
+    __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mask, acc + t), _mm512_maskz_loadu_epi32(mask, column_term + t));
+    if constexpr (kHasRows) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mask, zb + t), row_sum));
+    if constexpr (kOutput == Int8GemmOutput::s32) {
+      _mm512_mask_storeu_epi32(out + t, mask, v);
+    } else {
+      __m512 real = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(mask, multiplier + t));
+      real = _mm512_add_ps(real, _mm512_maskz_loadu_ps(mask, bias + t));
+      if constexpr (kOutput == Int8GemmOutput::f32) {
+        _mm512_mask_storeu_ps(out + t, mask, real);
+      } else {
+        __m512 y = _mm512_roundscale_ps(_mm512_div_ps(real, out_scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        y = _mm512_add_ps(y, out_zp);
+        y = _mm512_min_ps(_mm512_max_ps(y, qmin), qmax);  // vmaxps gives its second operand for NaN
+        const __m512i q = _mm512_cvtps_epi32(y);
+        if constexpr (kOutput == Int8GemmOutput::u8) _mm512_mask_cvtusepi32_storeu_epi8(out + t, mask, q);
+        else _mm512_mask_cvtsepi32_storeu_epi8(out + t, mask, q);
+      }
+    }
+  };
+  int64_t t = 0;
+  for (; t + 16 <= count; t += 16) vector_at(t, __mmask16(0xffff));
+  if (t < count) vector_at(t, static_cast<__mmask16>((1u << (count - t)) - 1));
+}
+
+using EpilogueRow = void (*)(const Epilogue&, int64_t, int64_t, int64_t, const int32_t*);
+
+template <bool kHasRows> EpilogueRow pick_avx512_epilogue(Int8GemmOutput output) {
+  switch (output) {
+    case Int8GemmOutput::s32: return &epilogue_row_avx512<Int8GemmOutput::s32, kHasRows>;
+    case Int8GemmOutput::f32: return &epilogue_row_avx512<Int8GemmOutput::f32, kHasRows>;
+    case Int8GemmOutput::u8: return &epilogue_row_avx512<Int8GemmOutput::u8, kHasRows>;
+    default: return &epilogue_row_avx512<Int8GemmOutput::i8, kHasRows>;
+  }
+}
+
+// ---- reading the operands ----------------------------------------------------------------------
+inline uint8_t a_at(const Int8GemmArgs& args, int64_t i, int64_t p) {
+  const uint8_t raw = static_cast<const uint8_t*>(args.a)[i * args.a_row_stride + p * args.a_col_stride];
+  return args.a_is_signed ? static_cast<uint8_t>(raw ^ 0x80) : raw;  // s8 x -> u8 x + 128
+}
+inline int8_t b_at(const Int8GemmArgs& args, int64_t j, int64_t p) { return args.b[j * args.b_n_stride + p * args.b_k_stride]; }
+
+// ---- avx512_vnni path -----------------------------------------------------------------------
+struct VnniPath {
+  static constexpr int64_t kNR = 64;      // 4 zmm of 16 s32
+  static constexpr int64_t kKGroup = 4;   // k values per vpdpbusd lane
+  using AElement = uint8_t;
+  using BElement = int8_t;
+  // Measured on the development machine (1024^3 and 2048^3, 1 and 2 threads): K blocks of 1024
+  // beat 256 and 512 by a few percent; the B strip (64 KiB) streams from L2 without loss.
+  static constexpr int64_t kKC = 1024;
+  static constexpr int64_t kMC = 96;
+  static constexpr int64_t kNC = 128;
+};
+
+// Packs columns j0 .. j0 + 64 of b (zero beyond N and K) as [kp / 4][64][4] and returns their
+// column sums in col_sums[0 .. 64).
+KEEL_TARGET_VNNI void pack_b_vnni(const Int8GemmArgs& args, int64_t j0, int64_t kp, int8_t* dst, int32_t* col_sums) {
+  const int64_t columns = std::min<int64_t>(64, args.n - j0);
+  const int64_t full_groups = args.k / 4;
+  if (args.b_k_stride == 1 && columns == 64) {
+    // Rows of a [N, K] weight: gather one dword (4 k values) of 16 rows per instruction.
+    const __m512i row_offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                   _mm512_set1_epi32(static_cast<int32_t>(args.b_n_stride)));
+    const bool offsets_fit = args.b_n_stride * 15 < (int64_t{1} << 31);
+    if (offsets_fit) {
+      for (int64_t g = 0; g < full_groups; ++g) {
+        for (int64_t v = 0; v < 4; ++v) {
+          const int8_t* base = args.b + (j0 + 16 * v) * args.b_n_stride + 4 * g;
+          _mm512_store_si512(dst + g * 256 + v * 64, _mm512_i32gather_epi32(row_offsets, base, 1));
+        }
+      }
+    } else {
+      for (int64_t g = 0; g < full_groups; ++g)
+        for (int64_t c = 0; c < 64; ++c) std::memcpy(dst + g * 256 + c * 4, args.b + (j0 + c) * args.b_n_stride + 4 * g, 4);
+    }
+  } else if (args.b_n_stride == 1) {
+    // Rows of a [K, N] matrix: 4 rows of 64 bytes interleaved into 64 dwords of 4 k values.
+    const __mmask64 mask = columns == 64 ? ~__mmask64(0) : (__mmask64(1) << columns) - 1;
+    for (int64_t g = 0; g < full_groups; ++g) {
+      const int8_t* row = args.b + 4 * g * args.b_k_stride + j0;
+      const __m512i r0 = _mm512_maskz_loadu_epi8(mask, row), r1 = _mm512_maskz_loadu_epi8(mask, row + args.b_k_stride);
+      const __m512i r2 = _mm512_maskz_loadu_epi8(mask, row + 2 * args.b_k_stride);
+      const __m512i r3 = _mm512_maskz_loadu_epi8(mask, row + 3 * args.b_k_stride);
+      // Per 128-bit lane l: t0/t1 pair rows 0-1 for columns 16l + 0..7 / 8..15, t2/t3 rows 2-3.
+      const __m512i t0 = _mm512_unpacklo_epi8(r0, r1), t1 = _mm512_unpackhi_epi8(r0, r1);
+      const __m512i t2 = _mm512_unpacklo_epi8(r2, r3), t3 = _mm512_unpackhi_epi8(r2, r3);
+      // u0..u3: lane l holds columns 16l + 4q .. 16l + 4q + 3 as 4 k values each.
+      const __m512i u0 = _mm512_unpacklo_epi16(t0, t2), u1 = _mm512_unpackhi_epi16(t0, t2);
+      const __m512i u2 = _mm512_unpacklo_epi16(t1, t3), u3 = _mm512_unpackhi_epi16(t1, t3);
+      // Transpose the 4 x 4 grid of lanes: vector v = lane v of u0, u1, u2, u3.
+      const __m512i x0 = _mm512_shuffle_i32x4(u0, u1, 0x44), x1 = _mm512_shuffle_i32x4(u0, u1, 0xee);
+      const __m512i x2 = _mm512_shuffle_i32x4(u2, u3, 0x44), x3 = _mm512_shuffle_i32x4(u2, u3, 0xee);
+      int8_t* out = dst + g * 256;
+      _mm512_store_si512(out, _mm512_shuffle_i32x4(x0, x2, 0x88));
+      _mm512_store_si512(out + 64, _mm512_shuffle_i32x4(x0, x2, 0xdd));
+      _mm512_store_si512(out + 128, _mm512_shuffle_i32x4(x1, x3, 0x88));
+      _mm512_store_si512(out + 192, _mm512_shuffle_i32x4(x1, x3, 0xdd));
+    }
+  } else {
+    for (int64_t g = 0; g < full_groups; ++g)
+      for (int64_t c = 0; c < 64; ++c)
+        for (int64_t q = 0; q < 4; ++q) dst[g * 256 + c * 4 + q] = c < columns ? b_at(args, j0 + c, 4 * g + q) : 0;
+  }
+  for (int64_t g = full_groups; g < kp / 4; ++g)  // the K tail, zero padded
+    for (int64_t c = 0; c < 64; ++c)
+      for (int64_t q = 0; q < 4; ++q) {
+        const int64_t p = 4 * g + q;
+        dst[g * 256 + c * 4 + q] = c < columns && p < args.k ? b_at(args, j0 + c, p) : 0;
+      }
+  // Column sums: vpdpbusd of all-ones u8 with the packed strip.
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i sums[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  for (int64_t g = 0; g < kp / 4; ++g)
+    for (int v = 0; v < 4; ++v) sums[v] = _mm512_dpbusd_epi32(sums[v], ones, _mm512_load_si512(dst + g * 256 + v * 64));
+  for (int v = 0; v < 4; ++v) _mm512_storeu_si512(col_sums + 16 * v, sums[v]);
+}
+
+// c[rows x 64] (row stride ldc) = (accumulate ? c : 0) + a[rows x 4*groups] * strip, where a is
+// row-major u8 (row stride lda) and strip a packed B strip ([groups][64][4]).
+template <int kRows>
+KEEL_TARGET_VNNI void micro_vnni(int64_t groups, const uint8_t* a, int64_t lda, const int8_t* strip, int32_t* c,
+                                 int64_t ldc, bool accumulate) {
+  __m512i acc[kRows][4];
+#pragma GCC unroll 6
+  for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[r][v] = accumulate ? _mm512_loadu_si512(c + r * ldc + 16 * v) : _mm512_setzero_si512();
+  for (int64_t g = 0; g < groups; ++g) {
+    const __m512i b0 = _mm512_load_si512(strip), b1 = _mm512_load_si512(strip + 64);
+    const __m512i b2 = _mm512_load_si512(strip + 128), b3 = _mm512_load_si512(strip + 192);
+    strip += 256;
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r) {
+      int32_t quad;
+      std::memcpy(&quad, a + r * lda + 4 * g, 4);
+      const __m512i av = _mm512_set1_epi32(quad);
+      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, b0);
+      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, b1);
+      acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], av, b2);
+      acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], av, b3);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) _mm512_storeu_si512(c + r * ldc + 16 * v, acc[r][v]);
+}
+
+// ---- avx2 path ----------------------------------------------------------------------------
+struct Avx2Path {
+  static constexpr int64_t kNR = 16;      // 2 ymm of 8 s32
+  static constexpr int64_t kKGroup = 2;   // k values per vpmaddwd lane
+  using AElement = int16_t;
+  using BElement = int16_t;
+  static constexpr int64_t kKC = 512;
+  static constexpr int64_t kMC = 96;
+  static constexpr int64_t kNC = 256;
+};
+
+// Packs columns j0 .. j0 + 16 of b as 16-bit values [kp / 2][16][2] (zero beyond N and K).
+void pack_b_avx2(const Int8GemmArgs& args, int64_t j0, int64_t kp, int16_t* dst, int32_t* col_sums) {
+  const int64_t columns = std::min<int64_t>(16, args.n - j0);
+  for (int64_t c = 0; c < 16; ++c) col_sums[c] = 0;
+  for (int64_t g = 0; g < kp / 2; ++g)
+    for (int64_t c = 0; c < 16; ++c)
+      for (int64_t q = 0; q < 2; ++q) {
+        const int64_t p = 2 * g + q;
+        const int16_t value = c < columns && p < args.k ? b_at(args, j0 + c, p) : 0;
+        dst[g * 32 + c * 2 + q] = value;
+        col_sums[c] += value;
+      }
+}
+
+template <int kRows>
+KEEL_TARGET_AVX2 void micro_avx2(int64_t groups, const int16_t* a, int64_t lda, const int16_t* strip, int32_t* c,
+                                 int64_t ldc, bool accumulate) {
+  __m256i acc[kRows][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < 2; ++v)
+      acc[r][v] = accumulate ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + r * ldc + 8 * v)) : _mm256_setzero_si256();
+  for (int64_t g = 0; g < groups; ++g) {
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(strip));
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(strip + 16));
+    strip += 32;
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, a + r * lda + 2 * g, 4);
+      const __m256i av = _mm256_set1_epi32(pair);
+      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, b0));
+      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(av, b1));
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < 2; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + r * ldc + 8 * v), acc[r][v]);
+}
+
+// ---- the blocked driver of both SIMD paths ------------------------------------------------------
+template <typename Path>
+void call_micro(int64_t rows, int64_t groups, const typename Path::AElement* a, int64_t lda,
+                const typename Path::BElement* strip, int32_t* c, int64_t ldc, bool accumulate) {
+  if constexpr (std::is_same_v<Path, VnniPath>) {
+    switch (rows) {
+      case 6: return micro_vnni<6>(groups, a, lda, strip, c, ldc, accumulate);
+      case 5: return micro_vnni<5>(groups, a, lda, strip, c, ldc, accumulate);
+      case 4: return micro_vnni<4>(groups, a, lda, strip, c, ldc, accumulate);
+      case 3: return micro_vnni<3>(groups, a, lda, strip, c, ldc, accumulate);
+      case 2: return micro_vnni<2>(groups, a, lda, strip, c, ldc, accumulate);
+      default: return micro_vnni<1>(groups, a, lda, strip, c, ldc, accumulate);
+    }
+  } else {
+    switch (rows) {
+      case 6: return micro_avx2<6>(groups, a, lda, strip, c, ldc, accumulate);
+      case 5: return micro_avx2<5>(groups, a, lda, strip, c, ldc, accumulate);
+      case 4: return micro_avx2<4>(groups, a, lda, strip, c, ldc, accumulate);
+      case 3: return micro_avx2<3>(groups, a, lda, strip, c, ldc, accumulate);
+      case 2: return micro_avx2<2>(groups, a, lda, strip, c, ldc, accumulate);
+      default: return micro_avx2<1>(groups, a, lda, strip, c, ldc, accumulate);
+    }
+  }
+}
+
+// Row i of A as the path reads it (K rounded up to 4, zero padded, u8 values), and its sum.
+template <typename Path>
+int32_t pack_a_row(const Int8GemmArgs& args, int64_t i, int64_t kp, typename Path::AElement* __restrict dst) {
+  const uint8_t* __restrict row = static_cast<const uint8_t*>(args.a) + i * args.a_row_stride;
+  const uint8_t flip = args.a_is_signed ? 0x80 : 0;  // s8 x -> u8 x + 128
+  int32_t sum = 0;
+  if (args.a_col_stride == 1) {
+    for (int64_t p = 0; p < args.k; ++p) {
+      const uint8_t value = row[p] ^ flip;
+      dst[p] = value;
+      sum += value;
+    }
+  } else {
+    for (int64_t p = 0; p < args.k; ++p) {
+      const uint8_t value = row[p * args.a_col_stride] ^ flip;
+      dst[p] = value;
+      sum += value;
+    }
+  }
+  for (int64_t p = args.k; p < kp; ++p) dst[p] = 0;
+  return sum;
+}
+
+template <typename Path>
+void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
+  using AElement = typename Path::AElement;
+  using BElement = typename Path::BElement;
+  constexpr int64_t nr = Path::kNR, group = Path::kKGroup;
+  const int64_t m = args.m, n = args.n, k = args.k;
+  const int64_t kp = round_up(k, 4);
+  const int64_t strips = ceil_div(n, nr);
+  Buffer<BElement> b_packed = allocate<BElement>(strips * nr * kp);
+  std::vector<int32_t> col_sums(strips * nr);
+  // A is read in place when it already is what the VNNI kernel reads; otherwise copied.
+  constexpr bool vnni = std::is_same_v<Path, VnniPath>;
+  const bool a_in_place = vnni && !args.a_is_signed && args.a_col_stride == 1 && k % 4 == 0;
+  const bool need_row_sums = !e.row_sums.empty();
+  Buffer<AElement> a_packed = a_in_place ? nullptr : allocate<AElement>(m * kp);
+  const AElement* a_rows = a_in_place ? static_cast<const AElement*>(args.a) : a_packed.get();
+  const int64_t lda = a_in_place ? args.a_row_stride : kp;
+
+  // Tiles: shrink them until every thread has a few.
+  int64_t mc = Path::kMC, nc = Path::kNC;
+  const int64_t kc = Path::kKC;
+  auto tile_count = [&] { return ceil_div(m, mc) * ceil_div(n, nc); };
+  while (tile_count() < 4 * threads && nc > nr) nc /= 2;
+  while (tile_count() < 4 * threads && mc > 2 * kMR) mc = mc / 2 / kMR * kMR;
+  const int64_t m_tiles = ceil_div(m, mc), n_tiles = ceil_div(n, nc);
+
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#pragma omp for schedule(static)
+    for (int64_t s = 0; s < strips; ++s) {
+      if constexpr (vnni) pack_b_vnni(args, s * nr, kp, b_packed.get() + s * nr * kp, col_sums.data() + s * nr);
+      else pack_b_avx2(args, s * nr, kp, b_packed.get() + s * nr * kp, col_sums.data() + s * nr);
+    }
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < m; ++i) {
+      if (!a_in_place) {
+        const int32_t sum = pack_a_row<Path>(args, i, kp, a_packed.get() + i * kp);
+        if (need_row_sums) e.row_sums[i] = sum;
+      } else if (need_row_sums) {
+        int32_t sum = 0;
+        for (int64_t p = 0; p < k; ++p) sum += a_rows[i * lda + p];
+        e.row_sums[i] = sum;
+      }
+    }
+#pragma omp single
+    {
+      for (int64_t j = 0; j < n; ++j)
+        e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
+    }  // implicit barrier
+    Buffer<int32_t> tile = allocate<int32_t>(mc * nc);
+    const EpilogueRow epilogue_row = !vnni               ? &epilogue_row_scalar
+                                     : e.row_sums.empty() ? pick_avx512_epilogue<false>(args.output)
+                                                          : pick_avx512_epilogue<true>(args.output);
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < m_tiles * n_tiles; ++t) {
+      const int64_t i0 = t / n_tiles * mc, j0 = t % n_tiles * nc;
+      const int64_t rows = std::min(mc, m - i0), columns = std::min(nc, n - j0);
+      if (kp == 0) std::fill(tile.get(), tile.get() + mc * nc, 0);
+      for (int64_t p0 = 0; p0 < kp; p0 += kc) {
+        const int64_t depth = std::min(kc, kp - p0);
+        for (int64_t js = 0; js < columns; js += nr) {
+          const BElement* strip = b_packed.get() + (j0 + js) / nr * nr * kp + p0 * nr;
+          for (int64_t is = 0; is < rows; is += kMR)
+            call_micro<Path>(std::min(kMR, rows - is), depth / group, a_rows + (i0 + is) * lda + p0, lda, strip,
+                             tile.get() + is * nc + js, nc, p0 > 0);
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) epilogue_row(e, i0 + r, j0, columns, tile.get() + r * nc);
+    }
+  }
+}
+
+// ---- scalar path ------------------------------------------------------------------------------
+void run_scalar(const Int8GemmArgs& args, Epilogue& e, int threads) {
+  const int64_t m = args.m, n = args.n, k = args.k;
+  std::vector<int32_t> col_sums(n, 0);
+  for (int64_t j = 0; j < n; ++j) {
+    int32_t sum = 0;
+    for (int64_t p = 0; p < k; ++p) sum += b_at(args, j, p);
+    e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * sum + k * int64_t{e.za} * e.zb[j]));
+  }
+  const bool need_row_sums = !e.row_sums.empty();
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t i = 0; i < m; ++i) {
+    std::vector<int32_t> row(n);
+    uint32_t row_sum = 0;
+    for (int64_t p = 0; p < k; ++p) row_sum += a_at(args, i, p);
+    if (need_row_sums) e.row_sums[i] = static_cast<int32_t>(row_sum);
+    for (int64_t j = 0; j < n; ++j) {
+      uint32_t acc = 0;  // wraps like the SIMD paths' s32 lanes
+      for (int64_t p = 0; p < k; ++p) acc += static_cast<uint32_t>(int32_t{a_at(args, i, p)} * int32_t{b_at(args, j, p)});
+      row[j] = static_cast<int32_t>(acc);
+    }
+    epilogue_row_scalar(e, i, 0, n, row.data());
+  }
+}
+
+enum class Path { vnni, avx2, scalar };
+
+Path pick_path() {
+  const CpuFeatures f = cpu_features();
+  if (f.avx512 && f.avx512_vnni) return Path::vnni;
+  if (f.avx2) return Path::avx2;
+  return Path::scalar;
+}
+
+}  // namespace
+
+std::string_view gemm_int8_path() {
+  switch (pick_path()) {
+    case Path::vnni: return "avx512_vnni";
+    case Path::avx2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+int64_t gemm_int8_max_depth(int64_t max_abs_a, int64_t max_abs_b) {
+  const int64_t product = std::max<int64_t>(1, max_abs_a * max_abs_b);
+  return std::numeric_limits<int32_t>::max() / product;
+}
+
+void gemm_int8(const Int8GemmArgs& args) {
+  KEEL_ASSERT(args.m >= 0 && args.n >= 0 && args.k >= 0);
+  if (args.m == 0 || args.n == 0) return;
+  Epilogue e;
+  e.args = &args;
+  e.za = args.a_zero_point + (args.a_is_signed ? 128 : 0);
+  e.column_term.resize(args.n);
+  e.zb.resize(args.n);
+  e.multiplier.resize(args.n);
+  e.bias.resize(args.n);
+  bool any_zb = false;
+  for (int64_t j = 0; j < args.n; ++j) {
+    e.zb[j] = args.b_zero_points ? args.b_zero_points[j * args.b_zero_point_stride] : 0;
+    any_zb |= e.zb[j] != 0;
+    const float b_scale = args.b_scales ? args.b_scales[j * args.b_scale_stride] : 1.0f;
+    e.multiplier[j] = args.a_scale * b_scale;
+    e.bias[j] = args.bias ? args.bias[j] : 0.0f;
+  }
+  if (any_zb) e.row_sums.assign(args.m, 0);
+  e.qmin = args.output == Int8GemmOutput::u8 ? 0.0f : -128.0f;
+  e.qmax = args.output == Int8GemmOutput::u8 ? 255.0f : 127.0f;
+
+  const int64_t work = args.m * args.n * std::max<int64_t>(args.k, 1);
+  const int threads = work < 2 * kGrain || omp_in_parallel()
+                          ? 1
+                          : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), work / kGrain));
+  switch (pick_path()) {
+    case Path::vnni: return run_blocked<VnniPath>(args, e, threads);
+    case Path::avx2: return run_blocked<Avx2Path>(args, e, threads);
+    default: return run_scalar(args, e, threads);
+  }
+}
+
+}  // namespace keel::cpu

@@ -1,0 +1,61 @@
+#pragma once
+// INT8 matrix product on the CPU (kernels/cpu/gemm_int8.cpp): u8 (or s8) activations times s8
+// weights, exact s32 accumulation, then one of four epilogues. The op is keel::quantized_matmul
+// (ops/quantize.h), which checks every argument; this kernel only asserts.
+//
+//   acc[i, j] = sum_p (a[i, p] - za) * (b[j, p] - zb[j])                        exact in s32
+//   s32:    out = acc                                                           (ONNX MatMulInteger)
+//   f32:    out = (a_scale * b_scale[j]) * f32(acc) + bias[j]
+//   u8/i8:  out = saturate(round_half_even(f32_out / out_scale) + out_zp)       (ONNX QLinearMatMul)
+//           bit-identical to quantize_per_tensor applied to the f32 epilogue's result
+//
+// The caller guarantees |acc| < 2^31 for every possible input: K * max|a - za| * max|b - zb| <=
+// 2^31 - 1 (gemm_int8_max_depth). Intermediate sums may wrap (two's complement), the result is
+// still exact because the true value fits.
+#include <cstdint>
+#include <string_view>
+
+namespace keel::cpu {
+
+enum class Int8GemmOutput : uint8_t { s32, f32, u8, i8 };
+
+struct Int8GemmArgs {
+  int64_t m = 0, n = 0, k = 0;
+  // a[i, p] at a + i * a_row_stride + p * a_col_stride (elements = bytes): u8, or s8 when
+  // a_is_signed (then computed as the u8 value a + 128 with zero point za + 128).
+  const void* a = nullptr;
+  bool a_is_signed = false;
+  int64_t a_row_stride = 0, a_col_stride = 1;
+  int32_t a_zero_point = 0;
+  float a_scale = 1;
+  // b[j, p] at b + j * b_n_stride + p * b_k_stride: s8. A weight [N, K] has (K, 1), a [K, N]
+  // matrix has (1, N).
+  const int8_t* b = nullptr;
+  int64_t b_n_stride = 0, b_k_stride = 1;
+  // zb[j] = b_zero_points[j * b_zero_point_stride], b_scale[j] = b_scales[j * b_scale_stride]:
+  // stride 0 for one value per tensor, 1 for one per output channel.
+  const int32_t* b_zero_points = nullptr;
+  int64_t b_zero_point_stride = 0;
+  const float* b_scales = nullptr;
+  int64_t b_scale_stride = 0;
+  const float* bias = nullptr;  // [n] f32 or null; f32/u8/i8 outputs only
+  Int8GemmOutput output = Int8GemmOutput::f32;
+  void* out = nullptr;  // out[i, j] at out + i * out_row_stride + j (elements)
+  int64_t out_row_stride = 0;
+  float out_scale = 1;       // u8/i8 outputs
+  int32_t out_zero_point = 0;
+};
+
+void gemm_int8(const Int8GemmArgs& args);
+
+// The path gemm_int8 takes now, from cpu_features(): "avx512_vnni" (vpdpbusd), "avx2" (vpmaddwd
+// on 16-bit values; also used on AVX-512 CPUs without VNNI) or "scalar". There is no AMX-INT8
+// path (the development machine has no AMX to test one on).
+std::string_view gemm_int8_path();
+
+// The largest K for which every product of these operands fits in s32:
+// floor((2^31 - 1) / (max|a - za| * max|b - zb|)), a in [0, 255] (u8) or [-128, 127] (s8),
+// b in [-128, 127].
+int64_t gemm_int8_max_depth(int64_t max_abs_a, int64_t max_abs_b);
+
+}  // namespace keel::cpu
