@@ -1,0 +1,330 @@
+// Fused row kernels: softmax, log_softmax, layer_norm, rms_norm (forward and backward).
+//
+// Every tensor is a contiguous [R, C] matrix (R rows, C columns; the op moved the reduced dim
+// last and flattened the rest); x, y, dy, dx share one storage dtype T (f32, bf16 or f16) and
+// compute in f32; per-row statistics and the affine parameters are f32.
+//
+//   softmax       y = exp(x - m) / s,   m = max_c x,  s = sum_c exp(x - m)
+//                 dx = y * (dy - sum_c(dy * y))
+//   log_softmax   y = x - m - log s
+//                 dx = dy - exp(y) * sum_c(dy)
+//   layer_norm    mean = sum_c x / C, rstd = 1 / sqrt(sum_c (x - mean)^2 / C + eps),
+//                 xhat = (x - mean) * rstd,  y = xhat * w + b          (w, b: [C], optional)
+//                 g = dy * w:  dx = rstd * (g - mean_c g - xhat * mean_c(g * xhat))
+//                 dw = sum_r dy * xhat,  db = sum_r dy
+//   rms_norm      rstd = 1 / sqrt(sum_c x^2 / C + eps), xhat = x * rstd, y = xhat * w
+//                 dx = rstd * (g - xhat * mean_c(g * xhat)),  dw = sum_r dy * xhat
+//     saved by the ops: y (softmax), mean and rstd as f32 [R] (norms).
+//
+// Bytes per call (the memory traffic the kernels aim for): forward R*C*sizeof(T) read + the same
+// written; backward two such reads (y or x, and dy) + one write. FLOPs are a few per element
+// (softmax ~20 with exp), far below what the memory allows: these kernels are memory bound.
+//
+// Passes: a row of up to kCachedRow elements is read from memory once and then re-read from L1/L2
+// (statistics pass, then the write pass). Softmax keeps the exponentials of such a row in an f32
+// scratch row, so exp runs once per element. Longer softmax rows go in chunks: the max and the
+// rescaled sum of each chunk are taken while the chunk is in L1 (online softmax: s = s * exp(m_old
+// - m_new) + chunk sum), then one write pass recomputes exp: two reads of x from memory.
+// Sums accumulate in f32 lanes (4 vectors) per chunk of at most kChunk elements and in double
+// across chunks. Rows are split across OpenMP threads above kGrain elements of work; the norm
+// backward gives each thread a block of rows and its own f32 dw/db partial row, summed at the end
+// in double. Reference: the composites of ops/nn_functional.cpp in float64.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "keel/kernels/cpu/fused_kernels.h"
+#include "keel/kernels/cpu/simd.h"
+
+namespace keel::cpu::KEEL_CPU_ISA {
+
+namespace {
+
+using namespace simd;
+
+constexpr int64_t kGrain = 32768;        // elements of work below which one thread runs
+constexpr int64_t kCachedRow = 16384;    // softmax rows up to this length use the scratch row
+constexpr int64_t kChunk = 4096;         // f32 lane sums cover at most this many elements
+constexpr int kUnroll = 4;
+
+int threads_for(int64_t work) { return work < kGrain ? 1 : omp_get_max_threads(); }
+
+// sum over i in [0, n) of f(i, count) where f gives the vector at element i with `count` valid
+// lanes; lanes past count must come out 0 (f uses the fill of simd::load or selects).
+template <typename F> double sum_lanes(int64_t n, F f) {
+  double total = 0.0;
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t end = std::min(n, start + kChunk);
+    vfloat acc[kUnroll] = {};
+    int64_t i = start;
+    for (; i + kUnroll * kWidth <= end; i += kUnroll * kWidth)
+      for (int u = 0; u < kUnroll; ++u) acc[u] += f(i + u * kWidth, kWidth);
+    for (; i < end; i += kWidth) acc[0] += f(i, std::min<int64_t>(kWidth, end - i));
+    total += static_cast<double>(reduce_add((acc[0] + acc[1]) + (acc[2] + acc[3])));
+  }
+  return total;
+}
+
+template <typename T> float row_max(const T* x, int64_t n) {
+  vfloat acc[kUnroll];
+  for (auto& a : acc) a = splat(-INFINITY);
+  int64_t i = 0;
+  for (; i + kUnroll * kWidth <= n; i += kUnroll * kWidth)
+    for (int u = 0; u < kUnroll; ++u) acc[u] = max(acc[u], load(x + i + u * kWidth));
+  for (; i < n; i += kWidth) acc[0] = max(acc[0], load(x + i, std::min<int64_t>(kWidth, n - i), -INFINITY));
+  return reduce_max(max(max(acc[0], acc[1]), max(acc[2], acc[3])));
+}
+
+// ---- softmax forward ------------------------------------------------------------------------------
+template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log, float* scratch) {
+  float m;
+  double s;
+  if (n <= kCachedRow) {
+    m = row_max(x, n);
+    const vfloat vm = splat(m);
+    if (is_log) {
+      s = sum_lanes(n, [&](int64_t i, int64_t count) {
+        const vfloat e = exp(load(x + i, count, -INFINITY) - vm);
+        return e;
+      });
+    } else {
+      s = sum_lanes(n, [&](int64_t i, int64_t count) {
+        const vfloat e = exp(load(x + i, count, -INFINITY) - vm);
+        store(scratch + i, e);  // scratch has room for a whole last vector
+        return e;
+      });
+    }
+  } else {
+    // Online: m and s over chunks that stay in L1.
+    m = -INFINITY;
+    s = 0.0;
+    for (int64_t start = 0; start < n; start += kChunk) {
+      const int64_t count = std::min(kChunk, n - start);
+      const float chunk_max = row_max(x + start, count);
+      if (std::isnan(chunk_max)) {  // the whole row is NaN
+        m = chunk_max;
+        s = chunk_max;
+        break;
+      }
+      const float new_m = std::max(m, chunk_max);
+      if (new_m == -INFINITY) continue;  // all -inf so far: nothing to add
+      const vfloat vm = splat(new_m);
+      const double chunk_sum = sum_lanes(count, [&](int64_t i, int64_t c) {
+        return exp(load(x + start + i, c, -INFINITY) - vm);
+      });
+      s = s * std::exp(static_cast<double>(m) - new_m) + chunk_sum;
+      m = new_m;
+    }
+  }
+  const vfloat vm = splat(m);
+  if (is_log) {
+    const vfloat shift = splat(static_cast<float>(m + std::log(s)));
+    for (int64_t i = 0; i < n; i += kWidth) {
+      const int64_t count = std::min<int64_t>(kWidth, n - i);
+      store(y + i, load(x + i, count, 0.f) - shift, count);
+    }
+  } else {
+    const vfloat inv = splat(static_cast<float>(1.0 / s));
+    if (n <= kCachedRow) {
+      for (int64_t i = 0; i < n; i += kWidth) store(y + i, load(scratch + i) * inv, std::min<int64_t>(kWidth, n - i));
+    } else {
+      for (int64_t i = 0; i < n; i += kWidth) {
+        const int64_t count = std::min<int64_t>(kWidth, n - i);
+        store(y + i, exp(load(x + i, count, 0.f) - vm) * inv, count);
+      }
+    }
+  }
+}
+
+template <typename T> void softmax_impl(T* y, const T* x, int64_t rows, int64_t cols, bool is_log) {
+#pragma omp parallel num_threads(threads_for(rows * cols))
+  {
+    std::vector<float> scratch(cols <= kCachedRow ? static_cast<size_t>(cols + kWidth) : 0);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) softmax_row(y + r * cols, x + r * cols, cols, is_log, scratch.data());
+  }
+}
+
+// ---- softmax backward -----------------------------------------------------------------------------
+template <typename T> void softmax_backward_row(T* dx, const T* y, const T* dy, int64_t n, bool is_log) {
+  if (is_log) {
+    const vfloat total = splat(static_cast<float>(
+        sum_lanes(n, [&](int64_t i, int64_t count) { return load(dy + i, count, 0.f); })));
+    for (int64_t i = 0; i < n; i += kWidth) {
+      const int64_t count = std::min<int64_t>(kWidth, n - i);
+      store(dx + i, load(dy + i, count, 0.f) - exp(load(y + i, count, 0.f)) * total, count);
+    }
+  } else {
+    const vfloat dot = splat(static_cast<float>(sum_lanes(
+        n, [&](int64_t i, int64_t count) { return load(dy + i, count, 0.f) * load(y + i, count, 0.f); })));
+    for (int64_t i = 0; i < n; i += kWidth) {
+      const int64_t count = std::min<int64_t>(kWidth, n - i);
+      store(dx + i, load(y + i, count, 0.f) * (load(dy + i, count, 0.f) - dot), count);
+    }
+  }
+}
+
+template <typename T>
+void softmax_backward_impl(T* dx, const T* y, const T* dy, int64_t rows, int64_t cols, bool is_log) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(rows * cols))
+  for (int64_t r = 0; r < rows; ++r) softmax_backward_row(dx + r * cols, y + r * cols, dy + r * cols, cols, is_log);
+}
+
+// ---- layer_norm / rms_norm forward ----------------------------------------------------------------
+template <typename T>
+void norm_forward_impl(T* y, float* mean_out, float* rstd_out, const T* x, const float* weight, const float* bias,
+                       int64_t rows, int64_t cols, double eps) {
+  const bool centered = mean_out != nullptr;
+#pragma omp parallel for schedule(static) num_threads(threads_for(rows * cols))
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    T* yr = y + r * cols;
+    float mu = 0.f;
+    if (centered) {
+      mu = static_cast<float>(sum_lanes(cols, [&](int64_t i, int64_t c) { return load(xr + i, c, 0.f); }) / cols);
+      mean_out[r] = mu;
+    }
+    const vfloat vmu = splat(mu);
+    const double squares = sum_lanes(cols, [&](int64_t i, int64_t c) {
+      const vfloat d = load(xr + i, c, mu) - vmu;  // the fill makes d = 0 past the row
+      return d * d;
+    });
+    const float rstd = static_cast<float>(1.0 / std::sqrt(squares / cols + eps));
+    rstd_out[r] = rstd;
+    const vfloat vrstd = splat(rstd);
+    for (int64_t i = 0; i < cols; i += kWidth) {
+      const int64_t count = std::min<int64_t>(kWidth, cols - i);
+      vfloat v = (load(xr + i, count, 0.f) - vmu) * vrstd;
+      if (weight) v *= load(weight + i, count, 0.f);
+      if (bias) v += load(bias + i, count, 0.f);
+      store(yr + i, v, count);
+    }
+  }
+}
+
+// ---- layer_norm / rms_norm backward ---------------------------------------------------------------
+template <typename T>
+void norm_backward_impl(T* dx, float* dweight, float* dbias, const T* dy, const T* x, const float* mean,
+                        const float* rstd, const float* weight, int64_t rows, int64_t cols) {
+  const int threads = static_cast<int>(std::min<int64_t>(threads_for(rows * cols), std::max<int64_t>(rows, 1)));
+  // Per-thread partial dw and db rows, padded to whole vectors.
+  const int64_t padded = (cols + kWidth - 1) / kWidth * kWidth;
+  const bool partials = dweight || dbias;
+  std::vector<float> partial_dw(partials ? static_cast<size_t>(threads * padded) : 0, 0.f);
+  std::vector<float> partial_db(dbias ? static_cast<size_t>(threads * padded) : 0, 0.f);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int64_t begin = rows * t / threads, end = rows * (t + 1) / threads;
+    float* pdw = partials ? partial_dw.data() + t * padded : nullptr;
+    float* pdb = dbias ? partial_db.data() + t * padded : nullptr;
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * cols;
+      const T* dyr = dy + r * cols;
+      const vfloat vmu = splat(mean ? mean[r] : 0.f);
+      const vfloat vrstd = splat(rstd[r]);
+      // Pass 1: sum g, sum g * xhat, and the dw/db partials.
+      vfloat sum_g[2] = {}, sum_gx[2] = {};
+      double total_g = 0.0, total_gx = 0.0;
+      int64_t since_flush = 0;
+      for (int64_t i = 0; i < cols; i += kWidth) {
+        const int64_t count = std::min<int64_t>(kWidth, cols - i);
+        const vfloat d = load(dyr + i, count, 0.f);
+        const vfloat xhat = (load(xr + i, count, 0.f) - vmu) * vrstd;  // garbage-free: d = 0 past the row
+        const vfloat g = weight ? d * load(weight + i, count, 0.f) : d;
+        const int u = (i / kWidth) & 1;
+        sum_g[u] += g;
+        sum_gx[u] += g * xhat;
+        if (pdw) store(pdw + i, load(pdw + i) + d * xhat);
+        if (pdb) store(pdb + i, load(pdb + i) + d);
+        if ((since_flush += kWidth) >= kChunk) {
+          total_g += reduce_add(sum_g[0] + sum_g[1]);
+          total_gx += reduce_add(sum_gx[0] + sum_gx[1]);
+          sum_g[0] = sum_g[1] = sum_gx[0] = sum_gx[1] = vfloat{};
+          since_flush = 0;
+        }
+      }
+      total_g += reduce_add(sum_g[0] + sum_g[1]);
+      total_gx += reduce_add(sum_gx[0] + sum_gx[1]);
+      if (!dx) continue;
+      // Pass 2: dx = rstd * (g - mean g - xhat * mean(g * xhat)) (no mean g term for rms_norm).
+      const vfloat mean_g = splat(mean ? static_cast<float>(total_g / cols) : 0.f);
+      const vfloat mean_gx = splat(static_cast<float>(total_gx / cols));
+      T* dxr = dx + r * cols;
+      for (int64_t i = 0; i < cols; i += kWidth) {
+        const int64_t count = std::min<int64_t>(kWidth, cols - i);
+        const vfloat d = load(dyr + i, count, 0.f);
+        const vfloat xhat = (load(xr + i, count, 0.f) - vmu) * vrstd;
+        const vfloat g = weight ? d * load(weight + i, count, 0.f) : d;
+        store(dxr + i, vrstd * (g - mean_g - xhat * mean_gx), count);
+      }
+    }
+  }
+  if (!partials) return;
+  for (int64_t c = 0; c < cols; ++c) {
+    double dw = 0.0, db = 0.0;
+    for (int t = 0; t < threads; ++t) {
+      dw += partial_dw[t * padded + c];
+      if (dbias) db += partial_db[t * padded + c];
+    }
+    if (dweight) dweight[c] = static_cast<float>(dw);
+    if (dbias) dbias[c] = static_cast<float>(db);
+  }
+}
+
+template <typename F> void by_dtype(DType dtype, F f) {
+  switch (dtype) {
+    case DType::f32: f(float{}); break;
+    case DType::bf16: f(BFloat16{}); break;
+    case DType::f16: f(Half{}); break;
+    default: KEEL_ASSERT(false && "norm kernels take f32, bf16 or f16");
+  }
+}
+
+template <typename T> T* ptr(const Tensor& t) { return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr; }
+
+}  // namespace
+
+void softmax_rows(const Tensor& y, const Tensor& x, bool is_log) {
+  const int64_t cols = x.dim() == 0 ? 1 : x.shape().back();
+  const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
+  by_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    softmax_impl(ptr<T>(y), ptr<const T>(x), rows, cols, is_log);
+  });
+}
+
+void softmax_backward_rows(const Tensor& dx, const Tensor& y, const Tensor& dy, bool is_log) {
+  const int64_t cols = y.dim() == 0 ? 1 : y.shape().back();
+  const int64_t rows = cols == 0 ? 0 : y.numel() / cols;
+  by_dtype(y.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    softmax_backward_impl(ptr<T>(dx), ptr<const T>(y), ptr<const T>(dy), rows, cols, is_log);
+  });
+}
+
+void norm_forward_rows(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& weight,
+                       const Tensor& bias, double eps) {
+  const int64_t rows = rstd.numel();
+  const int64_t cols = rows == 0 ? 0 : x.numel() / rows;
+  by_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    norm_forward_impl(ptr<T>(y), ptr<float>(mean), ptr<float>(rstd), ptr<const T>(x), ptr<const float>(weight),
+                      ptr<const float>(bias), rows, cols, eps);
+  });
+}
+
+void norm_backward_rows(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                        const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight) {
+  const int64_t rows = rstd.numel();
+  const int64_t cols = rows == 0 ? 0 : x.numel() / rows;
+  by_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    norm_backward_impl(ptr<T>(dx), ptr<float>(dweight), ptr<float>(dbias), ptr<const T>(dy), ptr<const T>(x),
+                       ptr<const float>(mean), ptr<const float>(rstd), ptr<const float>(weight), rows, cols);
+  });
+}
+
+}  // namespace keel::cpu::KEEL_CPU_ISA

@@ -1,0 +1,160 @@
+#pragma once
+// A small float vector for the hand-written CPU kernels (*.isa.cpp only): GCC vector extensions
+// of this variant's widest float register (16 lanes with AVX-512, 8 with AVX2, 4 with SSE4.2), so
+// one source gives every instruction set. Everything here lives in keel::cpu::KEEL_CPU_ISA::simd:
+// each variant has its own types and no definition is shared between variants.
+//
+// Loads and stores convert f32, bf16 and f16 storage to and from f32 lanes; bf16 rounds to
+// nearest even (NaN kept quiet) as core/half.h; f16 uses F16C where the variant has it (AVX2,
+// AVX-512), otherwise core/half.h's scalar conversions. exp() is Cephes' expf: Cody-Waite range
+// reduction, a degree-6 polynomial, 2^n applied in two halves so that results underflow to
+// subnormals and zero and overflow to inf as IEEE does (max relative error ~2 ulp; exp(-inf) = 0,
+// exp(NaN) = NaN).
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "keel/core/half.h"
+
+#ifndef KEEL_CPU_ISA
+#error "simd.h is for the per-instruction-set kernel files (*.isa.cpp)"
+#endif
+
+#if defined(__AVX512F__)
+#define KEEL_SIMD_WIDTH 16
+#elif defined(__AVX2__)
+#define KEEL_SIMD_WIDTH 8
+#else
+#define KEEL_SIMD_WIDTH 4
+#endif
+
+namespace keel::cpu::KEEL_CPU_ISA::simd {
+
+inline constexpr int kWidth = KEEL_SIMD_WIDTH;
+typedef float vfloat __attribute__((vector_size(KEEL_SIMD_WIDTH * 4)));
+typedef int32_t vint __attribute__((vector_size(KEEL_SIMD_WIDTH * 4)));
+typedef uint32_t vuint __attribute__((vector_size(KEEL_SIMD_WIDTH * 4)));
+typedef uint16_t vbits16 __attribute__((vector_size(KEEL_SIMD_WIDTH * 2)));
+
+inline vfloat splat(float value) { return vfloat{} + value; }
+
+inline float to_float(float v) { return v; }
+inline float to_float(BFloat16 v) { return static_cast<float>(v); }
+inline float to_float(Half v) { return static_cast<float>(v); }
+template <typename T> inline T from_float(float v) {
+  if constexpr (std::is_same_v<T, float>) return v;
+  else return T(v);
+}
+
+// ---- full-width loads and stores ----------------------------------------------------------------
+inline vfloat load(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline vfloat load(const BFloat16* p) {
+  vbits16 h;
+  std::memcpy(&h, p, sizeof h);
+  return reinterpret_cast<vfloat>(__builtin_convertvector(h, vuint) << 16);
+}
+inline vfloat load(const Half* p) {
+#if KEEL_SIMD_WIDTH == 16
+  return reinterpret_cast<vfloat>(_mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#elif KEEL_SIMD_WIDTH == 8 && defined(__F16C__)
+  return reinterpret_cast<vfloat>(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#else
+  vfloat v;
+  for (int k = 0; k < kWidth; ++k) v[k] = static_cast<float>(p[k]);
+  return v;
+#endif
+}
+
+inline void store(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+inline void store(BFloat16* p, vfloat v) {
+  const vuint bits = reinterpret_cast<vuint>(v);
+  const vuint rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  const vuint quiet_nan = (bits >> 16) | 0x0040u;
+  const vuint result = (bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded;
+  const vbits16 h = __builtin_convertvector(result, vbits16);
+  std::memcpy(static_cast<void*>(p), &h, sizeof h);
+}
+inline void store(Half* p, vfloat v) {
+#if KEEL_SIMD_WIDTH == 16
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                      _mm512_maskz_cvtps_ph(0xffff, reinterpret_cast<__m512>(v), _MM_FROUND_TO_NEAREST_INT));
+#elif KEEL_SIMD_WIDTH == 8 && defined(__F16C__)
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                   _mm256_cvtps_ph(reinterpret_cast<__m256>(v), _MM_FROUND_TO_NEAREST_INT));
+#else
+  for (int k = 0; k < kWidth; ++k) p[k] = Half(v[k]);
+#endif
+}
+
+// ---- partial loads and stores: the first `count` lanes (count <= kWidth) ----------------------
+// Lanes past count read `fill`.
+template <typename T> inline vfloat load(const T* p, int64_t count, float fill) {
+  if (count == kWidth) return load(p);
+  vfloat v = splat(fill);
+  for (int64_t k = 0; k < count; ++k) v[k] = to_float(p[k]);
+  return v;
+}
+template <typename T> inline void store(T* p, vfloat v, int64_t count) {
+  if (count == kWidth) return store(p, v);
+  for (int64_t k = 0; k < count; ++k) p[k] = from_float<T>(v[k]);
+}
+// All-ones in the first count lanes: for selecting the valid lanes of a partial vector.
+inline vint first_lanes(int64_t count) {
+  vint index;
+  for (int k = 0; k < kWidth; ++k) index[k] = k;
+  return index < static_cast<int32_t>(count);
+}
+
+// ---- arithmetic ---------------------------------------------------------------------------------
+inline vfloat max(vfloat a, vfloat b) { return a > b ? a : b; }
+inline vfloat sqrt(vfloat v) {
+#if KEEL_SIMD_WIDTH == 16
+  return reinterpret_cast<vfloat>(_mm512_maskz_sqrt_ps(0xffff, reinterpret_cast<__m512>(v)));
+#elif KEEL_SIMD_WIDTH == 8
+  return reinterpret_cast<vfloat>(_mm256_sqrt_ps(reinterpret_cast<__m256>(v)));
+#else
+  return reinterpret_cast<vfloat>(_mm_sqrt_ps(reinterpret_cast<__m128>(v)));
+#endif
+}
+inline float reduce_add(vfloat v) {
+  float s = 0.f;
+  for (int k = 0; k < kWidth; ++k) s += v[k];
+  return s;
+}
+inline float reduce_max(vfloat v) {
+  float m = v[0];
+  for (int k = 1; k < kWidth; ++k) m = v[k] > m ? v[k] : m;
+  return m;
+}
+
+// exp(x) per lane (see the header comment).
+inline vfloat exp(vfloat x) {
+  // Beyond [-104, 89] the result is 0 or inf anyway; NaN passes the clamps (comparisons are false).
+  x = x < -104.f ? splat(-104.f) : x;
+  x = x > 89.f ? splat(89.f) : x;
+  // n = round(x / ln 2) by the 1.5 * 2^23 trick: n sits in the low mantissa bits of t.
+  const vfloat magic = splat(12582912.f);
+  const vfloat t = x * 1.44269504088896341f + magic;
+  const vfloat n = t - magic;
+  const vint n_int = reinterpret_cast<vint>(t) - 0x4b400000;
+  const vfloat r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  vfloat p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.f;
+  // 2^n = 2^(n/2, floored) * 2^(rest): both factors stay normal floats for n in [-150, 129].
+  const vint half_n = n_int >> 1;
+  const vfloat scale_a = reinterpret_cast<vfloat>((half_n + 127) << 23);
+  const vfloat scale_b = reinterpret_cast<vfloat>((n_int - half_n + 127) << 23);
+  return p * scale_a * scale_b;
+}
+
+}  // namespace keel::cpu::KEEL_CPU_ISA::simd
