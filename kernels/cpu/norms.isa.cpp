@@ -62,7 +62,8 @@ template <typename F> double sum_lanes(int64_t n, F f) {
     for (; i + kUnroll * kWidth <= end; i += kUnroll * kWidth)
       for (int u = 0; u < kUnroll; ++u) acc[u] += f(i + u * kWidth, kWidth);
     for (; i < end; i += kWidth) acc[0] += f(i, std::min<int64_t>(kWidth, end - i));
-    total += static_cast<double>(reduce_add((acc[0] + acc[1]) + (acc[2] + acc[3])));
+    const vfloat lanes = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (int k = 0; k < kWidth; ++k) total += static_cast<double>(lanes[k]);
   }
   return total;
 }
@@ -181,22 +182,28 @@ void norm_forward_impl(T* y, float* mean_out, float* rstd_out, const T* x, const
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
-    float mu = 0.f;
+    // x - mean is taken as (x - pivot) - (mean - pivot) with pivot = x[0]: both differences are
+    // small and exact or nearly so when the mean is large against the spread (x = 1000 + noise).
+    const float pivot = centered ? to_float(xr[0]) : 0.f;
+    const vfloat vpivot = splat(pivot);
+    float delta = 0.f;
     if (centered) {
-      mu = static_cast<float>(sum_lanes(cols, [&](int64_t i, int64_t c) { return load(xr + i, c, 0.f); }) / cols);
-      mean_out[r] = mu;
+      const double shifted = sum_lanes(cols, [&](int64_t i, int64_t c) { return load(xr + i, c, pivot) - vpivot; });
+      delta = static_cast<float>(shifted / cols);
+      mean_out[r] = static_cast<float>(static_cast<double>(pivot) + shifted / cols);
     }
-    const vfloat vmu = splat(mu);
+    const vfloat vdelta = splat(delta);
     const double squares = sum_lanes(cols, [&](int64_t i, int64_t c) {
-      const vfloat d = load(xr + i, c, mu) - vmu;  // the fill makes d = 0 past the row
-      return d * d;
+      const vfloat d = (load(xr + i, c, pivot) - vpivot) - vdelta;
+      if (c == kWidth) return d * d;
+      return first_lanes(c) ? d * d : splat(0.f);  // lanes past the row hold -delta
     });
     const float rstd = static_cast<float>(1.0 / std::sqrt(squares / cols + eps));
     rstd_out[r] = rstd;
     const vfloat vrstd = splat(rstd);
     for (int64_t i = 0; i < cols; i += kWidth) {
       const int64_t count = std::min<int64_t>(kWidth, cols - i);
-      vfloat v = (load(xr + i, count, 0.f) - vmu) * vrstd;
+      vfloat v = ((load(xr + i, count, 0.f) - vpivot) - vdelta) * vrstd;
       if (weight) v *= load(weight + i, count, 0.f);
       if (bias) v += load(bias + i, count, 0.f);
       store(yr + i, v, count);
