@@ -100,6 +100,8 @@ void adamw_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& g
   scalars.decay = static_cast<float>(1.0 - o.lr * o.weight_decay);
   scalars.beta1 = static_cast<float>(o.beta1);
   scalars.beta2 = static_cast<float>(o.beta2);
+  scalars.one_minus_beta1 = static_cast<float>(1.0 - o.beta1);
+  scalars.one_minus_beta2 = static_cast<float>(1.0 - o.beta2);
   scalars.eps = static_cast<float>(o.eps);
   scalars.step_size = static_cast<float>(o.lr / (1.0 - std::pow(o.beta1, static_cast<double>(step))));
   scalars.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(o.beta2, static_cast<double>(step))));

@@ -28,7 +28,7 @@ constexpr int64_t kChunk = 16384;  // elements per task
 template <typename P>
 void adamw_run(P* p, const P* g, float* m, float* v, float* vmax, int64_t n, const AdamWScalars& s) {
   const vfloat decay = splat(s.decay), beta1 = splat(s.beta1), beta2 = splat(s.beta2);
-  const vfloat one_minus_beta1 = splat(1.f - s.beta1), one_minus_beta2 = splat(1.f - s.beta2);
+  const vfloat one_minus_beta1 = splat(s.one_minus_beta1), one_minus_beta2 = splat(s.one_minus_beta2);
   const vfloat eps = splat(s.eps), neg_step = splat(-s.step_size), bc2 = splat(s.bias_correction2_sqrt);
   for (int64_t i = 0; i < n; i += kWidth) {
     const int64_t count = std::min<int64_t>(kWidth, n - i);

@@ -16,10 +16,10 @@ namespace keel::cpu {
 //   g = maximize ? -grad : grad;  p *= decay;  m = beta1 * m + (1 - beta1) * g;
 //   v = beta2 * v + (1 - beta2) * g * g;  vmax = max(vmax, v) (amsgrad, then used for v)
 //   p += -step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
-// with decay = 1 - lr * weight_decay, step_size = lr / (1 - beta1^step),
+// with decay = 1 - lr * weight_decay, one_minus_beta1/2 = 1 - beta1/2 (rounded from double), step_size = lr / (1 - beta1^step),
 // bias_correction2_sqrt = sqrt(1 - beta2^step).
 struct AdamWScalars {
-  float decay, beta1, beta2, eps, step_size, bias_correction2_sqrt;
+  float decay, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, step_size, bias_correction2_sqrt;
   bool amsgrad, maximize;
 };
 
