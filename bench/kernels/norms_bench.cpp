@@ -163,6 +163,7 @@ void bench_norm(const Shape2& s, DType dtype, int threads, bool centered) {
                                {DNNL_ARG_VARIANCE, mvar},
                                {DNNL_ARG_DIFF_DST, mdy},
                                {DNNL_ARG_SCALE, mw},
+                               {DNNL_ARG_SHIFT, mb},
                                {DNNL_ARG_DIFF_SRC, mdx},
                                {DNNL_ARG_DIFF_SCALE, mdw},
                                {DNNL_ARG_DIFF_SHIFT, mdb}});
