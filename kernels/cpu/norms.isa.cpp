@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "keel/kernels/cpu/fused_kernels.h"
@@ -62,8 +63,7 @@ template <typename F> double sum_lanes(int64_t n, F f) {
     for (; i + kUnroll * kWidth <= end; i += kUnroll * kWidth)
       for (int u = 0; u < kUnroll; ++u) acc[u] += f(i + u * kWidth, kWidth);
     for (; i < end; i += kWidth) acc[0] += f(i, std::min<int64_t>(kWidth, end - i));
-    const vfloat lanes = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (int k = 0; k < kWidth; ++k) total += static_cast<double>(lanes[k]);
+    total += static_cast<double>(reduce_add((acc[0] + acc[1]) + (acc[2] + acc[3])));
   }
   return total;
 }
@@ -233,28 +233,37 @@ void norm_backward_impl(T* dx, float* dweight, float* dbias, const T* dy, const 
       const vfloat vmu = splat(mean ? mean[r] : 0.f);
       const vfloat vrstd = splat(rstd[r]);
       // Pass 1: sum g, sum g * xhat, and the dw/db partials.
-      vfloat sum_g[2] = {}, sum_gx[2] = {};
       double total_g = 0.0, total_gx = 0.0;
-      int64_t since_flush = 0;
-      for (int64_t i = 0; i < cols; i += kWidth) {
-        const int64_t count = std::min<int64_t>(kWidth, cols - i);
-        const vfloat d = load(dyr + i, count, 0.f);
-        const vfloat xhat = (load(xr + i, count, 0.f) - vmu) * vrstd;  // garbage-free: d = 0 past the row
-        const vfloat g = weight ? d * load(weight + i, count, 0.f) : d;
-        const int u = (i / kWidth) & 1;
-        sum_g[u] += g;
-        sum_gx[u] += g * xhat;
-        if (pdw) store(pdw + i, load(pdw + i) + d * xhat);
-        if (pdb) store(pdb + i, load(pdb + i) + d);
-        if ((since_flush += kWidth) >= kChunk) {
-          total_g += reduce_add(sum_g[0] + sum_g[1]);
-          total_gx += reduce_add(sum_gx[0] + sum_gx[1]);
-          sum_g[0] = sum_g[1] = sum_gx[0] = sum_gx[1] = vfloat{};
-          since_flush = 0;
+      for (int64_t start = 0; start < cols; start += kChunk) {
+        const int64_t end = std::min(cols, start + kChunk);
+        vfloat sum_g = {}, sum_gx = {};
+        // One vector of the row: its g and g * xhat sums and the dw/db partials (d = 0 past the row).
+        auto step = [&](int64_t i, int64_t count) {
+          const vfloat d = load(dyr + i, count, 0.f);
+          const vfloat xhat = (load(xr + i, count, 0.f) - vmu) * vrstd;
+          const vfloat g = weight ? d * load(weight + i, count, 0.f) : d;
+          if (pdw) store(pdw + i, load(pdw + i) + d * xhat);
+          if (pdb) store(pdb + i, load(pdb + i) + d);
+          return std::pair<vfloat, vfloat>{g, g * xhat};
+        };
+        vfloat sum_g2 = {}, sum_gx2 = {};
+        int64_t i = start;
+        for (; i + 2 * kWidth <= end; i += 2 * kWidth) {
+          const auto [g0, gx0] = step(i, kWidth);
+          const auto [g1, gx1] = step(i + kWidth, kWidth);
+          sum_g += g0;
+          sum_gx += gx0;
+          sum_g2 += g1;
+          sum_gx2 += gx1;
         }
+        for (; i < end; i += kWidth) {
+          const auto [g0, gx0] = step(i, std::min<int64_t>(kWidth, end - i));
+          sum_g += g0;
+          sum_gx += gx0;
+        }
+        total_g += reduce_add(sum_g + sum_g2);
+        total_gx += reduce_add(sum_gx + sum_gx2);
       }
-      total_g += reduce_add(sum_g[0] + sum_g[1]);
-      total_gx += reduce_add(sum_gx[0] + sum_gx[1]);
       if (!dx) continue;
       // Pass 2: dx = rstd * (g - mean g - xhat * mean(g * xhat)) (no mean g term for rms_norm).
       const vfloat mean_g = splat(mean ? static_cast<float>(total_g / cols) : 0.f);

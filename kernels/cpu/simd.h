@@ -92,17 +92,48 @@ inline void store(Half* p, vfloat v) {
 }
 
 // ---- partial loads and stores: the first `count` lanes (count <= kWidth) ----------------------
-// Lanes past count read `fill`.
+// Lanes past count read `fill`. AVX-512 uses masked loads and stores; the others go through a
+// small buffer (elementwise inserts into a vector register are several times slower).
+#if KEEL_SIMD_WIDTH == 16
+inline __mmask16 lane_mask(int64_t count) { return static_cast<__mmask16>((1u << count) - 1u); }
+inline vfloat load(const float* p, int64_t count, float fill) {
+  if (count == kWidth) return load(p);
+  return reinterpret_cast<vfloat>(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), lane_mask(count), p));
+}
 template <typename T> inline vfloat load(const T* p, int64_t count, float fill) {
   if (count == kWidth) return load(p);
-  vfloat v = splat(fill);
-  for (int64_t k = 0; k < count; ++k) v[k] = to_float(p[k]);
-  return v;
+  T fill_value = from_float<T>(fill);
+  uint16_t fill_bits;
+  std::memcpy(&fill_bits, &fill_value, sizeof fill_bits);
+  const __m256i bits = _mm256_mask_loadu_epi16(_mm256_set1_epi16(static_cast<short>(fill_bits)), lane_mask(count), p);
+  return load(reinterpret_cast<const T*>(&bits));
+}
+inline void store(float* p, vfloat v, int64_t count) {
+  if (count == kWidth) return store(p, v);
+  _mm512_mask_storeu_ps(p, lane_mask(count), reinterpret_cast<__m512>(v));
 }
 template <typename T> inline void store(T* p, vfloat v, int64_t count) {
   if (count == kWidth) return store(p, v);
-  for (int64_t k = 0; k < count; ++k) p[k] = from_float<T>(v[k]);
+  __m256i bits;
+  store(reinterpret_cast<T*>(&bits), v);
+  _mm256_mask_storeu_epi16(p, lane_mask(count), bits);
 }
+#else
+template <typename T> inline vfloat load(const T* p, int64_t count, float fill) {
+  if (count == kWidth) return load(p);
+  T buffer[kWidth];
+  const T fill_value = from_float<T>(fill);
+  for (int k = 0; k < kWidth; ++k) buffer[k] = fill_value;
+  std::memcpy(static_cast<void*>(buffer), p, static_cast<size_t>(count) * sizeof(T));
+  return load(buffer);
+}
+template <typename T> inline void store(T* p, vfloat v, int64_t count) {
+  if (count == kWidth) return store(p, v);
+  T buffer[kWidth];
+  store(buffer, v);
+  std::memcpy(static_cast<void*>(p), buffer, static_cast<size_t>(count) * sizeof(T));
+}
+#endif
 // All-ones in the first count lanes: for selecting the valid lanes of a partial vector.
 inline vint first_lanes(int64_t count) {
   vint index;
@@ -121,15 +152,34 @@ inline vfloat sqrt(vfloat v) {
   return reinterpret_cast<vfloat>(_mm_sqrt_ps(reinterpret_cast<__m128>(v)));
 #endif
 }
+// Horizontal sum and max as trees (a chain of kWidth dependent adds would cost ~4 * kWidth cycles).
+inline __m128 fold_to_128(vfloat v, bool is_max) {
+#if KEEL_SIMD_WIDTH == 16
+  const __m256 lo = reinterpret_cast<__m256>(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256 hi = reinterpret_cast<__m256>(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+  const __m256 half = is_max ? _mm256_max_ps(lo, hi) : _mm256_add_ps(lo, hi);
+  const __m128 a = _mm256_castps256_ps128(half), b = _mm256_extractf128_ps(half, 1);
+  return is_max ? _mm_max_ps(a, b) : _mm_add_ps(a, b);
+#elif KEEL_SIMD_WIDTH == 8
+  const __m256 x = reinterpret_cast<__m256>(v);
+  const __m128 a = _mm256_castps256_ps128(x), b = _mm256_extractf128_ps(x, 1);
+  return is_max ? _mm_max_ps(a, b) : _mm_add_ps(a, b);
+#else
+  (void)is_max;
+  return reinterpret_cast<__m128>(v);
+#endif
+}
 inline float reduce_add(vfloat v) {
-  float s = 0.f;
-  for (int k = 0; k < kWidth; ++k) s += v[k];
-  return s;
+  __m128 x = fold_to_128(v, false);
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+  return _mm_cvtss_f32(x);
 }
 inline float reduce_max(vfloat v) {
-  float m = v[0];
-  for (int k = 1; k < kWidth; ++k) m = v[k] > m ? v[k] : m;
-  return m;
+  __m128 x = fold_to_128(v, true);
+  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 1));
+  return _mm_cvtss_f32(x);
 }
 
 // exp(x) per lane (see the header comment).
