@@ -7,9 +7,9 @@
 // Loads and stores convert f32, bf16 and f16 storage to and from f32 lanes; bf16 rounds to
 // nearest even (NaN kept quiet) as core/half.h; f16 uses F16C where the variant has it (AVX2,
 // AVX-512), otherwise core/half.h's scalar conversions. exp() is Cephes' expf: Cody-Waite range
-// reduction, a degree-6 polynomial, 2^n applied in two halves so that results underflow to
-// subnormals and zero and overflow to inf as IEEE does (max relative error ~2 ulp; exp(-inf) = 0,
-// exp(NaN) = NaN).
+// reduction, a degree-6 polynomial, 2^n by vscalefps (AVX-512) or two exponent-field factors;
+// max relative error ~2 ulp; exp(-inf) = 0, exp(NaN) = NaN, overflow gives inf, results below
+// 2^-125 are flushed to 0 (no subnormals: they are slow).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -182,16 +182,18 @@ inline float reduce_max(vfloat v) {
   return _mm_cvtss_f32(x);
 }
 
-// exp(x) per lane (see the header comment).
+// exp(x) per lane (see the header comment). Results below 2^-125 (x < -86.5, ~2.6e-38) are
+// flushed to 0: computing them would go through subnormals, which cost a microcode assist per
+// lane (softmax rows with a wide range, and -inf fills, hit that constantly).
 inline vfloat exp(vfloat x) {
-  // Beyond [-104, 89] the result is 0 or inf anyway; NaN passes the clamps (comparisons are false).
-  x = x < -104.f ? splat(-104.f) : x;
+  const vint underflow = x < -86.5f;
+  // Above 89 the result is inf anyway; NaN passes the clamps (comparisons are false).
+  x = underflow ? splat(-86.5f) : x;
   x = x > 89.f ? splat(89.f) : x;
   // n = round(x / ln 2) by the 1.5 * 2^23 trick: n sits in the low mantissa bits of t.
   const vfloat magic = splat(12582912.f);
   const vfloat t = x * 1.44269504088896341f + magic;
   const vfloat n = t - magic;
-  const vint n_int = reinterpret_cast<vint>(t) - 0x4b400000;
   const vfloat r = x - n * 0.693359375f + n * 2.12194440e-4f;
   vfloat p = splat(1.9875691500e-4f);
   p = p * r + 1.3981999507e-3f;
@@ -200,11 +202,19 @@ inline vfloat exp(vfloat x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.f;
-  // 2^n = 2^(n/2, floored) * 2^(rest): both factors stay normal floats for n in [-150, 129].
+#if KEEL_SIMD_WIDTH == 16
+  // vscalefps: p * 2^n in one instruction, overflowing to inf.
+  const vfloat result = reinterpret_cast<vfloat>(
+      _mm512_maskz_scalef_ps(0xffff, reinterpret_cast<__m512>(p), reinterpret_cast<__m512>(n)));
+#else
+  // 2^n = 2^(n/2, floored) * 2^(rest): both factors stay normal floats for n in [-125, 129].
+  const vint n_int = reinterpret_cast<vint>(t) - 0x4b400000;
   const vint half_n = n_int >> 1;
   const vfloat scale_a = reinterpret_cast<vfloat>((half_n + 127) << 23);
   const vfloat scale_b = reinterpret_cast<vfloat>((n_int - half_n + 127) << 23);
-  return p * scale_a * scale_b;
+  const vfloat result = p * scale_a * scale_b;
+#endif
+  return underflow ? splat(0.f) : result;
 }
 
 }  // namespace keel::cpu::KEEL_CPU_ISA::simd
