@@ -54,9 +54,15 @@ inline vfloat load(const float* p) {
   return v;
 }
 inline vfloat load(const BFloat16* p) {
+#if KEEL_SIMD_WIDTH == 16
+  // Spelled out: GCC splits the generic widening into 256-bit halves.
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return reinterpret_cast<vfloat>(_mm512_slli_epi32(wide, 16));
+#else
   vbits16 h;
   std::memcpy(&h, p, sizeof h);
   return reinterpret_cast<vfloat>(__builtin_convertvector(h, vuint) << 16);
+#endif
 }
 inline vfloat load(const Half* p) {
 #if KEEL_SIMD_WIDTH == 16
@@ -76,8 +82,16 @@ inline void store(BFloat16* p, vfloat v) {
   const vuint rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
   const vuint quiet_nan = (bits >> 16) | 0x0040u;
   const vuint result = (bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded;
+#if KEEL_SIMD_WIDTH == 16
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(reinterpret_cast<__m512i>(result)));
+#elif KEEL_SIMD_WIDTH == 8
+  // result < 2^16: the unsigned saturating pack is exact; it packs within 128-bit lanes.
+  const __m256i packed = _mm256_packus_epi32(reinterpret_cast<__m256i>(result), reinterpret_cast<__m256i>(result));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08)));
+#else
   const vbits16 h = __builtin_convertvector(result, vbits16);
   std::memcpy(static_cast<void*>(p), &h, sizeof h);
+#endif
 }
 inline void store(Half* p, vfloat v) {
 #if KEEL_SIMD_WIDTH == 16
