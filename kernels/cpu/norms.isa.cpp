@@ -182,28 +182,54 @@ void norm_forward_impl(T* y, float* mean_out, float* rstd_out, const T* x, const
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * cols;
     T* yr = y + r * cols;
-    // x - mean is taken as (x - pivot) - (mean - pivot) with pivot = x[0]: both differences are
-    // small and exact or nearly so when the mean is large against the spread (x = 1000 + noise).
+    // One pass for both moments of d = x - pivot, pivot = x[0] (0 for rms_norm): var = E[d^2] -
+    // E[d]^2. With the pivot inside the row's spread the subtraction loses little; when the pivot
+    // lies more than ~1.7 standard deviations from the mean (E[d]^2 > 3 var) a second pass takes
+    // sum((d - E[d])^2) instead. x - mean is then (x - pivot) - delta, delta = mean - pivot: both
+    // differences are small, so a large mean (x = 1000 + noise) costs no precision.
     const float pivot = centered ? to_float(xr[0]) : 0.f;
     const vfloat vpivot = splat(pivot);
-    float delta = 0.f;
-    if (centered) {
-      const double shifted = sum_lanes(cols, [&](int64_t i, int64_t c) { return load(xr + i, c, pivot) - vpivot; });
-      delta = static_cast<float>(shifted / cols);
-      mean_out[r] = static_cast<float>(static_cast<double>(pivot) + shifted / cols);
+    double sum_d = 0.0, squares = 0.0;
+    for (int64_t start = 0; start < cols; start += kChunk) {
+      const int64_t end = std::min(cols, start + kChunk);
+      vfloat s1[2] = {}, s2[2] = {};
+      int64_t i = start;
+      for (; i + 2 * kWidth <= end; i += 2 * kWidth) {
+        for (int u = 0; u < 2; ++u) {
+          const vfloat d = load(xr + i + u * kWidth) - vpivot;
+          s1[u] += d;
+          s2[u] += d * d;
+        }
+      }
+      for (; i < end; i += kWidth) {
+        const vfloat d = load(xr + i, std::min<int64_t>(kWidth, end - i), pivot) - vpivot;  // 0 past the row
+        s1[0] += d;
+        s2[0] += d * d;
+      }
+      sum_d += reduce_add(s1[0] + s1[1]);
+      squares += reduce_add(s2[0] + s2[1]);
     }
-    const vfloat vdelta = splat(delta);
-    const double squares = sum_lanes(cols, [&](int64_t i, int64_t c) {
-      const vfloat d = (load(xr + i, c, pivot) - vpivot) - vdelta;
-      if (c == kWidth) return d * d;
-      return first_lanes(c) ? d * d : splat(0.f);  // lanes past the row hold -delta
-    });
+    const double mean_d = centered ? sum_d / cols : 0.0;
+    const float delta = static_cast<float>(mean_d);
+    if (centered) mean_out[r] = static_cast<float>(static_cast<double>(pivot) + mean_d);
+    squares -= mean_d * mean_d * cols;
+    if (centered && mean_d * mean_d * cols > 3.0 * squares) {
+      const vfloat vdelta = splat(delta);
+      squares = sum_lanes(cols, [&](int64_t i, int64_t c) {
+        const vfloat d = (load(xr + i, c, pivot) - vpivot) - vdelta;
+        if (c == kWidth) return d * d;
+        return first_lanes(c) ? d * d : splat(0.f);  // lanes past the row hold -delta
+      });
+    }
+    squares = std::max(squares, 0.0);
     const float rstd = static_cast<float>(1.0 / std::sqrt(squares / cols + eps));
     rstd_out[r] = rstd;
+    // xhat = (x - pivot) * rstd - delta * rstd: one subtraction and one FMA.
     const vfloat vrstd = splat(rstd);
+    const vfloat shift = splat(-delta * rstd);
     for (int64_t i = 0; i < cols; i += kWidth) {
       const int64_t count = std::min<int64_t>(kWidth, cols - i);
-      vfloat v = ((load(xr + i, count, 0.f) - vpivot) - vdelta) * vrstd;
+      vfloat v = (load(xr + i, count, 0.f) - vpivot) * vrstd + shift;
       if (weight) v *= load(weight + i, count, 0.f);
       if (bias) v += load(bias + i, count, 0.f);
       store(yr + i, v, count);
