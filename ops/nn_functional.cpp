@@ -21,6 +21,13 @@
 // f16/bf16 are computed in f32 (forward and vjp) and returned in the input dtype. The norms save
 // mu/rstd for a plain backward; under create_graph the vjp recomputes them from x with recorded
 // ops, so that the second derivative also sees their dependence on x.
+//
+// CPU tensors of f32/bf16/f16 run fused kernels (kernels/cpu/norms.isa.cpp) on rows with the
+// reduced dim last (softmax moves it there; the norms' dims are trailing already): forward, and
+// the backward ops softmax_backward / log_softmax_backward (with vjps of their own) and
+// layer_norm_backward / rms_norm_backward (fused for a plain backward; composite when recording).
+// The fused norms save mean/rstd in f32. f64 and CUDA run the composites below, which are the
+// spec and the tests' oracle.
 #include "keel/ops/nn_functional.h"
 
 #include <algorithm>
