@@ -21,6 +21,13 @@
 // f16/bf16 are computed in f32 (forward and vjp) and returned in the input dtype. The norms save
 // mu/rstd for a plain backward; under create_graph the vjp recomputes them from x with recorded
 // ops, so that the second derivative also sees their dependence on x.
+//
+// CPU tensors of f32/bf16/f16 run fused kernels (kernels/cpu/norms.isa.cpp) on rows with the
+// reduced dim last (softmax moves it there; the norms' dims are trailing already): forward, and
+// the backward ops softmax_backward / log_softmax_backward (with vjps of their own) and
+// layer_norm_backward / rms_norm_backward (fused for a plain backward; composite when recording).
+// The fused norms save mean/rstd in f32. f64 and CUDA run the composites below, which are the
+// spec and the tests' oracle.
 #include "keel/ops/nn_functional.h"
 
 #include <algorithm>
@@ -33,6 +40,7 @@
 #include "keel/ops/factory.h"
 #include "keel/ops/reduce.h"
 #include "keel/ops/shape.h"
+#include "keel/kernels/cpu/fused_kernels.h"
 
 namespace keel {
 
@@ -56,6 +64,37 @@ void check_floating(const char* op, const Tensor& t, const char* what) {
 }
 
 // ---- softmax / log_softmax ------------------------------------------------------------------
+// The fused CPU kernels (kernels/cpu/norms.isa.cpp) take contiguous rows of f32, bf16 or f16;
+// everything else (f64, CUDA) runs the composite below, which is also their test oracle.
+bool fused_cpu(const Tensor& x) {
+  return x.is_cpu() && x.numel() > 0 &&
+         (x.dtype() == DType::f32 || x.dtype() == DType::bf16 || x.dtype() == DType::f16);
+}
+
+// t with dim d moved last and made contiguous (a 0-D t becomes [1]); undo_last() reverses it.
+Tensor dim_last(const Tensor& t, int64_t d) {
+  if (t.dim() == 0) return t.reshape({1});
+  return (d == t.dim() - 1 ? t : t.transpose(d, t.dim() - 1)).contiguous();
+}
+Tensor undo_last(const Tensor& t, int64_t d, const Tensor& like) {
+  if (like.dim() == 0) return t.reshape({});
+  return d == like.dim() - 1 ? t : t.transpose(d, like.dim() - 1).contiguous();
+}
+
+Tensor softmax_composite(const Tensor& x, int64_t d, bool is_log) {
+  const Tensor xf = upcast(x.dim() == 0 ? x.unsqueeze(0) : x);
+  const Tensor shifted = xf - amax(xf, {d}, true);
+  Tensor y;
+  if (is_log) {
+    y = shifted - log(sum(exp(shifted), {d}, true));
+  } else {
+    const Tensor e = exp(shifted);
+    y = e / sum(e, {d}, true);
+  }
+  if (x.dim() == 0) y = y.squeeze(0);
+  return y.to(x.dtype());
+}
+
 Tensor softmax_forward(const Tensor& x, int64_t dim, bool is_log) {
   const char* op = is_log ? "log_softmax" : "softmax";
   check_defined(op, x, "input");
@@ -66,34 +105,83 @@ Tensor softmax_forward(const Tensor& x, int64_t dim, bool is_log) {
   Tensor out;
   if (x.numel() == 0) {
     out = empty(x.shape(), x.options());  // amax has no identity; there is nothing to compute
+  } else if (fused_cpu(x)) {
+    const Tensor rows = dim_last(x, d);
+    Tensor y = empty(rows.shape(), rows.options());
+    cpu::softmax_rows(y, rows, is_log);
+    out = undo_last(y, d, x);
   } else {
-    const Tensor xf = upcast(x.dim() == 0 ? x.unsqueeze(0) : x);
-    const Tensor shifted = xf - amax(xf, {d}, true);
-    Tensor y;
-    if (is_log) {
-      y = shifted - log(sum(exp(shifted), {d}, true));
-    } else {
-      const Tensor e = exp(shifted);
-      y = e / sum(e, {d}, true);
-    }
-    if (x.dim() == 0) y = y.squeeze(0);
-    out = y.to(x.dtype());
+    out = softmax_composite(x, d, is_log);
   }
   if (record) {
-    const bool is_0d = x.dim() == 0;
-    record.finish({out}, {out}, [d, is_log, is_0d](const VjpArgs& a) {
-      Tensor y = upcast(a.saved[0]);
-      Tensor dy = upcast(a.grad());
-      if (is_0d) {
-        y = y.unsqueeze(0);
-        dy = dy.unsqueeze(0);
-      }
-      Tensor dx = is_log ? dy - exp(y) * sum(dy, {d}, true) : y * (dy - sum(dy * y, {d}, true));
-      if (is_0d) dx = dx.squeeze(0);
-      return TensorList{dx};
+    record.finish({out}, {out}, [dim, is_log](const VjpArgs& a) {
+      return TensorList{is_log ? log_softmax_backward(a.saved[0], a.grad(), dim)
+                               : softmax_backward(a.saved[0], a.grad(), dim)};
     });
   }
   return out;
+}
+
+// dx of softmax (or log_softmax) from its output y and the gradient dy; an op of its own with a
+// vjp, so that second derivatives go through it:
+//   softmax      dx = y * (dy - s), s = sum(dy * y):  d/d dy = y * (u - sum(u * y)) (softmax_backward
+//                again), d/dy = u * (dy - s) - sum(u * y) * dy
+//   log_softmax  dx = dy - exp(y) * S, S = sum(dy):   d/d dy = u - sum(u * exp(y)), d/dy = -u * exp(y) * S
+Tensor softmax_backward_op(const Tensor& y, const Tensor& dy, int64_t dim, bool is_log) {
+  const char* op = is_log ? "log_softmax_backward" : "softmax_backward";
+  check_defined(op, y, "output y");
+  check_defined(op, dy, "gradient dy");
+  check_floating(op, y, "output y");
+  check_floating(op, dy, "gradient dy");
+  KEEL_CHECK(y.shape() == dy.shape(), "[", op, "] y and dy must have one shape, got ", y.shape(), " and ",
+             dy.shape());
+  KEEL_CHECK(y.device() == dy.device(), "[", op, "] y is on ", y.device().str(), ", dy on ", dy.device().str());
+  const int64_t d = wrap_dim(dim, std::max<int64_t>(y.dim(), 1), op);
+  OpRecord record(op, y, dy);
+  Tensor dx;
+  if (y.numel() == 0) {
+    dx = empty(y.shape(), y.options());
+  } else if (fused_cpu(y) && dy.dtype() == y.dtype()) {
+    const Tensor y_rows = dim_last(y, d);
+    const Tensor dy_rows = dim_last(dy, d);
+    Tensor dx_rows = empty(y_rows.shape(), y_rows.options());
+    cpu::softmax_backward_rows(dx_rows, y_rows, dy_rows, is_log);
+    dx = undo_last(dx_rows, d, y);
+  } else {
+    const bool is_0d = y.dim() == 0;
+    const Tensor yf = upcast(is_0d ? y.unsqueeze(0) : y);
+    const Tensor dyf = upcast(is_0d ? dy.unsqueeze(0) : dy);
+    dx = is_log ? dyf - exp(yf) * sum(dyf, {d}, true) : yf * (dyf - sum(dyf * yf, {d}, true));
+    if (is_0d) dx = dx.squeeze(0);
+    dx = dx.to(promote_types(y.dtype(), dy.dtype()));
+  }
+  if (record) {
+    const bool is_0d = y.dim() == 0;
+    record.finish({dx}, {y, dy}, [d, dim, is_log, is_0d](const VjpArgs& a) {
+      Tensor grad_y, grad_dy;
+      if (is_log) {
+        Tensor y = upcast(a.saved[0]), dy = upcast(a.saved[1]), u = upcast(a.grad());
+        if (is_0d) y = y.unsqueeze(0), dy = dy.unsqueeze(0), u = u.unsqueeze(0);
+        const Tensor e = exp(y);
+        if (a.needs(1)) grad_dy = u - sum(u * e, {d}, true);
+        if (a.needs(0)) grad_y = -(u * e) * sum(dy, {d}, true);
+        if (is_0d) {
+          if (grad_y.defined()) grad_y = grad_y.squeeze(0);
+          if (grad_dy.defined()) grad_dy = grad_dy.squeeze(0);
+        }
+      } else {
+        if (a.needs(1)) grad_dy = softmax_backward(a.saved[0], a.grad(), dim);
+        if (a.needs(0)) {
+          Tensor y = upcast(a.saved[0]), dy = upcast(a.saved[1]), u = upcast(a.grad());
+          if (is_0d) y = y.unsqueeze(0), dy = dy.unsqueeze(0), u = u.unsqueeze(0);
+          grad_y = u * (dy - sum(dy * y, {d}, true)) - sum(u * y, {d}, true) * dy;
+          if (is_0d) grad_y = grad_y.squeeze(0);
+        }
+      }
+      return TensorList{grad_y, grad_dy};
+    });
+  }
+  return dx;
 }
 
 // ---- layer_norm / rms_norm ---------------------------------------------------------------------
@@ -145,30 +233,115 @@ NormStats norm_stats(const Tensor& xf, const Dims& dims, double eps, bool center
   return {Tensor(), rsqrt(mean(xf * xf, dims, true) + eps), xf};
 }
 
+// The shape of the per-row statistics: x's shape with the normalized dims of size 1.
+Shape stats_shape(const Tensor& x, const Dims& dims) {
+  Shape shape = x.shape();
+  for (int64_t d : dims) shape[d] = 1;
+  return shape;
+}
+
+// The first-order backward of layer_norm (centered) / rms_norm from saved statistics; see
+// layer_norm_backward in the header. The fused CPU kernel runs when nothing must be recorded;
+// otherwise these public ops (differentiable in all inputs, the statistics taken as inputs).
+NormGrads norm_backward(const char* op, const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                        const Tensor& weight, const Shape& normalized_shape, bool need_dx, bool need_dweight,
+                        bool need_dbias, bool centered) {
+  check_defined(op, dy, "gradient dy");
+  check_defined(op, rstd, "rstd");
+  const Dims dims = normalized_dims(op, x, normalized_shape, weight, Tensor());
+  check_floating(op, dy, "gradient dy");
+  KEEL_CHECK(dy.shape() == x.shape(), "[", op, "] dy and x must have one shape, got ", dy.shape(), " and ",
+             x.shape());
+  KEEL_CHECK(dy.device() == x.device() && rstd.device() == x.device(), "[", op,
+             "] dy, x and rstd must be on one device, got ", dy.device().str(), ", ", x.device().str(), " and ",
+             rstd.device().str());
+  const Shape stat_shape = stats_shape(x, dims);
+  int64_t rows = 1;
+  for (int64_t size : stat_shape) rows *= size;
+  KEEL_CHECK(rstd.numel() == rows, "[", op, "] rstd must have one value per row (", rows, "), got shape ",
+             rstd.shape(), " for x of shape ", x.shape());
+  if (centered) {
+    check_defined(op, mean, "mean");
+    KEEL_CHECK(mean.numel() == rows && mean.device() == x.device(), "[", op,
+               "] mean must have one value per row (", rows, ") on x's device, got shape ", mean.shape());
+  }
+  need_dweight = need_dweight && weight.defined();
+  need_dbias = need_dbias && centered;
+  NormGrads grads;
+  const bool recording = autograd::GradMode::is_enabled() &&
+                         (autograd::requires_grad(dy) || autograd::requires_grad(x) ||
+                          autograd::requires_grad(mean) || autograd::requires_grad(rstd) ||
+                          autograd::requires_grad(weight));
+  const bool stats_f32 = rstd.dtype() == DType::f32 && (!centered || mean.dtype() == DType::f32);
+  if (!recording && fused_cpu(x) && dy.dtype() == x.dtype() && stats_f32) {
+    const Tensor f32_weight = weight.defined() ? weight.to(DType::f32).contiguous() : Tensor();
+    if (need_dx) grads.dx = empty(x.shape(), x.options());
+    const TensorOptions f32_options{DType::f32, x.device()};
+    if (need_dweight) grads.dweight = empty(normalized_shape, f32_options);
+    if (need_dbias) grads.dbias = empty(normalized_shape, f32_options);
+    cpu::norm_backward_rows(grads.dx, grads.dweight, grads.dbias, dy.contiguous(), x.contiguous(),
+                            centered ? mean.reshape({rows}).contiguous() : Tensor(), rstd.reshape({rows}).contiguous(),
+                            f32_weight);
+    return grads;
+  }
+  const Tensor dyf = upcast(dy);
+  if (need_dbias) grads.dbias = sum_to_size(dyf, normalized_shape);
+  if (!need_dx && !need_dweight) return grads;
+  const Tensor xf = upcast(x);
+  const Tensor rstd_k = upcast(rstd).reshape(stat_shape);
+  const Tensor xhat = (centered ? xf - upcast(mean).reshape(stat_shape) : xf) * rstd_k;
+  if (need_dx) {
+    const Tensor g = weight.defined() ? dyf * upcast(weight) : dyf;
+    Tensor inner = g - xhat * keel::mean(g * xhat, dims, true);
+    if (centered) inner = inner - keel::mean(g, dims, true);
+    grads.dx = rstd_k * inner;
+  }
+  if (need_dweight) grads.dweight = sum_to_size(dyf * xhat, normalized_shape);
+  return grads;
+}
+
 Tensor norm_forward(const char* op, const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                     const Tensor& bias, double eps, bool centered) {
   const Dims dims = normalized_dims(op, x, normalized_shape, weight, bias);
   OpRecord record(op, x, weight, bias);
-  const Tensor xf = upcast(x);
-  const DType dtype = xf.dtype();
-  const NormStats stats = norm_stats(xf, dims, eps, centered);
-  Tensor y = stats.centered * stats.rstd;
-  if (weight.defined()) y = y * weight.to(dtype);
-  if (bias.defined()) y = y + bias.to(dtype);
-  Tensor out = y.to(x.dtype());
+  Tensor out, saved_mean, saved_rstd;
+  if (fused_cpu(x)) {
+    const Shape stat_shape = stats_shape(x, dims);
+    const TensorOptions f32_options{DType::f32, x.device()};
+    out = empty(x.shape(), x.options());
+    saved_rstd = empty(stat_shape, f32_options);
+    if (centered) saved_mean = empty(stat_shape, f32_options);
+    cpu::norm_forward_rows(out, saved_mean, saved_rstd, x.contiguous(),
+                           weight.defined() ? weight.to(DType::f32).contiguous() : Tensor(),
+                           bias.defined() ? bias.to(DType::f32).contiguous() : Tensor(), eps);
+  } else {
+    const Tensor xf = upcast(x);
+    const DType dtype = xf.dtype();
+    const NormStats stats = norm_stats(xf, dims, eps, centered);
+    Tensor y = stats.centered * stats.rstd;
+    if (weight.defined()) y = y * weight.to(dtype);
+    if (bias.defined()) y = y + bias.to(dtype);
+    out = y.to(x.dtype());
+    saved_mean = stats.mean;
+    saved_rstd = stats.rstd;
+  }
   if (record) {
-    record.finish({out}, {x, weight, stats.mean, stats.rstd},
+    record.finish({out}, {x, weight, saved_mean, saved_rstd},
                   [dims, eps, centered, normalized_shape](const VjpArgs& a) {
+      if (!autograd::GradMode::is_enabled()) {
+        // A plain backward: the saved statistics, through the fused kernel where it applies.
+        NormGrads g = norm_backward(centered ? "layer_norm_backward" : "rms_norm_backward", a.grad(), a.saved[0],
+                                    a.saved[2], a.saved[3], a.saved[1], normalized_shape, a.needs(0), a.needs(1),
+                                    a.needs(2), centered);
+        return TensorList{g.dx, g.dweight, g.dbias};
+      }
+      // Under create_graph the statistics must carry their dependence on x: recompute them.
       const Tensor dy = upcast(a.grad());
       Tensor dx, dw, db;
       if (a.needs(2)) db = sum_to_size(dy, normalized_shape);
       if (!a.needs(0) && !a.needs(1)) return TensorList{dx, dw, db};
       const Tensor xf = upcast(a.saved[0]);
-      // Under create_graph the statistics must carry their dependence on x: recompute them.
-      const NormStats stats =
-          autograd::GradMode::is_enabled()
-              ? norm_stats(xf, dims, eps, centered)
-              : NormStats{a.saved[2], a.saved[3], centered ? xf - a.saved[2] : xf};
+      const NormStats stats = norm_stats(xf, dims, eps, centered);
       const Tensor xhat = stats.centered * stats.rstd;
       if (a.needs(0)) {
         const Tensor w = upcast(a.saved[1]);
@@ -209,6 +382,24 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
   check_floating("rms_norm", x, "input");
   return norm_forward("rms_norm", x, normalized_shape, weight, Tensor(), eps.value_or(machine_epsilon(x.dtype())),
                       false);
+}
+
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim) {
+  return softmax_backward_op(y, dy, dim, false);
+}
+Tensor log_softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim) {
+  return softmax_backward_op(y, dy, dim, true);
+}
+
+NormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                              const Tensor& weight, const Shape& normalized_shape, NormGradMask mask) {
+  return norm_backward("layer_norm_backward", dy, x, mean, rstd, weight, normalized_shape, mask.input, mask.weight,
+                       mask.bias, true);
+}
+NormGrads rms_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& rstd, const Tensor& weight,
+                            const Shape& normalized_shape, NormGradMask mask) {
+  return norm_backward("rms_norm_backward", dy, x, Tensor(), rstd, weight, normalized_shape, mask.input, mask.weight,
+                       false, false);
 }
 
 // ---- dropout -------------------------------------------------------------------------------------

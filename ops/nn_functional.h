@@ -1,7 +1,8 @@
 #pragma once
 // Neural-network functions (torch.nn.functional): softmax, log_softmax, layer_norm, rms_norm,
-// dropout, embedding. Each is one op with its own backward node; the forward is composed of
-// public ops for now (fused kernels replace it later, with this composite as their oracle).
+// dropout, embedding. Each is one op with its own backward node. On CPU, softmax, log_softmax,
+// layer_norm and rms_norm of f32/bf16/f16 run fused kernels (kernels/cpu/norms.isa.cpp); their
+// composites of public ops (f64, CUDA) are the spec and the tests' oracle.
 // f16/bf16 inputs are computed in f32 and returned in the input dtype, as PyTorch does on CPU.
 #include <optional>
 
@@ -23,6 +24,34 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // eps defaults to the machine epsilon of x's dtype (torch.finfo(x.dtype).eps).
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {},
                 std::optional<double> eps = std::nullopt);
+
+// ---- backward ops (the vjps above call them; the fused CPU kernels behind them) ----------------
+// dx of softmax / log_softmax along dim from the forward's output y and the gradient dy:
+//   softmax: dx = y * (dy - sum(dy * y)),  log_softmax: dx = dy - exp(y) * sum(dy).
+// Both are differentiable in y and dy (their own vjps), so second derivatives flow through them.
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim);
+Tensor log_softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim);
+
+// Gradients of layer_norm / rms_norm from the forward's statistics: mean and rstd hold one value
+// per row (any shape of that many elements, e.g. x's shape with the normalized dims of size 1).
+// With g = dy * weight (dy without weight), xhat = (x - mean) * rstd (x * rstd for rms_norm):
+//   dx = rstd * (g - mean g - xhat * mean(g * xhat))   (rms_norm: no mean g term)
+//   dweight = sum over rows of dy * xhat,  dbias = sum over rows of dy   (f32 for 16-bit inputs)
+// Fields not asked for by mask (and dweight without weight, dbias for rms_norm) stay undefined.
+// On CPU (f32/bf16/f16) a fused kernel runs unless autograd must record; otherwise the result is
+// made of public ops, differentiable in every input with the statistics as independent inputs
+// (the vjps of layer_norm / rms_norm use their own composite under create_graph instead, which
+// also differentiates the statistics).
+struct NormGrads {
+  Tensor dx, dweight, dbias;
+};
+struct NormGradMask {
+  bool input = true, weight = true, bias = true;
+};
+NormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                              const Tensor& weight, const Shape& normalized_shape, NormGradMask mask = {});
+NormGrads rms_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& rstd, const Tensor& weight,
+                            const Shape& normalized_shape, NormGradMask mask = {});
 
 // Inverted dropout: x * mask / (1 - p), mask ~ Bernoulli(1 - p) from `generator` (the default
 // generator when null). p = 0, !training or an empty x return x itself; p = 1 gives zeros.

@@ -23,3 +23,4 @@
 #include "keel/ops/nn_functional.h"
 #include "keel/ops/loss.h"
 #include "keel/ops/quantize.h"
+#include "keel/ops/optim_step.h"

@@ -1,0 +1,234 @@
+#pragma once
+// A small float vector for the hand-written CPU kernels (*.isa.cpp only): GCC vector extensions
+// of this variant's widest float register (16 lanes with AVX-512, 8 with AVX2, 4 with SSE4.2), so
+// one source gives every instruction set. Everything here lives in keel::cpu::KEEL_CPU_ISA::simd:
+// each variant has its own types and no definition is shared between variants.
+//
+// Loads and stores convert f32, bf16 and f16 storage to and from f32 lanes; bf16 rounds to
+// nearest even (NaN kept quiet) as core/half.h; f16 uses F16C where the variant has it (AVX2,
+// AVX-512), otherwise core/half.h's scalar conversions. exp() is Cephes' expf: Cody-Waite range
+// reduction, a degree-6 polynomial, 2^n by vscalefps (AVX-512) or two exponent-field factors;
+// max relative error ~2 ulp; exp(-inf) = 0, exp(NaN) = NaN, overflow gives inf, results below
+// 2^-125 are flushed to 0 (no subnormals: they are slow).
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "keel/core/half.h"
+
+#ifndef KEEL_CPU_ISA
+#error "simd.h is for the per-instruction-set kernel files (*.isa.cpp)"
+#endif
+
+#if defined(__AVX512F__)
+#define KEEL_SIMD_WIDTH 16
+#elif defined(__AVX2__)
+#define KEEL_SIMD_WIDTH 8
+#else
+#define KEEL_SIMD_WIDTH 4
+#endif
+
+namespace keel::cpu::KEEL_CPU_ISA::simd {
+
+inline constexpr int kWidth = KEEL_SIMD_WIDTH;
+typedef float vfloat __attribute__((vector_size(KEEL_SIMD_WIDTH * 4)));
+typedef int32_t vint __attribute__((vector_size(KEEL_SIMD_WIDTH * 4)));
+typedef uint32_t vuint __attribute__((vector_size(KEEL_SIMD_WIDTH * 4)));
+typedef uint16_t vbits16 __attribute__((vector_size(KEEL_SIMD_WIDTH * 2)));
+
+inline vfloat splat(float value) { return vfloat{} + value; }
+
+inline float to_float(float v) { return v; }
+inline float to_float(BFloat16 v) { return static_cast<float>(v); }
+inline float to_float(Half v) { return static_cast<float>(v); }
+template <typename T> inline T from_float(float v) {
+  if constexpr (std::is_same_v<T, float>) return v;
+  else return T(v);
+}
+
+// ---- full-width loads and stores ----------------------------------------------------------------
+inline vfloat load(const float* p) {
+  vfloat v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline vfloat load(const BFloat16* p) {
+#if KEEL_SIMD_WIDTH == 16
+  // Spelled out: GCC splits the generic widening into 256-bit halves.
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return reinterpret_cast<vfloat>(_mm512_slli_epi32(wide, 16));
+#else
+  vbits16 h;
+  std::memcpy(&h, p, sizeof h);
+  return reinterpret_cast<vfloat>(__builtin_convertvector(h, vuint) << 16);
+#endif
+}
+inline vfloat load(const Half* p) {
+#if KEEL_SIMD_WIDTH == 16
+  return reinterpret_cast<vfloat>(_mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#elif KEEL_SIMD_WIDTH == 8 && defined(__F16C__)
+  return reinterpret_cast<vfloat>(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#else
+  vfloat v;
+  for (int k = 0; k < kWidth; ++k) v[k] = static_cast<float>(p[k]);
+  return v;
+#endif
+}
+
+inline void store(float* p, vfloat v) { std::memcpy(p, &v, sizeof v); }
+inline void store(BFloat16* p, vfloat v) {
+  const vuint bits = reinterpret_cast<vuint>(v);
+  const vuint rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  const vuint quiet_nan = (bits >> 16) | 0x0040u;
+  const vuint result = (bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded;
+#if KEEL_SIMD_WIDTH == 16
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(reinterpret_cast<__m512i>(result)));
+#elif KEEL_SIMD_WIDTH == 8
+  // result < 2^16: the unsigned saturating pack is exact; it packs within 128-bit lanes.
+  const __m256i packed = _mm256_packus_epi32(reinterpret_cast<__m256i>(result), reinterpret_cast<__m256i>(result));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(_mm256_permute4x64_epi64(packed, 0x08)));
+#else
+  const vbits16 h = __builtin_convertvector(result, vbits16);
+  std::memcpy(static_cast<void*>(p), &h, sizeof h);
+#endif
+}
+inline void store(Half* p, vfloat v) {
+#if KEEL_SIMD_WIDTH == 16
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                      _mm512_maskz_cvtps_ph(0xffff, reinterpret_cast<__m512>(v), _MM_FROUND_TO_NEAREST_INT));
+#elif KEEL_SIMD_WIDTH == 8 && defined(__F16C__)
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                   _mm256_cvtps_ph(reinterpret_cast<__m256>(v), _MM_FROUND_TO_NEAREST_INT));
+#else
+  for (int k = 0; k < kWidth; ++k) p[k] = Half(v[k]);
+#endif
+}
+
+// ---- partial loads and stores: the first `count` lanes (count <= kWidth) ----------------------
+// Lanes past count read `fill`. AVX-512 uses masked loads and stores; the others go through a
+// small buffer (elementwise inserts into a vector register are several times slower).
+#if KEEL_SIMD_WIDTH == 16
+inline __mmask16 lane_mask(int64_t count) { return static_cast<__mmask16>((1u << count) - 1u); }
+inline vfloat load(const float* p, int64_t count, float fill) {
+  if (count == kWidth) return load(p);
+  return reinterpret_cast<vfloat>(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), lane_mask(count), p));
+}
+template <typename T> inline vfloat load(const T* p, int64_t count, float fill) {
+  if (count == kWidth) return load(p);
+  T fill_value = from_float<T>(fill);
+  uint16_t fill_bits;
+  std::memcpy(&fill_bits, &fill_value, sizeof fill_bits);
+  const __m256i bits = _mm256_mask_loadu_epi16(_mm256_set1_epi16(static_cast<short>(fill_bits)), lane_mask(count), p);
+  return load(reinterpret_cast<const T*>(&bits));
+}
+inline void store(float* p, vfloat v, int64_t count) {
+  if (count == kWidth) return store(p, v);
+  _mm512_mask_storeu_ps(p, lane_mask(count), reinterpret_cast<__m512>(v));
+}
+template <typename T> inline void store(T* p, vfloat v, int64_t count) {
+  if (count == kWidth) return store(p, v);
+  __m256i bits;
+  store(reinterpret_cast<T*>(&bits), v);
+  _mm256_mask_storeu_epi16(p, lane_mask(count), bits);
+}
+#else
+template <typename T> inline vfloat load(const T* p, int64_t count, float fill) {
+  if (count == kWidth) return load(p);
+  T buffer[kWidth];
+  const T fill_value = from_float<T>(fill);
+  for (int k = 0; k < kWidth; ++k) buffer[k] = fill_value;
+  std::memcpy(static_cast<void*>(buffer), p, static_cast<size_t>(count) * sizeof(T));
+  return load(buffer);
+}
+template <typename T> inline void store(T* p, vfloat v, int64_t count) {
+  if (count == kWidth) return store(p, v);
+  T buffer[kWidth];
+  store(buffer, v);
+  std::memcpy(static_cast<void*>(p), buffer, static_cast<size_t>(count) * sizeof(T));
+}
+#endif
+// All-ones in the first count lanes: for selecting the valid lanes of a partial vector.
+inline vint first_lanes(int64_t count) {
+  vint index;
+  for (int k = 0; k < kWidth; ++k) index[k] = k;
+  return index < static_cast<int32_t>(count);
+}
+
+// ---- arithmetic ---------------------------------------------------------------------------------
+inline vfloat max(vfloat a, vfloat b) { return a > b ? a : b; }
+inline vfloat sqrt(vfloat v) {
+#if KEEL_SIMD_WIDTH == 16
+  return reinterpret_cast<vfloat>(_mm512_maskz_sqrt_ps(0xffff, reinterpret_cast<__m512>(v)));
+#elif KEEL_SIMD_WIDTH == 8
+  return reinterpret_cast<vfloat>(_mm256_sqrt_ps(reinterpret_cast<__m256>(v)));
+#else
+  return reinterpret_cast<vfloat>(_mm_sqrt_ps(reinterpret_cast<__m128>(v)));
+#endif
+}
+// Horizontal sum and max as trees (a chain of kWidth dependent adds would cost ~4 * kWidth cycles).
+inline __m128 fold_to_128(vfloat v, bool is_max) {
+#if KEEL_SIMD_WIDTH == 16
+  const __m256 lo = reinterpret_cast<__m256>(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256 hi = reinterpret_cast<__m256>(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+  const __m256 half = is_max ? _mm256_max_ps(lo, hi) : _mm256_add_ps(lo, hi);
+  const __m128 a = _mm256_castps256_ps128(half), b = _mm256_extractf128_ps(half, 1);
+  return is_max ? _mm_max_ps(a, b) : _mm_add_ps(a, b);
+#elif KEEL_SIMD_WIDTH == 8
+  const __m256 x = reinterpret_cast<__m256>(v);
+  const __m128 a = _mm256_castps256_ps128(x), b = _mm256_extractf128_ps(x, 1);
+  return is_max ? _mm_max_ps(a, b) : _mm_add_ps(a, b);
+#else
+  (void)is_max;
+  return reinterpret_cast<__m128>(v);
+#endif
+}
+inline float reduce_add(vfloat v) {
+  __m128 x = fold_to_128(v, false);
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+  return _mm_cvtss_f32(x);
+}
+inline float reduce_max(vfloat v) {
+  __m128 x = fold_to_128(v, true);
+  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 1));
+  return _mm_cvtss_f32(x);
+}
+
+// exp(x) per lane (see the header comment). Results below 2^-125 (x < -86.5, ~2.6e-38) are
+// flushed to 0: computing them would go through subnormals, which cost a microcode assist per
+// lane (softmax rows with a wide range, and -inf fills, hit that constantly).
+inline vfloat exp(vfloat x) {
+  const vint underflow = x < -86.5f;
+  // Above 89 the result is inf anyway; NaN passes the clamps (comparisons are false).
+  x = underflow ? splat(-86.5f) : x;
+  x = x > 89.f ? splat(89.f) : x;
+  // n = round(x / ln 2) by the 1.5 * 2^23 trick: n sits in the low mantissa bits of t.
+  const vfloat magic = splat(12582912.f);
+  const vfloat t = x * 1.44269504088896341f + magic;
+  const vfloat n = t - magic;
+  const vfloat r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  vfloat p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.f;
+#if KEEL_SIMD_WIDTH == 16
+  // vscalefps: p * 2^n in one instruction, overflowing to inf.
+  const vfloat result = reinterpret_cast<vfloat>(
+      _mm512_maskz_scalef_ps(0xffff, reinterpret_cast<__m512>(p), reinterpret_cast<__m512>(n)));
+#else
+  // 2^n = 2^(n/2, floored) * 2^(rest): both factors stay normal floats for n in [-125, 129].
+  const vint n_int = reinterpret_cast<vint>(t) - 0x4b400000;
+  const vint half_n = n_int >> 1;
+  const vfloat scale_a = reinterpret_cast<vfloat>((half_n + 127) << 23);
+  const vfloat scale_b = reinterpret_cast<vfloat>((n_int - half_n + 127) << 23);
+  const vfloat result = p * scale_a * scale_b;
+#endif
+  return underflow ? splat(0.f) : result;
+}
+
+}  // namespace keel::cpu::KEEL_CPU_ISA::simd
