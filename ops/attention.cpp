@@ -264,7 +264,11 @@ SdpaGrads scaled_dot_product_attention_backward(const Tensor& grad_out, const Te
     Tensor scores = masked_scores(q, keys, mask, options.is_causal, scale);
     const Tensor probs = softmax(scores, -1);
     const Tensor grad_probs = matmul(grad_out, matrix_transpose(values));
-    const Tensor grad_scores = mul(probs, sub(grad_probs, sum(mul(grad_probs, probs), {-1}, true)));
+    Tensor grad_scores = mul(probs, sub(grad_probs, sum(mul(grad_probs, probs), {-1}, true)));
+    // masked_fill passes no gradient to masked scores (0 on fully masked rows, not NaN).
+    if (options.is_causal) grad_scores = masked_fill(grad_scores, logical_not(tril(ones({length, positions},
+                                                                       {DType::bool_, q.device()}))), 0.0);
+    else if (mask.defined() && mask.dtype() == DType::bool_) grad_scores = masked_fill(grad_scores, logical_not(mask), 0.0);
     SdpaGrads grads;
     grads.grad_q = mul(matmul(grad_scores, keys), Scalar(scale));
     grads.grad_k = sum_head_groups(mul(matmul(matrix_transpose(grad_scores), q), Scalar(scale)), groups);

@@ -23,9 +23,11 @@
 // (B Hq Tq) and the per-thread dQ buffers (threads x B Hq Tq D).
 //
 // Scale is folded into the packed Q (Qs = scale q): S = Qs K^T, dK = dS^T Qs, dQ = scale dS K.
-// Rows whose every key is masked give out = NaN and NaN gradients, as the composite
-// (softmax of all -inf is NaN in Keel and PyTorch): l = 0, out = 0/0, lse = -inf, and in backward
-// S - lse = -inf - (-inf) = NaN.
+// Rows whose every key is masked give out = NaN, as the composite (softmax of all -inf is NaN in
+// Keel and PyTorch): l = 0, out = 0/0, lse = -inf; in backward P = exp(-inf - (-inf)) = NaN, so
+// dV is NaN as PyTorch's composite gives. dS (hence dQ, dK) follows the composite too: 0 on such a
+// row under a bool mask (masked_fill's backward drops masked scores' gradient), NaN under an
+// additive -inf mask (add's backward passes it).
 //
 // FLOPs: forward 4 B Hq Tq Tk D (about half that when causal), backward 2.5x the forward (five
 // products instead of two). Compute is in float for f32/bf16 storage, in double for f64 storage
@@ -45,6 +47,9 @@
 #include <type_traits>
 #include <vector>
 
+// GCC 12 reports its own AVX-512 intrinsics' undefined-vector idiom (_mm512_undefined_ps) as
+// "may be used uninitialized" once they are inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "keel/kernels/convert.h"
@@ -519,6 +524,10 @@ void backward(const Problem<C>& p, T* grad_q, T* grad_k, T* grad_v, const View4<
             C* ds = dS + r * kBlockK;
             const C* pr = P + r * kBlockK;
             for (int64_t c = 0; c < kBlockK; ++c) ds[c] = pr[c] * (ds[c] - d);
+            // A bool-masked row with no key left: the composite's masked_fill passes no gradient
+            // to masked scores, so dS = 0 there (dV still gets the NaN weights, as PyTorch).
+            if (kind == MaskKind::boolean && lse[row0 + r] == -std::numeric_limits<C>::infinity())
+              std::fill(ds, ds + kBlockK, C(0));
           }
           gemm(cols, dp, rows, dS, 1, kBlockK, q_pack.get(), dp, dk.get(), dp, true);        // dK += dS^T Qs
           gemm(rows, dp, cols, dS, kBlockK, 1, k_rows.get(), dp, dq_part + row0 * dp, dp, true);  // dQ/scale += dS K
