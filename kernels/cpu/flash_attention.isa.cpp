@@ -346,14 +346,79 @@ void pack_rows(C* dst, int64_t padded, const View4<T>& src, int64_t b, int64_t h
   }
 }
 
-// dst (padded x kBlockK) = transpose of rows [t0, t0 + rows) of (b, h), zero beyond.
+// dst (padded x 64) = factor * transpose of rows [t0, t0 + rows) of (b, h), zero beyond.
 template <typename C, typename T>
 void pack_transposed(C* dst, int64_t padded, const View4<T>& src, int64_t b, int64_t h, int64_t t0, int64_t rows,
-                     int64_t cols) {
+                     int64_t cols, C factor = C(1)) {
+  static_assert(kBlockK == kBlockQ);
   std::fill(dst, dst + padded * kBlockK, C(0));
   for (int64_t r = 0; r < rows; ++r) {
     const T* s = src.row(b, h, t0 + r);
-    for (int64_t c = 0; c < cols; ++c) dst[c * kBlockK + r] = load_c<C>(s[c]);
+    for (int64_t c = 0; c < cols; ++c) dst[c * kBlockK + r] = factor * load_c<C>(s[c]);
+  }
+}
+
+// The masks on a transposed score tile ST (keys x kBlockQ: ST[j][i] = score of query i0 + i and
+// key j0 + j), keys j < cols, queries i < rows.
+template <typename C, MaskKind kind>
+void mask_tile_transposed(C* ST, const Problem<C>& p, int64_t b, int64_t h, int64_t i0, int64_t rows, int64_t j0,
+                          int64_t cols) {
+  constexpr C minus_inf = -std::numeric_limits<C>::infinity();
+  const bool causal_cut = p.causal && j0 + cols - 1 > i0;
+  if (kind == MaskKind::none && !causal_cut) return;
+  const int64_t* ms = p.mask_strides;
+  for (int64_t j = 0; j < cols; ++j) {
+    C* s = ST + j * kBlockQ;
+    const int64_t key = j0 + j;
+    if constexpr (kind == MaskKind::boolean) {
+      const bool* m = static_cast<const bool*>(p.mask) + b * ms[0] + h * ms[1] + i0 * ms[2] + key * ms[3];
+      for (int64_t i = 0; i < rows; ++i)
+        if (!m[i * ms[2]]) s[i] = minus_inf;
+    } else if constexpr (kind == MaskKind::additive) {
+      const C* m = static_cast<const C*>(p.mask) + b * ms[0] + h * ms[1] + i0 * ms[2] + key * ms[3];
+      for (int64_t i = 0; i < rows; ++i) s[i] += m[i * ms[2]];
+    }
+    if (p.causal) {  // query i sees key j when i0 + i >= key
+      const int64_t hidden = std::clamp<int64_t>(key - i0, 0, kBlockQ);
+      std::fill(s, s + hidden, minus_inf);
+    }
+  }
+}
+
+// Online softmax over the columns of a transposed score tile ST (cols x kBlockQ), per query i:
+//   m' = max(m, max_j ST[j][i]);  alpha = e^(m - m');  ST = e^(ST - m');  l = l alpha + sum_j ST
+// The shift is max(m', -FLT_MAX): while every key so far is masked (m' = -inf) it gives alpha = 0
+// and P = 0 instead of NaN.
+inline void online_softmax_columns(float* ST, int64_t cols, float* m, float* l, float* alpha) {
+  const V lowest = Vec::set1(std::numeric_limits<float>::lowest());
+  for (int64_t i = 0; i < kBlockQ; i += kW) {
+    const V m_old = Vec::load(m + i);
+    V m_new = m_old;
+    for (int64_t j = 0; j < cols; ++j) m_new = Vec::max(m_new, Vec::load(ST + j * kBlockQ + i));
+    const V shift = Vec::max(m_new, lowest);
+    const V a = vexp(Vec::sub(m_old, shift));
+    V sum = Vec::zero();
+    for (int64_t j = 0; j < cols; ++j) {
+      const V e = vexp(Vec::sub(Vec::load(ST + j * kBlockQ + i), shift));
+      Vec::store(ST + j * kBlockQ + i, e);
+      sum = Vec::add(sum, e);
+    }
+    Vec::store(l + i, Vec::fma(Vec::load(l + i), a, sum));
+    Vec::store(m + i, m_new);
+    Vec::store(alpha + i, a);
+  }
+}
+inline void online_softmax_columns(double* ST, int64_t cols, double* m, double* l, double* alpha) {
+  for (int64_t i = 0; i < kBlockQ; ++i) {
+    double m_new = m[i];
+    for (int64_t j = 0; j < cols; ++j) m_new = std::max(m_new, ST[j * kBlockQ + i]);
+    const double shift = std::max(m_new, std::numeric_limits<double>::lowest());
+    const double a = std::exp(m[i] - shift);
+    double sum = 0;
+    for (int64_t j = 0; j < cols; ++j) sum += (ST[j * kBlockQ + i] = std::exp(ST[j * kBlockQ + i] - shift));
+    l[i] = l[i] * a + sum;
+    m[i] = m_new;
+    alpha[i] = a;
   }
 }
 
@@ -392,17 +457,22 @@ int thread_count(int64_t tasks, int64_t work) {
 }
 
 // ---- forward ---------------------------------------------------------------------------------
+// Per task the scaled Q block is packed transposed once (Qt: dp x Br); each key block gives the
+// transposed scores ST = K Qt (keys x queries), so K is read as it is (f32 rows straight from
+// memory) and the softmax statistics run down columns, vectorised over queries.
 template <typename T, typename C, MaskKind kind>
 void forward(const Problem<C>& p, T* out, C* lse, const View4<T>& q, const View4<T>& k, const View4<T>& v) {
   constexpr C minus_inf = -std::numeric_limits<C>::infinity();
+  constexpr bool direct = std::is_same_v<T, C>;  // rows used in place, no conversion needed
   const int64_t q_blocks = (p.q_len + kBlockQ - 1) / kBlockQ;
   const int64_t tasks = p.batch * p.heads * q_blocks;
   const int64_t dp = p.dim_padded, vp = p.v_dim_padded;
+  const bool v_direct = direct && p.v_dim == vp;
   const int threads = thread_count(tasks, p.batch * p.heads * p.q_len * p.k_len * (p.dim + p.v_dim));
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    Buffer<C> q_pack(kBlockQ * dp), k_pack(dp * kBlockK), v_pack(kBlockK * vp), scores(kBlockQ * kBlockK),
-        acc(kBlockQ * vp), row_m(kBlockQ), row_l(kBlockQ);
+    Buffer<C> q_pack(dp * kBlockQ), k_pack(kBlockK * dp), v_pack(kBlockK * vp), scores(kBlockK * kBlockQ),
+        acc(kBlockQ * vp), row_m(kBlockQ), row_l(kBlockQ), row_alpha(kBlockQ);
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < tasks; ++task) {
       // Last query blocks first: under a causal mask they have the most keys.
@@ -410,34 +480,44 @@ void forward(const Problem<C>& p, T* out, C* lse, const View4<T>& q, const View4
       const int64_t bh = task % (p.batch * p.heads);
       const int64_t b = bh / p.heads, h = bh % p.heads, hk = h / p.group();
       const int64_t i0 = qb * kBlockQ, rows = std::min(kBlockQ, p.q_len - i0);
-      pack_rows<C>(q_pack.get(), dp, q, b, h, i0, rows, rows, p.dim, p.scale);
+      pack_transposed<C>(q_pack.get(), dp, q, b, h, i0, rows, p.dim, p.scale);
       std::fill(acc.get(), acc.get() + kBlockQ * vp, C(0));
       std::fill(row_m.get(), row_m.get() + kBlockQ, minus_inf);
       std::fill(row_l.get(), row_l.get() + kBlockQ, C(0));
       const int64_t key_end = p.causal ? std::min(p.k_len, i0 + rows) : p.k_len;
+      C* ST = scores.get();
       for (int64_t j0 = 0; j0 < key_end; j0 += kBlockK) {
         const int64_t cols = std::min(kBlockK, p.k_len - j0);
-        pack_transposed<C>(k_pack.get(), dp, k, b, hk, j0, cols, p.dim);
-        pack_rows<C>(v_pack.get(), vp, v, b, hk, j0, cols, cols, p.v_dim, C(1));
-        C* S = scores.get();
-        gemm(rows, kBlockK, p.dim, q_pack.get(), dp, 1, k_pack.get(), kBlockK, S, kBlockK, false);
-        mask_tile<C, kind>(S, p, b, h, i0, rows, j0, cols);
-        for (int64_t r = 0; r < rows; ++r) {
-          C* s = S + r * kBlockK;
-          const C m_new = std::max(row_m[r], row_max(s, kBlockK));
-          if (m_new == minus_inf) {  // every key so far masked: nothing to add yet
-            std::fill(s, s + kBlockK, C(0));
-            continue;
-          }
-          const C alpha = std::exp(row_m[r] - m_new);
-          row_l[r] = row_l[r] * alpha + exp_shifted(s, kBlockK, m_new);
-          row_m[r] = m_new;
-          if (alpha != C(1)) {
-            C* o = acc.get() + r * vp;
-            for (int64_t e = 0; e < vp; ++e) o[e] *= alpha;
-          }
+        const C* k_rows;
+        int64_t k_ld;
+        if constexpr (direct) {
+          k_rows = reinterpret_cast<const C*>(k.row(b, hk, j0));
+          k_ld = k.position;
+        } else {
+          pack_rows<C>(k_pack.get(), dp, k, b, hk, j0, cols, cols, p.dim, C(1));
+          k_rows = k_pack.get();
+          k_ld = dp;
         }
-        gemm(rows, vp, cols, S, kBlockK, 1, v_pack.get(), vp, acc.get(), vp, true);
+        gemm(cols, kBlockQ, p.dim, k_rows, k_ld, 1, q_pack.get(), kBlockQ, ST, kBlockQ, false);
+        mask_tile_transposed<C, kind>(ST, p, b, h, i0, rows, j0, cols);
+        online_softmax_columns(ST, cols, row_m.get(), row_l.get(), row_alpha.get());
+        for (int64_t r = 0; r < rows; ++r) {
+          const C alpha = row_alpha[r];
+          if (alpha == C(1)) continue;
+          C* o = acc.get() + r * vp;
+          for (int64_t e = 0; e < vp; ++e) o[e] *= alpha;
+        }
+        const C* v_rows;
+        int64_t v_ld;
+        if (v_direct) {
+          v_rows = reinterpret_cast<const C*>(v.row(b, hk, j0));
+          v_ld = v.position;
+        } else {
+          pack_rows<C>(v_pack.get(), vp, v, b, hk, j0, cols, cols, p.v_dim, C(1));
+          v_rows = v_pack.get();
+          v_ld = vp;
+        }
+        gemm(rows, vp, cols, ST, 1, kBlockQ, v_rows, v_ld, acc.get(), vp, true);  // O += P V
       }
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t row = (b * p.heads + h) * p.q_len + i0 + r;
