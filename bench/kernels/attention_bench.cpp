@@ -7,7 +7,9 @@
 //   masked tiles, the composite does not but is credited the same work), forward + backward 3.5x
 //   that (the backward's five products against the forward's two). limit: fma_f32.
 //
-// Usage: kernel_bench_attention [T ...]        cases at these lengths (default 512 1024)
+// Usage: kernel_bench_attention [--batch B] [--bf16] [T ...]   cases at these lengths (default
+//            512 1024), batch B (default 1), f32 or bf16 storage (groups attention_*_bf16, limit
+//            fma_f32: both compute in f32)
 //        kernel_bench_attention --memory [T]   peak memory of forward + backward (default T 2048)
 // Peak memory: Keel's tensor allocator peak (cpu_memory_stats; the flash kernel's own scratch,
 // which is not a tensor, is counted in the RSS column) and the process's peak RSS growth (VmHWM
@@ -56,9 +58,9 @@ template <typename Body> double time_it(Body&& body) {
 struct Inputs {
   Tensor q, k, v, g;
 };
-Inputs make_inputs(int64_t batch, int64_t heads, int64_t length, int64_t dim) {
-  return {randn({batch, heads, length, dim}), randn({batch, heads, length, dim}), randn({batch, heads, length, dim}),
-          randn({batch, heads, length, dim})};
+Inputs make_inputs(int64_t batch, int64_t heads, int64_t length, int64_t dim, DType dtype = DType::f32) {
+  auto r = [&] { return randn({batch, heads, length, dim}).to(dtype); };
+  return {r(), r(), r(), r()};
 }
 
 template <typename F> void forward_backward(F f, const Inputs& x, bool causal) {
@@ -68,21 +70,23 @@ template <typename F> void forward_backward(F f, const Inputs& x, bool causal) {
   (void)grads;
 }
 
-void run_case(int64_t batch, int64_t heads, int64_t length, int64_t dim, bool causal) {
-  const Inputs x = make_inputs(batch, heads, length, dim);
+void run_case(int64_t batch, int64_t heads, int64_t length, int64_t dim, bool causal, DType dtype) {
+  const Inputs x = make_inputs(batch, heads, length, dim, dtype);
+  const std::string suffix = dtype == DType::bf16 ? "_bf16" : "_f32";
+  const std::string fwd = "attention_fwd" + suffix, fwdbwd = "attention_fwdbwd" + suffix;
   const std::string name = "B" + std::to_string(batch) + "_H" + std::to_string(heads) + "_T" + std::to_string(length) +
                            "_D" + std::to_string(dim) + (causal ? "_causal" : "");
   const double flops = 4.0 * batch * heads * length * length * dim * (causal ? 0.5 : 1.0);
-  const double bytes = 4.0 * batch * heads * length * dim * 4;
+  const double bytes = 4.0 * batch * heads * length * dim * static_cast<double>(dtype_size(dtype));
   for (int threads : thread_counts()) {
     omp_set_num_threads(threads);
-    emit("attention_fwd_f32", name, "keel", threads, time_it([&] { flash(x.q, x.k, x.v, causal); }), flops, bytes,
+    emit(fwd, name, "keel", threads, time_it([&] { flash(x.q, x.k, x.v, causal); }), flops, bytes,
          "fma_f32");
-    emit("attention_fwd_f32", name, "keel_composite", threads, time_it([&] { composite(x.q, x.k, x.v, causal); }),
+    emit(fwd, name, "keel_composite", threads, time_it([&] { composite(x.q, x.k, x.v, causal); }),
          flops, bytes, "fma_f32");
-    emit("attention_fwdbwd_f32", name, "keel", threads, time_it([&] { forward_backward(flash, x, causal); }),
+    emit(fwdbwd, name, "keel", threads, time_it([&] { forward_backward(flash, x, causal); }),
          3.5 * flops, 2 * bytes, "fma_f32");
-    emit("attention_fwdbwd_f32", name, "keel_composite", threads,
+    emit(fwdbwd, name, "keel_composite", threads,
          time_it([&] { forward_backward(composite, x, causal); }), 3.5 * flops, 2 * bytes, "fma_f32");
   }
 }
@@ -130,8 +134,12 @@ template <typename F> void measure_memory(const char* impl, F f, int64_t length,
 int main(int argc, char** argv) {
   std::vector<int64_t> lengths;
   bool memory = false;
+  int64_t batch = 1;
+  DType dtype = DType::f32;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--memory") == 0) memory = true;
+    else if (std::strcmp(argv[i], "--bf16") == 0) dtype = DType::bf16;
+    else if (std::strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = std::atoll(argv[++i]);
     else lengths.push_back(std::atoll(argv[i]));
   }
   if (memory) {
@@ -144,6 +152,6 @@ int main(int argc, char** argv) {
   if (lengths.empty()) lengths = {512, 1024};
   for (int64_t length : lengths)
     for (int64_t dim : {64, 128})
-      for (bool causal : {false, true}) run_case(1, 8, length, dim, causal);
+      for (bool causal : {false, true}) run_case(batch, 8, length, dim, causal, dtype);
   return 0;
 }

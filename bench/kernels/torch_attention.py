@@ -3,10 +3,11 @@ composite (q @ k^T * scale, causal masked_fill, softmax, @ v) forward and forwar
 H = 8, with the same cases, FLOP counts and JSON lines (group attention_fwd_f32 /
 attention_fwdbwd_f32, impl torch).
 
-    /usr/bin/python3 bench/kernels/torch_attention.py [T ...]   (default 512 1024)
+    /usr/bin/python3 bench/kernels/torch_attention.py [--batch B] [T ...]   (default B 1, T 512 1024)
 """
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -64,16 +65,21 @@ def run_case(batch, heads, length, dim, causal, threads):
 
 
 def main():
-    lengths = [int(a) for a in sys.argv[1:]] or [512, 1024]
+    args = sys.argv[1:]
+    batch = 1
+    if "--batch" in args:
+        at = args.index("--batch")
+        batch = int(args[at + 1])
+        del args[at:at + 2]
+    lengths = [int(a) for a in args] or [512, 1024]
     all_threads = torch.get_num_threads()
-    import os
     cores = os.cpu_count() or 1
     for threads in sorted({1, cores}):
         torch.set_num_threads(threads)
         for length in lengths:
             for dim in (64, 128):
                 for causal in (False, True):
-                    run_case(1, 8, length, dim, causal, threads)
+                    run_case(batch, 8, length, dim, causal, threads)
     torch.set_num_threads(all_threads)
 
 
