@@ -3,7 +3,7 @@ composite (q @ k^T * scale, causal masked_fill, softmax, @ v) forward and forwar
 H = 8, with the same cases, FLOP counts and JSON lines (group attention_fwd_f32 /
 attention_fwdbwd_f32, impl torch).
 
-    /usr/bin/python3 bench/kernels/torch_attention.py [--batch B] [T ...]   (default B 1, T 512 1024)
+    /usr/bin/python3 bench/kernels/torch_attention.py [--batch B] [--dim D] [T ...]   (default B 1, D 64 and 128, T 512 1024)
 """
 import json
 import math
@@ -71,13 +71,18 @@ def main():
         at = args.index("--batch")
         batch = int(args[at + 1])
         del args[at:at + 2]
+    dims = (64, 128)
+    if "--dim" in args:
+        at = args.index("--dim")
+        dims = (int(args[at + 1]),)
+        del args[at:at + 2]
     lengths = [int(a) for a in args] or [512, 1024]
     all_threads = torch.get_num_threads()
     cores = os.cpu_count() or 1
     for threads in sorted({1, cores}):
         torch.set_num_threads(threads)
         for length in lengths:
-            for dim in (64, 128):
+            for dim in dims:
                 for causal in (False, True):
                     run_case(batch, 8, length, dim, causal, threads)
     torch.set_num_threads(all_threads)
