@@ -8,6 +8,8 @@
 #include <cmath>
 #include <limits>
 
+#include <omp.h>
+
 #include "keel/autograd/gradcheck.h"
 #include "keel/kernels/cpu/cpu_features.h"
 #include "test_util.h"
@@ -297,4 +299,56 @@ TEST_CASE("scaled_dot_product_attention errors name the op and the shapes", "[at
   }, {"[scaled_dot_product_attention]", "attn_mask", "[3, 5, 7]"});
   check_error([&] { scaled_dot_product_attention(q, empty({1, 2, 7, 8}), empty({1, 2, 6, 8})); },
               {"[scaled_dot_product_attention]", "positions"});
+}
+
+TEST_CASE("flash attention takes 2-D and 3-D inputs and leaves the other cases to the composite", "[attention]") {
+  // 3-D (H, L, E) with grouped key heads, and 2-D (L, E): the flash node, same numbers as 4-D.
+  const Tensor q = random_tensor({4, 9, 16}, DType::f64), k = random_tensor({2, 70, 16}, DType::f64),
+               v = random_tensor({2, 70, 5}, DType::f64), g3 = random_tensor({4, 9, 5}, DType::f64);
+  const Result got3 = run([](const Tensor& a, const Tensor& b, const Tensor& d) {
+    return scaled_dot_product_attention(a, b, d, {.is_causal = true});
+  }, q, k, v, g3);
+  CHECK(got3.out.grad_fn()->name() == "scaled_dot_product_attention");
+  const Result want3 = run([](const Tensor& a, const Tensor& b, const Tensor& d) {
+    return composite_attention(a.unsqueeze(0), b.unsqueeze(0), d.unsqueeze(0), {.is_causal = true}).squeeze(0);
+  }, q, k, v, g3);
+  expect_results(got3, want3, {1e-10, 1e-9}, "3-D GQA causal");
+
+  const Tensor q2 = q.select(0, 1), k2 = k.select(0, 0), v2 = v.select(0, 0), g2 = g3.select(0, 0);
+  const Result got2 = run([](const Tensor& a, const Tensor& b, const Tensor& d) {
+    return scaled_dot_product_attention(a, b, d, {.scale = 0.3});
+  }, q2, k2, v2, g2);
+  CHECK(got2.out.grad_fn()->name() == "scaled_dot_product_attention");
+  const Result want2 = run([](const Tensor& a, const Tensor& b, const Tensor& d) {
+    return composite_attention(a.view({1, 1, 9, 16}), b.view({1, 1, 70, 16}), d.view({1, 1, 70, 5}), {.scale = 0.3})
+        .view({9, 5});
+  }, q2, k2, v2, g2);
+  expect_results(got2, want2, {1e-10, 1e-9}, "2-D");
+
+  // Composite cases: dropout, a float mask that requires grad, broadcast batch dims, f16.
+  Tensor ql = q.detach().requires_grad_();
+  CHECK(scaled_dot_product_attention(ql, k, v, {.dropout_p = 0.5}).grad_fn()->name() != "scaled_dot_product_attention");
+  const Tensor mask = random_tensor({9, 70}, DType::f64).requires_grad_();
+  CHECK(scaled_dot_product_attention(ql, k, v, {.attn_mask = mask}).grad_fn()->name() != "scaled_dot_product_attention");
+  CHECK(scaled_dot_product_attention(ql.unsqueeze(0).expand({2, 4, 9, 16}), k, v).grad_fn()->name() !=
+        "scaled_dot_product_attention");
+  // Empty lengths: the composite's shapes (S = 0 gives zeros, as torch's matmul over an empty sum).
+  CHECK(scaled_dot_product_attention(empty({1, 2, 0, 8}), empty({1, 2, 5, 8}), empty({1, 2, 5, 3})).shape() ==
+        Shape{1, 2, 0, 3});
+  const Tensor no_keys = scaled_dot_product_attention(ones({1, 2, 4, 8}), empty({1, 2, 0, 8}), empty({1, 2, 0, 3}));
+  REQUIRE(no_keys.shape() == Shape{1, 2, 4, 3});
+}
+
+TEST_CASE("flash attention gives the same result on one thread and on all", "[attention]") {
+  // dQ is summed from per-thread partial buffers: the thread count must not change the values
+  // beyond float rounding.
+  const Tensor q = random_tensor({1, 4, 200, 64}, DType::f32), k = random_tensor({1, 2, 300, 64}, DType::f32),
+               v = random_tensor({1, 2, 300, 64}, DType::f32), g = random_tensor({1, 4, 200, 64}, DType::f32);
+  auto f = [](const Tensor& a, const Tensor& b, const Tensor& d) { return scaled_dot_product_attention(a, b, d); };
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Result one = run(f, q, k, v, g);
+  omp_set_num_threads(threads);
+  const Result all = run(f, q, k, v, g);
+  expect_results(all, one, {1e-6, 1e-5}, "threads");
 }
