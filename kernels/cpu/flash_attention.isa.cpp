@@ -216,9 +216,9 @@ inline double exp_shifted(double* x, int64_t n, double shift) {
 
 // ---- the micro-kernel: C[i][n] (+)= sum_k A[i ars + k acs] B[k ldb + n] ------------------------
 // i < M, n < N (a multiple of kPad), k < K; B and C rows hold N valid floats.
-template <int MR, int NV>
+template <int MR, int NV, bool accumulate>
 inline void tile(int64_t K, const float* A, int64_t ars, int64_t acs, const float* B, int64_t ldb, float* C,
-                 int64_t ldc, bool accumulate) {
+                 int64_t ldc) {
   V c[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) c[r][v] = accumulate ? Vec::load(C + r * ldc + v * kW) : Vec::zero();
@@ -234,39 +234,46 @@ inline void tile(int64_t K, const float* A, int64_t ars, int64_t acs, const floa
     for (int v = 0; v < NV; ++v) Vec::store(C + r * ldc + v * kW, c[r][v]);
 }
 
-template <int NV>
+template <int NV, bool accumulate>
 inline void row_strips(int64_t M, int64_t K, const float* A, int64_t ars, int64_t acs, const float* B, int64_t ldb,
-                       float* C, int64_t ldc, bool accumulate) {
+                       float* C, int64_t ldc) {
   int64_t i = 0;
-  for (; i + kMR <= M; i += kMR) tile<kMR, NV>(K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, accumulate);
+  for (; i + kMR <= M; i += kMR) tile<kMR, NV, accumulate>(K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc);
   const float* a = A + i * ars;
   float* c = C + i * ldc;
   switch (M - i) {
-    case 1: tile<1, NV>(K, a, ars, acs, B, ldb, c, ldc, accumulate); break;
-    case 2: tile<2, NV>(K, a, ars, acs, B, ldb, c, ldc, accumulate); break;
-    case 3: tile<3, NV>(K, a, ars, acs, B, ldb, c, ldc, accumulate); break;
-    case 4: tile<4, NV>(K, a, ars, acs, B, ldb, c, ldc, accumulate); break;
-    case 5: tile<5, NV>(K, a, ars, acs, B, ldb, c, ldc, accumulate); break;
+    case 1: tile<1, NV, accumulate>(K, a, ars, acs, B, ldb, c, ldc); break;
+    case 2: tile<2, NV, accumulate>(K, a, ars, acs, B, ldb, c, ldc); break;
+    case 3: tile<3, NV, accumulate>(K, a, ars, acs, B, ldb, c, ldc); break;
+    case 4: tile<4, NV, accumulate>(K, a, ars, acs, B, ldb, c, ldc); break;
+    case 5: tile<5, NV, accumulate>(K, a, ars, acs, B, ldb, c, ldc); break;
     default: break;
   }
 }
 
-inline void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t ars, int64_t acs, const float* B,
-                 int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+template <bool accumulate>
+inline void gemm_columns(int64_t M, int64_t N, int64_t K, const float* A, int64_t ars, int64_t acs, const float* B,
+                         int64_t ldb, float* C, int64_t ldc) {
   for (int64_t n0 = 0; n0 < N; n0 += Vec::NV * kW) {
     const int64_t vectors = std::min<int64_t>(Vec::NV, (N - n0) / kW);
     const float* b = B + n0;
     float* c = C + n0;
     switch (vectors) {
-      case 1: row_strips<1>(M, K, A, ars, acs, b, ldb, c, ldc, accumulate); break;
-      case 2: row_strips<2>(M, K, A, ars, acs, b, ldb, c, ldc, accumulate); break;
+      case 1: row_strips<1, accumulate>(M, K, A, ars, acs, b, ldb, c, ldc); break;
+      case 2: row_strips<2, accumulate>(M, K, A, ars, acs, b, ldb, c, ldc); break;
 #if defined(__AVX512F__)
-      case 3: row_strips<3>(M, K, A, ars, acs, b, ldb, c, ldc, accumulate); break;
-      case 4: row_strips<4>(M, K, A, ars, acs, b, ldb, c, ldc, accumulate); break;
+      case 3: row_strips<3, accumulate>(M, K, A, ars, acs, b, ldb, c, ldc); break;
+      case 4: row_strips<4, accumulate>(M, K, A, ars, acs, b, ldb, c, ldc); break;
 #endif
       default: break;
     }
   }
+}
+
+inline void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t ars, int64_t acs, const float* B,
+                 int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if (accumulate) gemm_columns<true>(M, N, K, A, ars, acs, B, ldb, C, ldc);
+  else gemm_columns<false>(M, N, K, A, ars, acs, B, ldb, C, ldc);
 }
 
 // double (f64 storage): the same contract with plain loops.
