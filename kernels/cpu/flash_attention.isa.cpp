@@ -9,11 +9,13 @@
 //   P = softmax(S, -1)   out = P v    (B, Hq, Tq, Dv)
 //   lse = logsumexp(S, -1)            (B, Hq, Tq): saved for backward (out is saved too)
 //
-// Forward, per (b, h, query block of Br rows): for each key block of Bc keys, S_tile = Q K^T,
-// online softmax with a running max m and sum l per row (m' = max(m, rowmax S), l' = l e^(m-m')
-// + rowsum e^(S-m'), O' = O e^(m-m') + e^(S-m') V); at the end out = O / l, lse = m + log l.
-// Backward, per (b, kv head, key block): dK, dV of the block accumulate in registers/L2 buffers
-// over the group's query heads and all query blocks that see the block:
+// Forward, per (b, h, query block of Br = 64 rows): for each key block of Bc = 64 keys the
+// transposed tile S^T = K Q^T (K read in place, Q^T packed once per task), online softmax with a
+// running max m and sum l per query (m' = max(m, rowmax S), l' = l e^(m-m') + rowsum e^(S-m'),
+// O' = O e^(m-m') + e^(S-m') V), vectorised over queries; at the end out = O / l, lse = m + log l.
+// Causal tiles wholly above the diagonal are skipped (forward and backward).
+// Backward, per (b, kv head, key block): dK, dV of the block accumulate in float buffers over the
+// group's query heads and all query blocks that see the block (K, K^T, V^T packed once per task):
 //   Delta_i = rowsum(dO * O)                (a pre-pass)
 //   P = exp(S - lse_i)   dV += P^T dO   dP = dO V^T   dS = P * (dP - Delta_i)
 //   dK += dS^T Q * scale   dQ += dS K * scale
@@ -34,10 +36,11 @@
 // (the same tiling with plain loops, so float64 gradcheck runs this driver). The reference it
 // must match: the composite scaled_dot_product_attention (matmul, masked_fill, softmax, matmul).
 //
-// Products are small GEMMs on zero-padded float tiles (row lengths rounded up to kPad): one
-// register-tiled micro-kernel C (+)= A B with A read through (row, column) strides (so P^T, dS^T
-// need no transpose) and B row-major, vectorised over B's columns: AVX-512 6 x 64, AVX2 and SSE
-// 6 x 16. exp is a vector Cephes polynomial (relative error ~2e-7 on [-87, 88]).
+// Products are small GEMMs on zero-padded float tiles (row lengths rounded up to kPad; f32 K and V
+// rows are read in place when their length allows): one register-tiled micro-kernel C (+)= A B
+// with A read through (row, column) strides (so P^T, dS^T need no transpose) and B row-major,
+// vectorised over B's columns: AVX-512 6 x 64 (24 zmm accumulators), AVX2 and SSE 6 x 16. exp is
+// a vector Cephes polynomial (relative error ~2e-7 on [-87, 88]).
 #include <omp.h>
 
 #include <algorithm>
@@ -48,8 +51,9 @@
 #include <vector>
 
 // GCC 12 reports its own AVX-512 intrinsics' undefined-vector idiom (_mm512_undefined_ps) as
-// "may be used uninitialized" once they are inlined here.
+// "(may be) used uninitialized" once they are inlined here.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include "keel/kernels/convert.h"
@@ -187,16 +191,6 @@ inline V vexp(V x) {
 }
 
 // ---- row operations (n is a multiple of kPad) ------------------------------------------------
-inline float row_max(const float* x, int64_t n) {
-  V m = Vec::load(x);
-  for (int64_t j = kW; j < n; j += kW) m = Vec::max(m, Vec::load(x + j));
-  return Vec::reduce_max(m);
-}
-inline double row_max(const double* x, int64_t n) {
-  double m = x[0];
-  for (int64_t j = 1; j < n; ++j) m = std::max(m, x[j]);
-  return m;
-}
 // x = e^(x - shift); returns the sum of the new x.
 inline float exp_shifted(float* x, int64_t n, float shift) {
   const V s = Vec::set1(shift);
