@@ -1,5 +1,5 @@
-// Matrix products: matmul and linear (with their vjps) and scaled dot-product attention (a
-// composite: autograd differentiates it through matmul, masked_fill, softmax, ...).
+// Matrix products: matmul and linear (with their vjps). Scaled dot-product attention moved to
+// ops/attention.cpp.
 //
 //   matmul:  Y[z] = A[z] B[z]                   A: (Z..., M, K)  B: (Z..., K, N)  Y: (Z..., M, N)
 //            dA = sum over A's broadcast batch dims of dY B^T
@@ -9,7 +9,6 @@
 //            the batch folded into the rows (one product instead of Z products and a sum).
 //   linear:  y = x W^T + b                      x: (..., in)  W: (out, in)  b: broadcast to y
 //            dx = dy W,  dW = dy'^T x' (leading dims folded into the rows),  db = dy summed to b
-//   sdpa:    out = dropout(softmax(q k^T * scale + mask, dim = -1)) v
 //
 // Saved for backward: matmul saves A and B, linear saves x and W (the bias gradient needs only
 // shapes). The kernels: kernels/cpu/gemm.isa.cpp and kernels/cuda/gemm.cpp (cuBLAS).
@@ -120,19 +119,6 @@ Tensor as_matrix_a(const Tensor& a) { return a.dim() == 1 ? a.unsqueeze(0) : a; 
 Tensor as_matrix_b(const Tensor& b) { return b.dim() == 1 ? b.unsqueeze(1) : b; }   // [K] -> [K, 1]
 
 Tensor matrix_transpose(const Tensor& x) { return x.transpose(-1, -2); }
-
-// ---- scaled dot-product attention helpers -------------------------------------------------------
-
-// k [..., Hkv, S, E] -> [..., Hkv * groups, S, E], each head repeated `groups` times in a row
-// (torch.repeat_interleave(k, groups, dim=-3)).
-Tensor repeat_heads(const Tensor& x, int64_t groups) {
-  if (groups == 1) return x;
-  Shape expanded = x.shape();
-  expanded.insert(expanded.end() - 2, groups);  // [..., Hkv, groups, S, E]
-  Shape merged = x.shape();
-  merged[merged.size() - 3] *= groups;
-  return x.unsqueeze(-3).expand(expanded).reshape(merged);
-}
 
 }  // namespace
 
@@ -337,63 +323,6 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
     return linear_vjp(args, activation_vjp(activation, args.grad(), z_used, Tensor()), plan);
   });
   return out;
-}
-
-// ---- scaled dot-product attention --------------------------------------------------------------------
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOptions& options) {
-  const char* op = "scaled_dot_product_attention";
-  check_operands(op, q, k, "query", "key");
-  check_operands(op, q, v, "query", "value");
-  KEEL_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, "[", op,
-             "] query, key and value need at least 2 dims ([..., L, E], [..., S, E], [..., S, Ev]), got shapes ",
-             q.shape(), ", ", k.shape(), " and ", v.shape());
-  KEEL_CHECK(k.shape().back() == q.shape().back(), "[", op, "] query and key must have the same last dim E: got shapes ",
-             q.shape(), " and ", k.shape());
-  KEEL_CHECK(v.shape()[v.dim() - 2] == k.shape()[k.dim() - 2], "[", op,
-             "] key and value must have the same number of positions S (dim -2): got shapes ", k.shape(), " and ",
-             v.shape());
-  KEEL_CHECK(options.dropout_p >= 0 && options.dropout_p <= 1, "[", op, "] dropout_p must be in [0, 1], got ",
-             options.dropout_p);
-  KEEL_CHECK(!(options.is_causal && options.attn_mask.defined()), "[", op,
-             "] is_causal cannot be combined with an explicit attn_mask (fold the causal mask into attn_mask)");
-  const Tensor& mask = options.attn_mask;
-  if (mask.defined()) {
-    KEEL_CHECK(mask.device() == q.device(), "[", op, "] attn_mask is on ", mask.device().str(), " but query is on ",
-               q.device().str());
-    KEEL_CHECK(mask.dtype() == DType::bool_ || mask.dtype() == q.dtype(), "[", op,
-               "] attn_mask must be bool or have the query's dtype ", dtype_name(q.dtype()), ", got ",
-               dtype_name(mask.dtype()));
-  }
-
-  // Grouped-query attention: H query heads share Hkv key/value heads.
-  Tensor keys = k, values = v;
-  if (q.dim() >= 3 && k.dim() >= 3 && v.dim() >= 3) {
-    const int64_t heads = q.shape()[q.dim() - 3];
-    const int64_t key_heads = k.shape()[k.dim() - 3], value_heads = v.shape()[v.dim() - 3];
-    if (key_heads != heads || value_heads != heads) {
-      KEEL_CHECK(key_heads > 0 && value_heads > 0 && heads % key_heads == 0 && heads % value_heads == 0, "[", op,
-                 "] the query's heads (dim -3) must be a multiple of the key's and the value's heads for grouped-query "
-                 "attention: got shapes ",
-                 q.shape(), ", ", k.shape(), " and ", v.shape());
-      keys = repeat_heads(k, heads / key_heads);
-      values = repeat_heads(v, heads / value_heads);
-    }
-  }
-
-  const int64_t embed = q.shape().back();
-  const double scale = options.scale.value_or(1.0 / std::sqrt(static_cast<double>(embed)));
-  Tensor scores = mul(matmul(q, matrix_transpose(keys)), Scalar(scale));  // [..., L, S]
-  const double minus_inf = -std::numeric_limits<double>::infinity();
-  if (options.is_causal) {
-    const int64_t length = q.shape()[q.dim() - 2], positions = k.shape()[k.dim() - 2];
-    const Tensor allowed = tril(ones({length, positions}, {DType::bool_, q.device()}));
-    scores = masked_fill(scores, logical_not(allowed), minus_inf);
-  } else if (mask.defined()) {
-    scores = mask.dtype() == DType::bool_ ? masked_fill(scores, logical_not(mask), minus_inf) : add(scores, mask);
-  }
-  Tensor weights = softmax(scores, -1);
-  if (options.dropout_p > 0) weights = dropout(weights, options.dropout_p, true, options.generator);
-  return matmul(weights, values);
 }
 
 }  // namespace keel

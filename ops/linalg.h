@@ -1,12 +1,13 @@
 #pragma once
-// Matrix products: matmul, linear, and scaled dot-product attention as a composite of them.
-// PyTorch's semantics (torch.matmul, torch.nn.functional.linear / scaled_dot_product_attention).
+// Matrix products: matmul and linear, PyTorch's semantics (torch.matmul, torch.nn.functional.linear).
+// scaled_dot_product_attention lives in ops/attention.h (included here for existing code).
 // Operands must share one floating dtype (f32, f64, f16, bf16; 16-bit accumulates in f32) and a
 // device, as PyTorch requires; integer operands are refused.
 #include <optional>
 
 #include "keel/core/rng.h"
 #include "keel/core/tensor.h"
+#include "keel/ops/attention.h"
 
 namespace keel {
 
@@ -31,28 +32,5 @@ enum class Activation { none, relu, gelu, gelu_tanh, silu };
 // bias)), computed in one pass on the CPU when bias is undefined or [out] (otherwise, and on CUDA,
 // as that composite). 16-bit inputs are rounded once, after the activation.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation activation);
-
-struct SdpaOptions {
-  // bool: true where a query may attend to a key (PyTorch's convention); floating (q's dtype):
-  // added to the scores. Broadcast to the scores' shape [..., L, S]. Undefined: no mask.
-  Tensor attn_mask;
-  // Query i attends to keys j <= i (the top-left causal mask tril(ones(L, S)), as PyTorch).
-  // Cannot be combined with attn_mask.
-  bool is_causal = false;
-  std::optional<double> scale;  // default 1 / sqrt(E)
-  // Dropout on the attention weights, applied whenever dropout_p > 0 (as PyTorch's function:
-  // pass 0 in evaluation), with draws from `generator` (the default generator when null).
-  double dropout_p = 0;
-  Generator* generator = nullptr;
-};
-
-// torch.nn.functional.scaled_dot_product_attention:
-//   out = dropout(softmax(q k^T * scale + mask, dim = -1), dropout_p) v
-//   q [..., L, E], k [..., S, E], v [..., S, Ev] -> out [..., L, Ev]; leading dims broadcast.
-// Grouped-query attention: when q has H heads in dim -3 and k, v have Hkv heads there with
-// H % Hkv == 0, each k/v head serves H / Hkv consecutive query heads (k.repeat_interleave(H /
-// Hkv, -3), as PyTorch's enable_gqa). A composite of public ops: autograd differentiates it.
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                    const SdpaOptions& options = {});
 
 }  // namespace keel

@@ -17,6 +17,7 @@
 #include "keel/autograd/node.h"
 #include "keel/ops/elementwise.h"
 #include "keel/ops/factory.h"
+#include "keel/ops/attention.h"
 #include "keel/ops/linalg.h"
 #include "keel/ops/reduce.h"
 #include "keel/ops/shape.h"

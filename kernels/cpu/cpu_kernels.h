@@ -51,6 +51,21 @@ struct MatmulEpilogue {
 // writes zeros (then the epilogue).
 void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const MatmulEpilogue& epilogue = {});
 
+// ---- [isa] flash attention (kernels/cpu/flash_attention.isa.cpp) --------------------------------
+// q (B, Hq, Tq, D), k (B, Hkv, Tk, D), v (B, Hkv, Tk, Dv): any strides with a contiguous last dim,
+// Hq % Hkv == 0, one dtype (f32, bf16: computed in f32; f64: in f64). mask: undefined, or bool
+// (true = attend) or additive in the compute dtype (f32 for f32/bf16, f64 for f64), viewed as
+// (B, Hq, Tq, Tk) with any strides (stride-0 broadcasts); causal is top-left aligned (key j <= query
+// i) and never comes with a mask. out (B, Hq, Tq, Dv) contiguous in q's dtype; lse (B, Hq, Tq)
+// contiguous in the compute dtype: logsumexp of the scaled, masked scores (-inf for fully masked rows).
+void flash_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                             const Tensor& mask, bool causal, double scale);
+// grad_q, grad_k, grad_v contiguous with q's, k's, v's shapes and q's dtype; grad_out (B, Hq, Tq, Dv)
+// with a contiguous last dim; out and lse as flash_attention_forward wrote them.
+void flash_attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v, const Tensor& grad_out,
+                              const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                              const Tensor& mask, bool causal, double scale);
+
 // ---- indexing (kernels/cpu/index.cpp, not per-ISA) -------------------------------------------
 // All tensors have one rank >= 1 (ops view 0-D tensors as [1]); dim is already wrapped. Index
 // tensors are i64 or i32; every index is checked against [0, size) before anything is written

@@ -223,5 +223,14 @@ void arg_reduce(bool is_max, const Tensor& values, const Tensor& indices, const 
 void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const MatmulEpilogue& epilogue) {
   table().matmul(out, a, b, epilogue);
 }
+void flash_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                             const Tensor& mask, bool causal, double scale) {
+  table().flash_attention_forward(out, lse, q, k, v, mask, causal, scale);
+}
+void flash_attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v, const Tensor& grad_out,
+                              const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                              const Tensor& mask, bool causal, double scale) {
+  table().flash_attention_backward(grad_q, grad_k, grad_v, grad_out, q, k, v, out, lse, mask, causal, scale);
+}
 
 }  // namespace keel::cpu

@@ -15,6 +15,11 @@ struct IsaKernels {
   void (*reduce)(ReduceOp, const Tensor&, const Tensor&, const std::vector<int64_t>&);
   void (*arg_reduce)(bool, const Tensor&, const Tensor&, const Tensor&, int64_t);
   void (*matmul)(const Tensor&, const Tensor&, const Tensor&, const MatmulEpilogue&);
+  void (*flash_attention_forward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                  const Tensor&, bool, double);
+  void (*flash_attention_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                   const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
+                                   double);
 };
 
 namespace baseline { const IsaKernels& isa_kernels(); }

@@ -12,9 +12,14 @@ void fill(const Tensor&, const Scalar&);
 void reduce(ReduceOp, const Tensor&, const Tensor&, const std::vector<int64_t>&);
 void arg_reduce(bool, const Tensor&, const Tensor&, const Tensor&, int64_t);
 void matmul(const Tensor&, const Tensor&, const Tensor&, const MatmulEpilogue&);
+void flash_attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                             bool, double);
+void flash_attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                              const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double);
 
 const IsaKernels& isa_kernels() {
-  static const IsaKernels table{&unary, &binary, &where, &clamp, &copy, &fill, &reduce, &arg_reduce, &matmul};
+  static const IsaKernels table{&unary, &binary, &where, &clamp, &copy, &fill, &reduce, &arg_reduce, &matmul,
+                                &flash_attention_forward, &flash_attention_backward};
   return table;
 }
 
