@@ -22,3 +22,4 @@
 #include "keel/ops/shape.h"
 #include "keel/ops/nn_functional.h"
 #include "keel/ops/loss.h"
+#include "keel/ops/conv.h"
