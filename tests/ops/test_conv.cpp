@@ -254,6 +254,17 @@ Tensor channels_last(const Tensor& x) {
   return stored.permute({0, 3, 1, 2});
 }
 
+// The dtypes convolution and batch_norm run here: f32 and bf16 need oneDNN (a build without it
+// throws for them, checked in "without oneDNN ..." below).
+std::vector<DType> conv_dtypes() {
+  if (cpu::onednn::available()) return {DType::f64, DType::f32, DType::bf16};
+  return {DType::f64};
+}
+std::vector<DType> onednn_dtypes() {
+  if (cpu::onednn::available()) return {DType::f32, DType::bf16};
+  return {};
+}
+
 Tensor leaf(const Shape& shape, double low = -2.0, double high = 2.0) {
   return random_tensor(shape, DType::f64, low, high).requires_grad_();
 }
@@ -265,7 +276,7 @@ TEST_CASE("conv2d matches the float64 reference (f64 loops, f32 and bf16 oneDNN)
   const std::vector<ConvCase> cases = conv_cases();
   REQUIRE(cases.size() >= 30);
   for (const ConvCase& t : cases) {
-    for (DType dtype : {DType::f64, DType::f32, DType::bf16}) {
+    for (DType dtype : conv_dtypes()) {
       const ConvInputs in = conv_inputs(t, dtype);
       const RefTensor rx = ref_of(in.x), rw = ref_of(in.w), rb = ref_of(in.b);
       const RefTensor expected = ref_conv2d(rx, rw, &rb, t.options);
@@ -283,6 +294,7 @@ TEST_CASE("conv2d matches the float64 reference (f64 loops, f32 and bf16 oneDNN)
 }
 
 TEST_CASE("conv2d handles f16, unbatched input, empty batches and zero-sized outputs", "[conv][conv2d]") {
+  if (!cpu::onednn::available()) return;
   const ConvCase t{2, 3, 7, 7, 4, 3, {.stride = {2, 1}, .padding = {1, 0}}};
   const ConvInputs in = conv_inputs(t, DType::f16);
   const RefTensor rx = ref_of(in.x), rw = ref_of(in.w), rb = ref_of(in.b);
@@ -357,7 +369,7 @@ TEST_CASE("conv2d f32 (oneDNN) and bf16 gradients match the f64 gradients", "[co
     // Scales: the same sums with |values|.
     const Tensor dx_scale = conv2d_backward_input(abs(dy64), abs(in64.w), in64.x.shape(), t.options);
     const Tensor dw_scale = conv2d_backward_weight(abs(dy64), abs(in64.x), in64.w.shape(), t.options);
-    for (DType dtype : {DType::f32, DType::bf16}) {
+    for (DType dtype : onednn_dtypes()) {
       const std::string what = describe(t) + " " + std::string(dtype_name(dtype));
       // Inputs rounded to dtype first, so the references see the same numbers.
       Tensor x = in64.x.to(dtype).requires_grad_(), w = in64.w.to(dtype).requires_grad_(),
@@ -544,7 +556,7 @@ TEST_CASE("avg_pool2d and adaptive_avg_pool2d gradients", "[conv][pool][autograd
 // ---- batch_norm ------------------------------------------------------------------------------------
 TEST_CASE("batch_norm matches the reference in training and eval mode", "[conv][batch_norm]") {
   for (const Shape& shape : std::vector<Shape>{{4, 3, 5, 7}, {3, 5}, {2, 3, 13}, {1, 1, 7, 7}, {5, 2, 1, 1}}) {
-    for (DType dtype : {DType::f64, DType::f32, DType::bf16}) {
+    for (DType dtype : conv_dtypes()) {
       for (bool training : {true, false}) {
         for (bool affine : {true, false}) {
           INFO("shape " << to_string(shape) << " " << dtype_name(dtype) << " training " << training << " affine "
@@ -582,7 +594,7 @@ TEST_CASE("batch_norm matches the reference in training and eval mode", "[conv][
 TEST_CASE("batch_norm running statistics follow PyTorch over several steps", "[conv][batch_norm]") {
   // torch 1.13: rm = zeros(3), rv = ones(3); for step in range(3):
   //   xb = arange(24.).reshape(2,3,2,2) * (step+1) * 0.1 + step; F.batch_norm(xb, rm, rv, None, None, True, 0.3)
-  for (DType dtype : {DType::f32, DType::f64, DType::bf16}) {
+  for (DType dtype : conv_dtypes()) {
     INFO(dtype_name(dtype));
     Tensor rm = zeros({3}), rv = ones({3});
     for (int step = 0; step < 3; ++step) {
@@ -594,7 +606,7 @@ TEST_CASE("batch_norm running statistics follow PyTorch over several steps", "[c
     check_matches(rv, {{3}, {1.9126087427, 1.9126086235, 1.9126086235}}, tol, "running_var");
   }
   // No running statistics in training: batch statistics only.
-  const Tensor x = random_tensor({4, 3, 2, 2}, DType::f32);
+  const Tensor x = random_tensor({4, 3, 2, 2}, cpu::onednn::available() ? DType::f32 : DType::f64);
   check_matches(batch_norm(x, {}, {}, {}, {}, true), ref_batch_norm(ref_of(x), nullptr, nullptr, nullptr, nullptr, 1e-5,
                                                                     nullptr, nullptr),
                 Tolerance{1e-4, 1e-4});
@@ -625,7 +637,7 @@ TEST_CASE("batch_norm gradients: gradcheck, gradgradcheck, oneDNN against f64", 
     CHECK(autograd::gradcheck(plain, {x2}));
     CHECK(autograd::gradcheck(plain, {x3}));
     // oneDNN's backward in f32 and bf16 against the f64 composite.
-    for (DType dtype : {DType::f32, DType::bf16}) {
+    for (DType dtype : onednn_dtypes()) {
       INFO(dtype_name(dtype));
       const Tensor xs = random_tensor({4, 3, 5, 7}, dtype).requires_grad_();
       const Tensor ws = random_tensor({3}, dtype).requires_grad_(), bs = random_tensor({3}, dtype).requires_grad_();
@@ -642,6 +654,19 @@ TEST_CASE("batch_norm gradients: gradcheck, gradgradcheck, oneDNN against f64", 
       check_matches(bs.grad(), ref_of(b64.grad()), dtype == DType::f32 ? tol : Tolerance{0.3, 3e-2}, "db");
     }
   }
+}
+
+TEST_CASE("without oneDNN, f32 convolution and batch_norm say what to build", "[conv][errors]") {
+  if (cpu::onednn::available()) return;
+  const Tensor x = random_tensor({2, 3, 7, 7}, DType::f32);
+  check_error([&] { conv2d(x, random_tensor({4, 3, 3, 3}, DType::f32)); },
+              {"[conv2d] needs oneDNN (build with KEEL_ONEDNN=ON)"});
+  check_error([&] { conv2d_backward_input(zeros({2, 4, 5, 5}), zeros({4, 3, 3, 3}), {2, 3, 7, 7}); },
+              {"[conv2d_backward_input] needs oneDNN"});
+  check_error([&] { batch_norm(x, {}, {}, {}, {}, true); }, {"[batch_norm] needs oneDNN"});
+  // Pooling and f64 need no oneDNN.
+  CHECK(max_pool2d(x, {.kernel_size = {2, 2}}).shape() == Shape{2, 3, 3, 3});
+  CHECK(conv2d(x.to(DType::f64), random_tensor({4, 3, 3, 3}, DType::f64)).shape() == Shape{2, 4, 5, 5});
 }
 
 // ---- errors ----------------------------------------------------------------------------------------
