@@ -61,29 +61,30 @@ struct DnnlConv {
     bwd_data_pd = {{dnnl::algorithm::convolution_direct, src_md, w_md, dst_md, strides, dil, pad, pad}, engine, fwd_pd};
     bwd_weights_pd = {
         {dnnl::algorithm::convolution_direct, src_md, w_md, b_md, dst_md, strides, dil, pad, pad}, engine, fwd_pd};
-    src = memory(fwd_pd.src_desc(), engine);
-    weights = memory(fwd_pd.weights_desc(), engine);
-    bias = memory(fwd_pd.bias_desc(), engine);
+    // The data: Keel's random tensors in plain layouts, reordered into what each primitive wants
+    // (bytes of random bits would be denormals and time the slow path).
+    const Tensor x = randn({s.n, s.c, s.h, s.w}).to(dtype), w = randn({s.o, s.c, s.k, s.k}).to(dtype);
+    const Tensor b = randn({s.o}).to(dtype), dy = randn({s.n, s.o, s.oh(), s.ow()}).to(dtype);
+    const memory::desc plain_src({s.n, s.c, s.h, s.w}, dt, tag::nchw), plain_w({s.o, s.c, s.k, s.k}, dt, tag::oihw);
+    const memory::desc plain_dst({s.n, s.o, s.oh(), s.ow()}, dt, tag::nchw);
+    auto from = [&](const Tensor& t, const memory::desc& plain, const memory::desc& want) {
+      memory source(plain, engine, t.raw_data());
+      memory target(want, engine);
+      dnnl::reorder(source, target).execute(stream, source, target);
+      stream.wait();
+      return target;
+    };
+    src = from(x, plain_src, fwd_pd.src_desc());
+    weights = from(w, plain_w, fwd_pd.weights_desc());
+    bias = from(b, b_md, fwd_pd.bias_desc());
     dst = memory(fwd_pd.dst_desc(), engine);
     diff_src = memory(bwd_data_pd.diff_src_desc(), engine);
-    diff_dst = memory(bwd_data_pd.diff_dst_desc(), engine);
+    diff_dst = from(dy, plain_dst, bwd_data_pd.diff_dst_desc());
     diff_weights = memory(bwd_weights_pd.diff_weights_desc(), engine);
     diff_bias = memory(bwd_weights_pd.diff_bias_desc(), engine);
-    for (memory* m : {&src, &weights, &bias, &diff_dst}) {
-      auto* p = static_cast<uint8_t*>(m->get_data_handle());
-      for (size_t i = 0; i < m->get_desc().get_size(); ++i) p[i] = static_cast<uint8_t>((i * 37) % 61);  // finite
-    }
-    // The backward primitives may prefer other layouts than the forward's: reorder once here.
-    auto to_layout = [&](memory& m, const memory::desc& want) {
-      if (m.get_desc() == want) return m;
-      memory other(want, engine);
-      dnnl::reorder(m, other).execute(stream, m, other);
-      stream.wait();
-      return other;
-    };
-    weights_for_data = to_layout(weights, bwd_data_pd.weights_desc());
-    src_for_weights = to_layout(src, bwd_weights_pd.src_desc());
-    diff_dst_for_weights = to_layout(diff_dst, bwd_weights_pd.diff_dst_desc());
+    weights_for_data = from(w, plain_w, bwd_data_pd.weights_desc());
+    src_for_weights = from(x, plain_src, bwd_weights_pd.src_desc());
+    diff_dst_for_weights = from(dy, plain_dst, bwd_weights_pd.diff_dst_desc());
     fwd = dnnl::convolution_forward(fwd_pd);
     bwd_data = dnnl::convolution_backward_data(bwd_data_pd);
     bwd_weights = dnnl::convolution_backward_weights(bwd_weights_pd);

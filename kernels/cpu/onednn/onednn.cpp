@@ -16,13 +16,16 @@
 #ifdef KEEL_WITH_ONEDNN
 
 #include <oneapi/dnnl/dnnl.hpp>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <list>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <unordered_map>
+#include <vector>
 
 namespace keel::cpu::onednn {
 
@@ -67,14 +70,26 @@ memory make_memory(const memory::desc& desc, const Tensor& t) { return memory(de
 
 // A small LRU cache of primitives (and the descriptors their arguments need), keyed by a string
 // of everything that went into the descriptor.
+// An argument whose layout the primitive chose (format_tag::any) differs from the user's plain
+// one: a reorder into (inputs) or out of (outputs) a per-thread buffer around the execution.
+struct Relayout {
+  int arg;
+  memory::desc wanted;
+  bool is_output;
+  dnnl::reorder reorder;
+};
 struct Cached {
   dnnl::primitive primitive;
   memory::desc scratchpad;
+  std::vector<Relayout> relayouts;
 };
 class PrimitiveCache {
  public:
   static constexpr size_t kCapacity = 256;
-  template <typename Make> Cached get(const std::string& key, Make&& make) {
+  // oneDNN sizes and splits the work of a primitive for the thread count at its creation, so the
+  // count is part of the key (omp_set_num_threads between calls gets a primitive of its own).
+  template <typename Make> Cached get(const std::string& key_without_threads, Make&& make) {
+    const std::string key = std::to_string(omp_get_max_threads()) + ";" + key_without_threads;
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = index_.find(key);
     if (found != index_.end()) {
@@ -107,8 +122,12 @@ PrimitiveCache& cache() {
 
 std::string key_of(const Tensor& t) {
   std::string key(dtype_name(t.dtype()));
-  for (int64_t s : t.shape()) key += "," + std::to_string(s);
-  return key + ";";
+  for (int64_t s : t.shape()) {
+    key.push_back(',');
+    key.append(std::to_string(s));
+  }
+  key.push_back(';');
+  return key;
 }
 std::string key_of(const Conv2dParams& p) {
   return std::to_string(p.stride[0]) + "," + std::to_string(p.stride[1]) + "," + std::to_string(p.padding[0]) + "," +
@@ -116,26 +135,79 @@ std::string key_of(const Conv2dParams& p) {
          "," + std::to_string(p.groups) + ";";
 }
 
-// Runs a primitive with the user's memory plus a scratchpad of its own (user mode, so that one
-// cached primitive may run on several threads at once).
-void execute(const Cached& cached, std::unordered_map<int, memory> args) {
-  // A per-thread scratch buffer that only grows (64-byte aligned, never zeroed).
-  struct Scratch {
+// A per-thread buffer that only grows (64-byte aligned, never zeroed): slot 0 is the scratchpad,
+// slots 1.. hold arguments in the primitive's own layouts.
+void* thread_buffer(size_t slot, size_t bytes) {
+  struct Buffer {
     void* data = nullptr;
     size_t size = 0;
-    ~Scratch() { std::free(data); }
+    ~Buffer() { std::free(data); }
   };
-  thread_local Scratch scratch;
-  const size_t needed = cached.scratchpad.get_size();
-  if (needed > scratch.size) {
-    std::free(scratch.data);
-    scratch.size = (needed + 63) / 64 * 64;
-    scratch.data = std::aligned_alloc(64, scratch.size);
-    KEEL_CHECK(scratch.data != nullptr, "[onednn] out of memory for a scratchpad of ", needed, " bytes");
+  thread_local std::vector<Buffer> buffers(4);
+  if (slot >= buffers.size()) buffers.resize(slot + 1);
+  Buffer& buffer = buffers[slot];
+  if (bytes > buffer.size) {
+    std::free(buffer.data);
+    buffer.size = (bytes + 63) / 64 * 64;
+    buffer.data = std::aligned_alloc(64, buffer.size);
+    if (buffer.data == nullptr) {
+      buffer.size = 0;
+      fail("[onednn] out of memory for a buffer of ", bytes, " bytes");
+    }
   }
-  args.insert({DNNL_ARG_SCRATCHPAD, memory(cached.scratchpad, engine(), scratch.data)});
+  return buffer.data;
+}
+
+// Runs a primitive on the user's (plain) memory: arguments the primitive wants in other layouts
+// go through reorders; the scratchpad is the caller's (user mode), so that one cached primitive
+// may run on several threads at once.
+void execute(const Cached& cached, std::unordered_map<int, memory> args) {
+  args.insert({DNNL_ARG_SCRATCHPAD, memory(cached.scratchpad, engine(), thread_buffer(0, cached.scratchpad.get_size()))});
+  std::vector<std::pair<const Relayout*, memory>> outputs;
+  size_t slot = 1;
+  for (const Relayout& relayout : cached.relayouts) {
+    auto found = args.find(relayout.arg);
+    if (found == args.end()) continue;
+    memory user = found->second;
+    memory own(relayout.wanted, engine(), thread_buffer(slot++, relayout.wanted.get_size()));
+    if (relayout.is_output) {
+      outputs.emplace_back(&relayout, user);
+    } else {
+      relayout.reorder.execute(stream(), {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, own}});
+    }
+    found->second = own;
+  }
   cached.primitive.execute(stream(), args);
+  for (auto& [relayout, user] : outputs)
+    relayout->reorder.execute(stream(), {{DNNL_ARG_FROM, args.at(relayout->arg)}, {DNNL_ARG_TO, user}});
   stream().wait();
+}
+
+// The relayouts a primitive descriptor needs for the user's plain descriptors of `args`.
+template <typename PrimitiveDesc>
+std::vector<Relayout> relayouts_of(const PrimitiveDesc& pd, const std::vector<std::tuple<int, memory::desc, bool>>& args) {
+  std::vector<Relayout> result;
+  for (const auto& [arg, user, is_output] : args) {
+    const memory::desc wanted = pd.query_md(dnnl::query::exec_arg_md, arg);
+    if (wanted == user) continue;
+    dnnl::reorder reorder = is_output ? dnnl::reorder(dnnl::reorder::primitive_desc(engine(), wanted, engine(), user))
+                                      : dnnl::reorder(dnnl::reorder::primitive_desc(engine(), user, engine(), wanted));
+    result.push_back({arg, wanted, is_output, reorder});
+  }
+  return result;
+}
+
+// Whether convolutions let oneDNN choose blocked layouts (nChw16c, OIhw16i16o, ...), paying a
+// reorder of each argument per call: on AVX-512 its blocked kernels run about twice as fast as on
+// plain NCHW (bench/kernels/conv_bench.cpp), except backward-data with few input channels.
+// KEEL_ONEDNN_LAYOUT=plain keeps every convolution on plain NCHW (for comparisons).
+bool blocked_layouts(int64_t channels_per_group, bool backward_data) {
+  static const bool plain_only = [] {
+    const char* value = std::getenv("KEEL_ONEDNN_LAYOUT");
+    return value != nullptr && std::string(value) == "plain";
+  }();
+  if (plain_only) return false;
+  return !backward_data || channels_per_group >= 16;
 }
 
 dnnl::primitive_attr user_scratchpad() {
@@ -155,12 +227,18 @@ ConvGeometry geometry(const Conv2dParams& p) {
           {p.padding[0], p.padding[1]}};
 }
 
+// The descriptors a convolution primitive is created with: the plain ones, or `any` (oneDNN picks).
+memory::desc conv_desc(const memory::desc& plain, bool blocked) {
+  return blocked ? memory::desc(plain.dims(), plain.data_type(), tag::any) : plain;
+}
+
 dnnl::convolution_forward::primitive_desc forward_desc(const char* op, const Tensor& y, const Tensor& x,
                                                        const Tensor& w, const Tensor& b, const Conv2dParams& p,
-                                                       dnnl::prop_kind kind) {
+                                                       dnnl::prop_kind kind, bool blocked) {
   const ConvGeometry g = geometry(p);
-  const memory::desc src = plain_desc(op, x, tag::nchw), dst = plain_desc(op, y, tag::nchw);
-  const memory::desc weights = weights_desc(op, w, p.groups);
+  const memory::desc src = conv_desc(plain_desc(op, x, tag::nchw), blocked);
+  const memory::desc dst = conv_desc(plain_desc(op, y, tag::nchw), blocked);
+  const memory::desc weights = conv_desc(weights_desc(op, w, p.groups), blocked);
   if (b.defined()) {
     dnnl::convolution_forward::desc desc(kind, dnnl::algorithm::convolution_direct, src, weights,
                                          plain_desc(op, b, tag::a), dst, g.strides, g.dilates, g.padding_l,
@@ -191,8 +269,12 @@ void conv2d_forward(const char* op, const Tensor& y, const Tensor& x, const Tens
     const std::string key = "conv_fwd;" + key_of(x) + key_of(w) + (b.defined() ? key_of(b) : "-;") + key_of(y) +
                             key_of(params);
     const Cached cached = cache().get(key, [&] {
-      auto pd = forward_desc(op, y, x, w, b, params, dnnl::prop_kind::forward_training);
-      return Cached{dnnl::convolution_forward(pd), pd.scratchpad_desc()};
+      const bool blocked = blocked_layouts(w.shape()[1], false);
+      auto pd = forward_desc(op, y, x, w, b, params, dnnl::prop_kind::forward_training, blocked);
+      return Cached{dnnl::convolution_forward(pd), pd.scratchpad_desc(),
+                    relayouts_of(pd, {{DNNL_ARG_SRC, plain_desc(op, x, tag::nchw), false},
+                                      {DNNL_ARG_WEIGHTS, weights_desc(op, w, params.groups), false},
+                                      {DNNL_ARG_DST, plain_desc(op, y, tag::nchw), true}})};
     });
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make_memory(plain_desc(op, x, tag::nchw), x)},
                                          {DNNL_ARG_WEIGHTS, make_memory(weights_desc(op, w, params.groups), w)},
@@ -208,13 +290,19 @@ void conv2d_backward_input(const char* op, const Tensor& grad_x, const Tensor& g
     const std::string key = "conv_bwd_data;" + key_of(grad_x) + key_of(w) + key_of(grad_y) + key_of(params);
     const Cached cached = cache().get(key, [&] {
       const ConvGeometry g = geometry(params);
-      const auto hint = forward_desc(op, grad_y, grad_x, w, Tensor(), params, dnnl::prop_kind::forward_training);
-      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct,
-                                                 plain_desc(op, grad_x, tag::nchw), weights_desc(op, w, params.groups),
-                                                 plain_desc(op, grad_y, tag::nchw), g.strides, g.dilates, g.padding_l,
-                                                 g.padding_r);
+      const bool blocked = blocked_layouts(w.shape()[1], true);
+      const auto hint =
+          forward_desc(op, grad_y, grad_x, w, Tensor(), params, dnnl::prop_kind::forward_training, blocked);
+      const memory::desc diff_src = plain_desc(op, grad_x, tag::nchw), diff_dst = plain_desc(op, grad_y, tag::nchw);
+      const memory::desc weights = weights_desc(op, w, params.groups);
+      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, conv_desc(diff_src, blocked),
+                                                 conv_desc(weights, blocked), conv_desc(diff_dst, blocked), g.strides,
+                                                 g.dilates, g.padding_l, g.padding_r);
       dnnl::convolution_backward_data::primitive_desc pd(desc, user_scratchpad(), engine(), hint);
-      return Cached{dnnl::convolution_backward_data(pd), pd.scratchpad_desc()};
+      return Cached{dnnl::convolution_backward_data(pd), pd.scratchpad_desc(),
+                    relayouts_of(pd, {{DNNL_ARG_DIFF_DST, diff_dst, false},
+                                      {DNNL_ARG_WEIGHTS, weights, false},
+                                      {DNNL_ARG_DIFF_SRC, diff_src, true}})};
     });
     execute(cached, {{DNNL_ARG_DIFF_SRC, make_memory(plain_desc(op, grad_x, tag::nchw), grad_x)},
                      {DNNL_ARG_WEIGHTS, make_memory(weights_desc(op, w, params.groups), w)},
@@ -229,18 +317,24 @@ void conv2d_backward_weight(const char* op, const Tensor& grad_w, const Tensor& 
                             (grad_bias.defined() ? key_of(grad_bias) : "-;") + key_of(grad_y) + key_of(params);
     const Cached cached = cache().get(key, [&] {
       const ConvGeometry g = geometry(params);
-      const auto hint = forward_desc(op, grad_y, x, grad_w, grad_bias, params, dnnl::prop_kind::forward_training);
+      const bool blocked = blocked_layouts(grad_w.shape()[1], false);
+      const auto hint =
+          forward_desc(op, grad_y, x, grad_w, grad_bias, params, dnnl::prop_kind::forward_training, blocked);
       const memory::desc src = plain_desc(op, x, tag::nchw), diff_dst = plain_desc(op, grad_y, tag::nchw);
       const memory::desc diff_weights = weights_desc(op, grad_w, params.groups);
       auto make = [&](const dnnl::convolution_backward_weights::desc& desc) {
         dnnl::convolution_backward_weights::primitive_desc pd(desc, user_scratchpad(), engine(), hint);
-        return Cached{dnnl::convolution_backward_weights(pd), pd.scratchpad_desc()};
+        return Cached{dnnl::convolution_backward_weights(pd), pd.scratchpad_desc(),
+                      relayouts_of(pd, {{DNNL_ARG_SRC, src, false},
+                                        {DNNL_ARG_DIFF_DST, diff_dst, false},
+                                        {DNNL_ARG_DIFF_WEIGHTS, diff_weights, true}})};
       };
       if (grad_bias.defined())
-        return make({dnnl::algorithm::convolution_direct, src, diff_weights, plain_desc(op, grad_bias, tag::a),
-                     diff_dst, g.strides, g.dilates, g.padding_l, g.padding_r});
-      return make({dnnl::algorithm::convolution_direct, src, diff_weights, diff_dst, g.strides, g.dilates,
-                   g.padding_l, g.padding_r});
+        return make({dnnl::algorithm::convolution_direct, conv_desc(src, blocked), conv_desc(diff_weights, blocked),
+                     plain_desc(op, grad_bias, tag::a), conv_desc(diff_dst, blocked), g.strides, g.dilates,
+                     g.padding_l, g.padding_r});
+      return make({dnnl::algorithm::convolution_direct, conv_desc(src, blocked), conv_desc(diff_weights, blocked),
+                   conv_desc(diff_dst, blocked), g.strides, g.dilates, g.padding_l, g.padding_r});
     });
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, make_memory(plain_desc(op, x, tag::nchw), x)},
@@ -277,7 +371,7 @@ void batch_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& var, 
                             std::to_string(bias.defined()) + std::to_string(eps);
     const Cached cached = cache().get(key, [&] {
       auto pd = bn_forward_desc(x, training, weight.defined(), bias.defined(), eps);
-      return Cached{dnnl::batch_normalization_forward(pd), pd.scratchpad_desc()};
+      return Cached{dnnl::batch_normalization_forward(pd), pd.scratchpad_desc(), {}};
     });
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, make_memory(plain_desc("batch_norm", x, tag::nchw), x)},
                                          {DNNL_ARG_DST, make_memory(plain_desc("batch_norm", y, tag::nchw), y)},
@@ -305,7 +399,7 @@ void batch_norm_backward(const Tensor& grad_x, const Tensor& grad_weight, const 
           plain_desc("batch_norm_backward", grad_y, tag::nchw), plain_desc("batch_norm_backward", x, tag::nchw),
           static_cast<float>(eps), bn_flags(training, true, want_params));
       dnnl::batch_normalization_backward::primitive_desc pd(desc, user_scratchpad(), engine(), hint);
-      return Cached{dnnl::batch_normalization_backward(pd), pd.scratchpad_desc()};
+      return Cached{dnnl::batch_normalization_backward(pd), pd.scratchpad_desc(), {}};
     });
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, make_memory(plain_desc("batch_norm_backward", x, tag::nchw), x)},
