@@ -44,6 +44,9 @@ void conv2d_backward_weight(const char* op, const Tensor& grad_w, const Tensor& 
 struct PoolAxis {
   std::vector<int64_t> start, end, padded_size;
   int64_t dilation = 1;
+  // Max pooling: outputs [interior_begin, interior_end) have unclipped windows, start[o] =
+  // o * stride - padding, kernel taps apart by dilation (the vectorized inner loop).
+  int64_t kernel = 1, stride = 1, padding = 0, interior_begin = 0, interior_end = 0;
 };
 // Windows of max/avg pooling (PyTorch's rules); out is the output size along the axis.
 PoolAxis pool_axis(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
