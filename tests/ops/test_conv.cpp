@@ -3,9 +3,8 @@
 // sizes, strides, paddings, dilations and groups (depthwise too), non-contiguous (channels-last)
 // and empty inputs, f64 (direct loops), f32 and bf16 (oneDNN); values pasted from torch 1.13 for
 // the pooling edge cases (ceil_mode, count_include_pad, divisor_override, NaN) and the running
-// (numbers from tests/parity/conv_torch_cases.py)
-// statistics of batch_norm; gradcheck and gradgradcheck in f64; the f32 oneDNN gradients against
-// the f64 ones; error messages.
+// statistics of batch_norm (made by tests/parity/conv_torch_cases.py); gradcheck and
+// gradgradcheck in f64; the f32 oneDNN gradients against the f64 ones; error messages.
 #include <cmath>
 #include <optional>
 
