@@ -25,3 +25,4 @@
 #include "keel/ops/loss.h"
 #include "keel/ops/quantize.h"
 #include "keel/ops/optim_step.h"
+#include "keel/ops/conv.h"
