@@ -1,7 +1,7 @@
 // The machine limits that the kernel benchmarks are fractions of, measured in the same run:
 //
 //   fma_f32:  peak f32 multiply-adds: 2 flops x lanes per FMA, chains of independent vfmadd231ps
-//             on 24 (AVX-512) or 12 (AVX2) accumulators, so latency never limits throughput.
+//             on 12 accumulators, so latency never limits throughput.
 //   dot_bf16: peak of vdpbf16ps (AVX512-BF16): 2 products of bf16 pairs per f32 lane = 64 flops per
 //             512-bit instruction.
 //   dot_int8: peak of vpdpbusd (AVX512-VNNI): 4 u8 x s8 products per s32 lane = 128 ops per
@@ -12,6 +12,7 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <array>
 #include <cstring>
 #include <memory>
 
@@ -25,56 +26,67 @@ using keel::bench::median_seconds;
 
 constexpr long kIterations = 1 << 20;  // per thread and sample
 
-// Each function runs kIterations x (accumulators) instructions and returns a value that
-// depends on all accumulators, so that nothing is optimised away.
+// Each function runs kIterations x 12 instructions on 12 independent accumulators (inline
+// assembly: with intrinsics GCC copies the accumulators of the non-destructive forms through other
+// registers and the stack, and the probe then measures those moves) and returns a value that
+// depends on all of them, so that nothing is optimised away.
+#define KEEL_PROBE_12(op, a, b)                                                                          \
+  asm volatile(op " %12, %13, %0\n\t" op " %12, %13, %1\n\t" op " %12, %13, %2\n\t" op " %12, %13, %3\n\t" \
+               op " %12, %13, %4\n\t" op " %12, %13, %5\n\t" op " %12, %13, %6\n\t" op " %12, %13, %7\n\t" \
+               op " %12, %13, %8\n\t" op " %12, %13, %9\n\t" op " %12, %13, %10\n\t" op " %12, %13, %11\n\t"\
+               : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), "+v"(a8),       \
+                 "+v"(a9), "+v"(a10), "+v"(a11)                                                                \
+               : "v"(a), "v"(b))
+constexpr int kAccumulators = 12;  // asm allows 30 operands; 12 chains cover 2 per cycle x 6 cycles of latency
+
+template <typename Vector> float sum_lanes(const std::array<Vector, kAccumulators>& acc) {
+  float total = 0;
+  for (const Vector& v : acc) {
+    float lanes[sizeof(Vector) / sizeof(float)];
+    std::memcpy(lanes, &v, sizeof v);
+    for (float lane : lanes) total += lane;
+  }
+  return total;
+}
+
 __attribute__((target("avx512f"))) float fma_avx512(float seed) {
-  __m512 acc[24];
-  for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(seed + i);
+  std::array<__m512, kAccumulators> acc;
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_set1_ps(seed + i);
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (long it = 0; it < kIterations; ++it)
-#pragma GCC unroll 32
-    for (int i = 0; i < 24; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  __m512 sum = acc[0];
-  for (int i = 1; i < 24; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  return _mm512_reduce_add_ps(sum);
+  auto [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11] = acc;  // plain locals stay in registers
+  for (long it = 0; it < kIterations; ++it) KEEL_PROBE_12("vfmadd231ps", a, b);
+  acc = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+  return sum_lanes(acc);
 }
 
 __attribute__((target("avx2,fma"))) float fma_avx2(float seed) {
-  __m256 acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(seed + i);
+  std::array<__m256, kAccumulators> acc;
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm256_set1_ps(seed + i);
   const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  for (long it = 0; it < kIterations; ++it)
-#pragma GCC unroll 32
-    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-  __m256 sum = acc[0];
-  for (int i = 1; i < 12; ++i) sum = _mm256_add_ps(sum, acc[i]);
-  float lanes[8];
-  _mm256_storeu_ps(lanes, sum);
-  return lanes[0] + lanes[7];
+  auto [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11] = acc;  // plain locals stay in registers
+  for (long it = 0; it < kIterations; ++it) KEEL_PROBE_12("vfmadd231ps", a, b);
+  acc = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+  return sum_lanes(acc);
 }
 
 __attribute__((target("avx512f,avx512bf16"))) float dot_bf16_avx512(float seed) {
-  __m512 acc[24];
-  for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_ps(seed + i);
-  const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x3380);
-  for (long it = 0; it < kIterations; ++it)
-#pragma GCC unroll 32
-    for (int i = 0; i < 24; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-  __m512 sum = acc[0];
-  for (int i = 1; i < 24; ++i) sum = _mm512_add_ps(sum, acc[i]);
-  return _mm512_reduce_add_ps(sum);
+  std::array<__m512, kAccumulators> acc;
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_set1_ps(seed + i);
+  const __m512i a = _mm512_set1_epi16(0x3f80), b = _mm512_set1_epi16(0x3380);
+  auto [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11] = acc;  // plain locals stay in registers
+  for (long it = 0; it < kIterations; ++it) KEEL_PROBE_12("vdpbf16ps", a, b);
+  acc = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+  return sum_lanes(acc);
 }
 
 __attribute__((target("avx512f,avx512vnni"))) float dot_int8_avx512(float seed) {
-  __m512i acc[24];
-  for (int i = 0; i < 24; ++i) acc[i] = _mm512_set1_epi32(static_cast<int>(seed) + i);
+  std::array<__m512i, kAccumulators> acc;
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_set1_epi32(static_cast<int>(seed) + i);
   const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(1);
-  for (long it = 0; it < kIterations; ++it)
-#pragma GCC unroll 32
-    for (int i = 0; i < 24; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
-  __m512i sum = acc[0];
-  for (int i = 1; i < 24; ++i) sum = _mm512_add_epi32(sum, acc[i]);
-  return static_cast<float>(_mm512_reduce_add_epi32(sum));
+  auto [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11] = acc;  // plain locals stay in registers
+  for (long it = 0; it < kIterations; ++it) KEEL_PROBE_12("vpdpbusd", a, b);
+  acc = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+  return sum_lanes(acc);
 }
 
 volatile float sink;
@@ -115,10 +127,11 @@ int main() {
   const keel::cpu::CpuFeatures features = keel::cpu::detected_cpu_features();
   std::printf("{\"info\": \"cpu\", \"features\": \"%s\"}\n", keel::cpu::describe_cpu_features().c_str());
   for (int threads : keel::bench::thread_counts()) {
-    if (features.avx512) probe_compute("fma_f32", fma_avx512, 24.0 * 32 * kIterations, threads);
-    else if (features.avx2) probe_compute("fma_f32", fma_avx2, 12.0 * 16 * kIterations, threads);
-    if (features.avx512_bf16) probe_compute("dot_bf16", dot_bf16_avx512, 24.0 * 64 * kIterations, threads);
-    if (features.avx512_vnni) probe_compute("dot_int8", dot_int8_avx512, 24.0 * 128 * kIterations, threads);
+    const double instructions = double{kAccumulators} * kIterations;
+    if (features.avx512) probe_compute("fma_f32", fma_avx512, instructions * 32, threads);
+    else if (features.avx2) probe_compute("fma_f32", fma_avx2, instructions * 16, threads);
+    if (features.avx512_bf16) probe_compute("dot_bf16", dot_bf16_avx512, instructions * 64, threads);
+    if (features.avx512_vnni) probe_compute("dot_int8", dot_int8_avx512, instructions * 128, threads);
     probe_copy(int64_t{16} << 20, threads);
     probe_copy(int64_t{64} << 20, threads);
   }
