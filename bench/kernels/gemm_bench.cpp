@@ -119,7 +119,9 @@ void run_group(const std::string& group, DType dtype, const std::string& limit, 
 int main(int argc, char** argv) {
   const char* filter = argc > 1 ? argv[1] : nullptr;
   const char* groups = std::getenv("GEMM_GROUPS");  // e.g. "f32,bf16"
-  auto wanted = [&](const char* g) { return !groups || std::strstr(groups, g); };
+  auto wanted = [&](const std::string& g) {
+    return !groups || ("," + std::string(groups) + ",").find("," + g + ",") != std::string::npos;
+  };
   std::fprintf(stderr, "cpu: %s\n", cpu::describe_cpu_features().c_str());
   if (wanted("f32")) run_group("gemm_f32", DType::f32, "fma_f32", filter);
   if (wanted("bf16")) run_group("gemm_bf16", DType::bf16, "dot_bf16", filter);

@@ -224,4 +224,10 @@ void matmul(const Tensor& out, const Tensor& a, const Tensor& b, const MatmulEpi
   table().matmul(out, a, b, epilogue);
 }
 
+namespace {
+std::atomic<bool> bf16_dot_kernel{false};
+}  // namespace
+void set_gemm_bf16_dot(bool enabled) { bf16_dot_kernel.store(enabled, std::memory_order_relaxed); }
+bool gemm_bf16_dot() { return bf16_dot_kernel.load(std::memory_order_relaxed); }
+
 }  // namespace keel::cpu

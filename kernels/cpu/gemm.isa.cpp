@@ -898,7 +898,7 @@ void run_float_compute(const Problem& p, const Tensor& out, const Tensor& first,
   const T* b = second.data_ptr<T>();
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, BFloat16>) {
-    if (cpu_features().avx512_bf16) return run_f32<Bf16DotKernel>(p, o, a, b, epilogue);
+    if (cpu_features().avx512_bf16 && gemm_bf16_dot()) return run_f32<Bf16DotKernel>(p, o, a, b, epilogue);
   }
 #endif
   run_f32<F32Kernel>(p, o, a, b, epilogue);
