@@ -650,7 +650,7 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
   Packed* b_pack = team.b_pack ? team.b_pack : buffers.b_pack.get(sizes.b_pack_elements);
   const bool in_place = sizes.in_place;
   float* scratch = in_place ? nullptr : team.scratch ? team.scratch : buffers.scratch.get(sizes.scratch_floats);
-  const bool split_rows = team.size == 1 || (i1 - i0) >= team.size * kMC ||
+  const bool split_rows = team.size == 1 || (i1 - i0) >= team.size * 4 * mr ||
                           (j1 - j0 + nr - 1) / nr < team.size;
 
   for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
@@ -890,6 +890,87 @@ void epilogue_f64(const Tensor& out, const MatmulEpilogue& e) {
   }
 }
 
+#if defined(__AVX512F__)
+// ---- thin products as dot products ---------------------------------------------------------------
+// When rows of A and columns of B are both contiguous along K (x W^T in linear) and one side is
+// thin (a classifier head, a single input row), every output is a dot product of two contiguous
+// runs: no packing at all, and 4 x 4 blocks of outputs share their loads (8 loads per 16 FMAs).
+inline __m512 load16_masked(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+inline __m512 load16_masked(const Half* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+inline __m512 load16_masked(const BFloat16* p, __mmask16 m) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+// result[r * C + c] = sum_p a[r * lda + p] * b[c * ldb + p]
+template <int R, int C, typename T>
+void dot_block(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, float* result) {
+  __m512 acc[R][C];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+  auto step = [&](int64_t p, auto load) {
+    __m512 av[R], bv[C];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) av[r] = load(a + r * lda + p);
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) bv[c] = load(b + c * ldb + p);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(av[r], bv[c], acc[r][c]);
+  };
+  int64_t p = 0;
+  for (; p + 16 <= k; p += 16) step(p, [](const T* q) { return load16(q); });
+  if (p < k) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (k - p)) - 1);
+    step(p, [m](const T* q) { return load16_masked(q, m); });
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < C; ++c) result[r * C + c] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+template <typename T>
+void dot_block_any(int rows, int cols, const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, float* result) {
+#define KEEL_DOT_CASE(R, C) \
+  case (R - 1) * 4 + (C - 1): return dot_block<R, C>(a, lda, b, ldb, k, result);
+  switch ((rows - 1) * 4 + (cols - 1)) {
+    KEEL_DOT_CASE(1, 1) KEEL_DOT_CASE(1, 2) KEEL_DOT_CASE(1, 3) KEEL_DOT_CASE(1, 4)
+    KEEL_DOT_CASE(2, 1) KEEL_DOT_CASE(2, 2) KEEL_DOT_CASE(2, 3) KEEL_DOT_CASE(2, 4)
+    KEEL_DOT_CASE(3, 1) KEEL_DOT_CASE(3, 2) KEEL_DOT_CASE(3, 3) KEEL_DOT_CASE(3, 4)
+    KEEL_DOT_CASE(4, 1) KEEL_DOT_CASE(4, 2) KEEL_DOT_CASE(4, 3) KEEL_DOT_CASE(4, 4)
+  }
+#undef KEEL_DOT_CASE
+}
+
+// Thin enough for dot products: the GEMM would pad or pack more than it computes.
+bool use_dot_products(const Problem& p) {
+  return p.a_k == 1 && p.b_k == 1 && p.k >= 16 && std::min(p.m, p.n) <= 16;
+}
+
+template <typename T> void run_dot(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
+  const int64_t batch = shape_numel(p.batch_shape);
+  const int64_t row_blocks = (p.m + 3) / 4, col_blocks = (p.n + 3) / 4;
+  const int64_t blocks = batch * row_blocks * col_blocks;
+  const int threads = threads_for(batch * p.m * p.n * p.k, kGrain);
+#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int64_t z = block / (row_blocks * col_blocks);
+    const int64_t i0 = block / col_blocks % row_blocks * 4, j0 = block % col_blocks * 4;
+    const int rows = static_cast<int>(std::min<int64_t>(4, p.m - i0));
+    const int cols = static_cast<int>(std::min<int64_t>(4, p.n - j0));
+    const BatchOffsets o = batch_offsets(p, z);
+    float tile[16];
+    dot_block_any(rows, cols, a + o.a + i0 * p.a_m, p.a_m, b + o.b + j0 * p.b_n, p.b_n, p.k, tile);
+    if (epilogue.any()) apply_epilogue(epilogue, tile, cols, rows, cols, i0, j0);
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) out[o.out + (i0 + r) * p.out_m + (j0 + c) * p.out_n] = convert<T>(tile[r * cols + c]);
+  }
+}
+#endif
+
 template <typename T>
 void run_float_compute(const Problem& p, const Tensor& out, const Tensor& first, const Tensor& second,
                        const Epilogue& epilogue) {
@@ -897,6 +978,7 @@ void run_float_compute(const Problem& p, const Tensor& out, const Tensor& first,
   const T* a = first.data_ptr<T>();
   const T* b = second.data_ptr<T>();
 #if defined(__AVX512F__)
+  if (use_dot_products(p)) return run_dot(p, o, a, b, epilogue);
   if constexpr (std::is_same_v<T, BFloat16>) {
     if (cpu_features().avx512_bf16 && gemm_bf16_dot()) return run_f32<Bf16DotKernel>(p, o, a, b, epilogue);
   }
