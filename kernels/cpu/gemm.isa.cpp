@@ -5,37 +5,49 @@
 //        a: (Z..., M, K)  b: (Z..., K, N)  out: (Z..., M, N)  bias: (N) or none  act: none, relu,
 //        gelu_erf, gelu_tanh, silu (math::unary, the same function as the unfused op)
 //   FLOPs: 2 * Z * M * N * K;  bytes: itemsize * Z * (M*K + K*N + M*N) at best (each operand once)
-//   reference: float64 loops (tests/ops/test_linalg.cpp, tests/kernels/test_gemm.cpp)
+//   reference: float64 loops (tests/kernels/test_gemm.cpp, tests/ops/test_linalg.cpp)
 //
-// Loop nest (GotoBLAS / BLIS): the output is cut into one region per thread (whole batch entries,
-// or a batch entry split along M or N at micro-tile boundaries); in a region,
-//   for each NC-wide column block:  for each KC-deep slice of K:  pack B's KC x NC block into
-//   NR-wide strips (p-major);  for each MC-high row block:  pack A's MC x KC block into MR-high
-//   strips (p-major);  for each strip pair: the MR x NR micro-kernel adds a_strip^T b_strip to the
-//   output tile, held in registers over the whole KC slice.
-// Packing is where strides, transposed operands and the 16-bit -> f32 conversions are handled
-// (no copy of a whole operand is made). Strips are zero-padded, so the micro-kernel always runs
-// full tiles; tiles that cross the output's edge go through a small buffer. An f32 output with unit
-// column stride is accumulated in place; other outputs (f16, bf16, strided) accumulate in an f32
-// scratch block and are rounded once after all of K. On the last K slice the epilogue (bias,
-// activation) runs on the tile while it is in L1.
+// Loop nest (GotoBLAS / BLIS), per batch entry (whole entries go to threads when there are more
+// entries than threads; otherwise the threads work on one entry as a team):
+//   for each NC-wide column block:  for each KC-deep slice of K:
+//     pack B's KC x NC block into NR-wide strips (p-major; the team shares the strips out, then a
+//     barrier: the block is shared);
+//     for each MC-high row block (this thread's rows, or all rows when the team splits B strips):
+//       pack A's MC x KC block into MR-high strips (p-major)
+//       for each B strip, for each A strip: the micro-kernel adds a_strip^T b_strip to the output
+//       tile, held in registers over the whole KC slice.
+// Packing is where strides, transposed operands and the 16-bit -> f32 conversions are handled (no
+// copy of a whole operand): rows contiguous along K (row-major A, W^T in linear) go through 16 x 16
+// AVX-512 transposes. Edge tiles run kernels of the tile's height and masked columns (AVX-512) or
+// a buffer (AVX2, baseline). An f32 output with unit column stride accumulates in place; others
+// (f16, bf16, strided) accumulate in an f32 scratch block and are rounded once after all of K. On
+// the last K slice the epilogue (bias, activation) runs on the tile while it is in L1.
+// Thin products whose operands are both contiguous along K (x W^T with few rows or few outputs)
+// are computed as 4 x 4 blocks of dot products, without packing.
 //
 // Micro-kernels (the output tile lives in vector registers; per k step: NR/lanes B loads, MR
 // broadcasts of A, MR * NR/lanes FMAs):
-//   avx512  f32: 14 x 32 (28 zmm accumulators + 2 B vectors + the broadcast: the 32 zmm registers)
-//   avx512  bf16 with AVX512-BF16: 14 x 32 with vdpbf16ps: A and B packed in pairs along K, each
-//           instruction does 2 k steps (bf16 products are exact in f32, accumulation in f32)
+//   avx512  f32: 14 x 32 (28 zmm accumulators + 2 B vectors + the broadcast: the 32 zmm registers);
+//           f16 and bf16 are converted to f32 while packing (vcvtph2ps, a shift for bf16)
+//   avx512  bf16 with vdpbf16ps (cpu::set_gemm_bf16_dot(true)): 14 x 32, A and B packed in pairs
+//           along K. Not the default: on this Xeon vdpbf16ps zmm retires at half the FMA rate
+//           (measured 105 vs 213 GFLOP/s per core, 12 independent chains), so converting to f32
+//           and using FMAs is 1.6x faster (and 1.1-1.7x oneDNN's avx512_core_bf16 matmul).
 //   avx2    f32: 6 x 16 (12 ymm accumulators);  baseline f32: 6 x 8 (12 xmm accumulators)
-//   f64: the 6 x 2-vector generic kernel of the previous version (correct, not tuned)
-//   f16: converted to f32 in packing (F16C), then the f32 kernel; bf16 without AVX512-BF16 too.
-// AMX is not used (this machine has none to test it on).
+//   f64: a 6 x 2-vector generic kernel (correct, not tuned)
+// AMX is not written: this machine has none to run or test it on.
 //
 // Blocking for this Xeon (per core: L1d 48 KiB, L2 2 MiB): a B strip KC x NR x 4 B = 32 KiB stays in
 // L1 while the A strips (14 KiB each) stream from L2; the packed A block (MC x KC = 168 x 256 x 4 B
 // = 168 KiB) and B block (KC x NC = 256 x 1024 x 4 B = 1 MiB) fit L2.
 //
-// Measured (1024^3 f32, 1 thread, GFLOP/s): v1 generic 6x2-vector kernel ~60; v2 (this) see
-// bench/kernels/gemm_bench.cpp and the report in the branch's commit message.
+// Versions (f32, 1 thread, GFLOP/s, keel / oneDNN; bench/kernels/gemm_bench.cpp):
+//   v1 generic 6 x 2-vector kernel, one tile buffer:       ~60 at 1024^3
+//   v2 14 x 32 AVX-512 kernel, scalar packing:            178 / 183 at 1024^3, 92 / 173 on linear 64x784->256
+//   v3 + 16 x 16 transposes in packing:                   182 / 187, 152 / 174
+//   v4 + per-height kernels and masked edges, shared B block for 2 threads, dot products for thin
+//      products: 184 / 185, 163 / 176 (see the report for all cases). Tried without gain: KC 128-384,
+//      MC 112-336, prefetching C, software prefetch of the transposed B rows.
 #include <omp.h>
 
 #include <algorithm>
