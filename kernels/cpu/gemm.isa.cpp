@@ -990,7 +990,11 @@ void run_float_compute(const Problem& p, const Tensor& out, const Tensor& first,
   const T* a = first.data_ptr<T>();
   const T* b = second.data_ptr<T>();
 #if defined(__AVX512F__)
-  if (use_dot_products(p)) return run_dot(p, o, a, b, epilogue);
+  // f32 only: 16-bit operands would be converted at every load (8 conversions per 16 FMAs), which
+  // measured slower than converting once while packing (bf16 64x256->10: 6.2 against 4.5 us).
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_dot_products(p)) return run_dot(p, o, a, b, epilogue);
+  }
   if constexpr (std::is_same_v<T, BFloat16>) {
     if (cpu_features().avx512_bf16 && gemm_bf16_dot()) return run_f32<Bf16DotKernel>(p, o, a, b, epilogue);
   }
