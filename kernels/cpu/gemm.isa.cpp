@@ -667,8 +667,9 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
 
   for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
     const int64_t r1 = std::min(i1, r0 + sizes.rows_per_pass);
-    // This member's rows (split_rows) or B strips of each column block.
-    const auto [row_begin, row_end] = split_rows ? share(r1 - r0, mr, team.rank, team.size) : std::pair{int64_t{0}, r1 - r0};
+    // This member's rows (split_rows: equal halves, not whole strips: 256 rows as 10 + 9 strips of
+    // 14 left one thread 20% idle) or B strips of each column block.
+    const auto [row_begin, row_end] = split_rows ? share(r1 - r0, 1, team.rank, team.size) : std::pair{int64_t{0}, r1 - r0};
     for (int64_t jc = j0; jc < j1; jc += kNC) {
       const int64_t nc = std::min(kNC, j1 - jc);
       const auto [col_begin, col_end] = split_rows ? std::pair{int64_t{0}, nc} : share(nc, nr, team.rank, team.size);
