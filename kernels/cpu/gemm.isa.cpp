@@ -659,11 +659,19 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
   const RegionSizes sizes = region_sizes<Kernel, T>(p, i1 - i0, j1 - j0);
   const int64_t depth_max = Kernel::packed_depth(std::min(Kernel::kc_max, k));
   Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(kMC * depth_max, 1));
-  Packed* b_pack = team.b_pack ? team.b_pack : buffers.b_pack.get(sizes.b_pack_elements);
+
   const bool in_place = sizes.in_place;
-  float* scratch = in_place ? nullptr : team.scratch ? team.scratch : buffers.scratch.get(sizes.scratch_floats);
+
   const bool split_rows = team.size == 1 || (i1 - i0) >= team.size * 4 * mr ||
                           (j1 - j0 + nr - 1) / nr < team.size;
+  // Split by rows, the team shares one packed B block (packed in parts, then a barrier); split by
+  // B strips, each member packs the strips it uses into its own buffer and never waits.
+  Packed* b_pack = team.b_pack && split_rows ? team.b_pack : buffers.b_pack.get(sizes.b_pack_elements);
+  // The f32 scratch likewise (its row stride stays nc_max in every column block, so that members
+  // never touch each other's rows or columns while one is a block ahead).
+  float* scratch = in_place                            ? nullptr
+                   : team.scratch && split_rows ? team.scratch
+                                                : buffers.scratch.get(sizes.scratch_floats);
 
   for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
     const int64_t r1 = std::min(i1, r0 + sizes.rows_per_pass);
@@ -681,7 +689,7 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
         ldc = p.out_m;
       } else {
         c_base = scratch;
-        ldc = round_up(nc, nr);
+        ldc = sizes.nc_max;
       }
       if (k == 0) {
         for (int64_t i = row_begin; i < row_end; ++i)
@@ -693,13 +701,15 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
       for (int64_t pc = 0; pc < k; pc += Kernel::kc_max) {
         const int64_t kc = std::min(Kernel::kc_max, k - pc), depth = Kernel::packed_depth(kc);
         const bool first = pc == 0, last = pc + kc == k;
+        const int64_t strip_base = split_rows ? 0 : col_begin;  // b_pack's first column
         {
-          const auto [pack_begin, pack_end] = share(nc, nr, team.rank, team.size);
+          const auto [pack_begin, pack_end] = split_rows ? share(nc, nr, team.rank, team.size) : std::pair{col_begin, col_end};
           if (pack_begin < pack_end)
             Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + (jc + pack_begin) * p.b_n, p.b_k, p.b_n}, kc,
-                           pack_end - pack_begin, b_pack + pack_begin * depth);
+                           pack_end - pack_begin, b_pack + (pack_begin - strip_base) * depth);
         }
-        team_barrier(team.size);
+        const int sync = split_rows ? team.size : 1;
+        team_barrier(sync);
         for (int64_t ic = row_begin; ic < row_end; ic += kMC) {
           const int64_t mc = std::min(kMC, row_end - ic);
           Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
@@ -709,13 +719,13 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
               const int64_t height = std::min(mr, mc - ir);
               float* c = c_base + (ic + ir) * ldc + jr;
               const Packed* a_strip = a_pack + ir * depth;
-              const Packed* b_strip = b_pack + jr * depth;
+              const Packed* b_strip = b_pack + (jr - strip_base) * depth;
               Kernel::compute(kc, a_strip, b_strip, c, ldc, !first, height, width);
               if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
             }
           }
         }
-        team_barrier(team.size);  // the next slice overwrites the shared B block
+        team_barrier(sync);  // the next slice overwrites the shared B block
       }
       if (!in_place) {
         for (int64_t i = row_begin; i < row_end; ++i) {
