@@ -71,6 +71,11 @@
 // The micro-kernel's a * b + c must compile to FMA where the ISA has it; -std=c++20 (not gnu++20)
 // turns GCC's contraction off by default.
 #pragma GCC optimize("fp-contract=fast")
+// GCC 12's AVX-512 intrinsics (unpack, shuffle_f32x4, cvtph_ps, ...) start from a self-initialized
+// "undefined" register that -W(maybe-)uninitialized reports once they are inlined; the values are
+// never read.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace keel::cpu::KEEL_CPU_ISA {
 
@@ -924,6 +929,18 @@ inline __m512 load16_masked(const BFloat16* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }
 
+// The sum of the 16 lanes. (GCC 12's _mm512_reduce_add_ps and unmasked shuffles start from an
+// "undefined" register that -Wuninitialized reports; the zero-masked forms with all lanes on are
+// the same instructions.)
+inline float sum_lanes(__m512 v) {
+  constexpr __mmask16 all = 0xffff;
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(all, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(all, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(all, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(all, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_cvtss_f32(v);
+}
+
 // result[r * C + c] = sum_p a[r * lda + p] * b[c * ldb + p]
 template <int R, int C, typename T>
 void dot_block(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, float* result) {
@@ -952,7 +969,7 @@ void dot_block(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, floa
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) result[r * C + c] = _mm512_reduce_add_ps(acc[r][c]);
+    for (int c = 0; c < C; ++c) result[r * C + c] = sum_lanes(acc[r][c]);
 }
 
 template <typename T>
