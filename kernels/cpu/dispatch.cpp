@@ -233,4 +233,10 @@ void flash_attention_backward(const Tensor& grad_q, const Tensor& grad_k, const 
   table().flash_attention_backward(grad_q, grad_k, grad_v, grad_out, q, k, v, out, lse, mask, causal, scale);
 }
 
+namespace {
+std::atomic<bool> bf16_dot_kernel{false};
+}  // namespace
+void set_gemm_bf16_dot(bool enabled) { bf16_dot_kernel.store(enabled, std::memory_order_relaxed); }
+bool gemm_bf16_dot() { return bf16_dot_kernel.load(std::memory_order_relaxed); }
+
 }  // namespace keel::cpu

@@ -1,6 +1,7 @@
 // The CPU GEMM (kernels/cpu/gemm.isa.cpp) on every path this machine can run, forced through the
-// caps: avx512 with AVX512-BF16 (vdpbf16ps kernel for bf16), avx512 without it (bf16 converted to
-// f32 panels), avx2 (6x16 kernel), baseline (6x8). f32, bf16 and f16 against float64 references
+// caps: avx512 (14x32 kernel; bf16 and f16 converted to f32 panels), avx512 with the vdpbf16ps
+// kernel for bf16 (cpu::set_gemm_bf16_dot), avx512 without AVX512-BF16, avx2 (6x16 kernel),
+// baseline (6x8). f32, bf16 and f16 against float64 references
 // computed from the operands as rounded to their dtype: odd sizes (1, 7, 31, 33, 65, 257 for M, N,
 // K), transposed / strided / expanded operands, batches with broadcast, K = 0, empty outputs, sizes
 // that take the multi-threaded team path (rows split and B-strip split), and linear's fused
@@ -11,6 +12,7 @@
 
 #include "keel/autograd/gradcheck.h"
 #include "keel/kernels/cpu/cpu_features.h"
+#include "keel/kernels/cpu/cpu_kernels.h"
 #include "test_util.h"
 
 using namespace keel;
@@ -24,11 +26,13 @@ struct ResetCaps {
   ~ResetCaps() {
     cpu::set_cpu_isa("amx");
     cpu::set_cpu_disabled("");
+    cpu::set_gemm_bf16_dot(false);
   }
 };
 
 struct Path {
   std::string name, isa, disabled;
+  bool bf16_dot = false;
 };
 
 // Every kernel path this machine has.
@@ -38,12 +42,14 @@ std::vector<Path> paths() {
   if (have.avx2) out.push_back({"avx2", "avx2", ""});
   if (have.avx512 && have.avx512_bf16) out.push_back({"avx512 without avx512_bf16", "avx512", "avx512_bf16"});
   if (have.avx512) out.push_back({"avx512", "avx512", ""});
+  if (have.avx512 && have.avx512_bf16) out.push_back({"avx512 with the vdpbf16ps kernel", "avx512", "", true});
   return out;
 }
 
 void use(const Path& path) {
   cpu::set_cpu_isa(path.isa);
   cpu::set_cpu_disabled(path.disabled);
+  cpu::set_gemm_bf16_dot(path.bf16_dot);
 }
 
 double activate(Activation activation, double z) {
