@@ -196,19 +196,43 @@ KEEL_TARGET_VNNI void pack_b_vnni(const Int8GemmArgs& args, int64_t j0, int64_t 
   const int64_t columns = std::min<int64_t>(64, args.n - j0);
   const int64_t full_groups = args.k / 4;
   if (args.b_k_stride == 1 && columns == 64) {
-    // Rows of a [N, K] weight: gather one dword (4 k values) of 16 rows per instruction.
+    // Rows of a [N, K] weight: a transpose of dwords (4 k values each), then the last k groups
+    // by gathering one dword of 16 rows per instruction.
     const __m512i row_offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                    _mm512_set1_epi32(static_cast<int32_t>(args.b_n_stride)));
     const bool offsets_fit = args.b_n_stride * 15 < (int64_t{1} << 31);
+    int64_t g = 0;
+    // Four k groups (16 bytes) of 16 rows at a time: rows 4l + i go to lane l of z_i, and a 4 x 4
+    // dword transpose inside each lane leaves k group q of the 16 rows in o_q.
+    for (; g + 4 <= full_groups; g += 4) {
+      for (int64_t v = 0; v < 4; ++v) {
+        const int8_t* base = args.b + (j0 + 16 * v) * args.b_n_stride + 4 * g;
+        __m512i z[4];
+        for (int i = 0; i < 4; ++i) {
+          const int8_t* row = base + i * args.b_n_stride;
+          z[i] = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
+          z[i] = _mm512_inserti32x4(z[i], _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 4 * args.b_n_stride)), 1);
+          z[i] = _mm512_inserti32x4(z[i], _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * args.b_n_stride)), 2);
+          z[i] = _mm512_inserti32x4(z[i], _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 12 * args.b_n_stride)), 3);
+        }
+        const __m512i a0 = _mm512_unpacklo_epi32(z[0], z[1]), a1 = _mm512_unpackhi_epi32(z[0], z[1]);
+        const __m512i a2 = _mm512_unpacklo_epi32(z[2], z[3]), a3 = _mm512_unpackhi_epi32(z[2], z[3]);
+        int8_t* out = dst + g * 256 + v * 64;
+        _mm512_store_si512(out, _mm512_unpacklo_epi64(a0, a2));
+        _mm512_store_si512(out + 256, _mm512_unpackhi_epi64(a0, a2));
+        _mm512_store_si512(out + 512, _mm512_unpacklo_epi64(a1, a3));
+        _mm512_store_si512(out + 768, _mm512_unpackhi_epi64(a1, a3));
+      }
+    }
     if (offsets_fit) {
-      for (int64_t g = 0; g < full_groups; ++g) {
+      for (; g < full_groups; ++g) {
         for (int64_t v = 0; v < 4; ++v) {
           const int8_t* base = args.b + (j0 + 16 * v) * args.b_n_stride + 4 * g;
           _mm512_store_si512(dst + g * 256 + v * 64, _mm512_i32gather_epi32(row_offsets, base, 1));
         }
       }
     } else {
-      for (int64_t g = 0; g < full_groups; ++g)
+      for (; g < full_groups; ++g)
         for (int64_t c = 0; c < 64; ++c) std::memcpy(dst + g * 256 + c * 4, args.b + (j0 + c) * args.b_n_stride + 4 * g, 4);
     }
   } else if (args.b_n_stride == 1) {
