@@ -466,17 +466,26 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
     for (int64_t t = 0; t < m_tiles * n_tiles; ++t) {
       const int64_t i0 = t / n_tiles * mc, j0 = t % n_tiles * nc;
       const int64_t rows = std::min(mc, m - i0), columns = std::min(nc, n - j0);
-      if (kp == 0) std::fill(tile.get(), tile.get() + mc * nc, 0);
+      if (kp == 0) {
+        std::fill(tile.get(), tile.get() + mc * nc, 0);
+        for (int64_t r = 0; r < rows; ++r) epilogue_row(e, i0 + r, j0, columns, tile.get() + r * nc);
+      }
       for (int64_t p0 = 0; p0 < kp; p0 += kc) {
         const int64_t depth = std::min(kc, kp - p0);
+        const bool last = p0 + depth == kp;
         for (int64_t js = 0; js < columns; js += nr) {
           const BElement* strip = b_packed.get() + (j0 + js) / nr * nr * kp + p0 * nr;
-          for (int64_t is = 0; is < rows; is += kMR)
-            call_micro<Path>(std::min(kMR, rows - is), depth / group, a_rows + (i0 + is) * lda + p0, lda, strip,
-                             tile.get() + is * nc + js, nc, p0 > 0);
+          for (int64_t is = 0; is < rows; is += kMR) {
+            const int64_t strip_rows = std::min(kMR, rows - is);
+            int32_t* block = tile.get() + is * nc + js;
+            call_micro<Path>(strip_rows, depth / group, a_rows + (i0 + is) * lda + p0, lda, strip, block, nc, p0 > 0);
+            // After the last K block, the epilogue reads the micro-tile while it is still in L1.
+            if (last)
+              for (int64_t r = 0; r < strip_rows; ++r)
+                epilogue_row(e, i0 + is + r, j0 + js, std::min(nr, columns - js), block + r * nc);
+          }
         }
       }
-      for (int64_t r = 0; r < rows; ++r) epilogue_row(e, i0 + r, j0, columns, tile.get() + r * nc);
     }
   }
 }
