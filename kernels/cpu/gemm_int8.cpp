@@ -437,28 +437,30 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-#pragma omp for schedule(static)
+    // One barrier before the tiles: B's strips (with their column terms) and A's rows (only when A
+    // is copied or its row sums are needed) are shared out first.
+#pragma omp for schedule(static) nowait
     for (int64_t s = 0; s < strips; ++s) {
       if constexpr (vnni) pack_b_vnni(args, s * nr, kp, b_packed.get() + s * nr * kp, col_sums.data() + s * nr);
       else pack_b_avx2(args, s * nr, kp, b_packed.get() + s * nr * kp, col_sums.data() + s * nr);
+      for (int64_t j = s * nr; j < std::min(n, (s + 1) * nr); ++j)
+        e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
     }
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < m; ++i) {
-      if (!a_in_place) {
-        const int32_t sum = pack_a_row<Path>(args, i, kp, a_packed.get() + i * kp);
-        if (need_row_sums) e.row_sums[i] = sum;
-      } else if (need_row_sums) {
-        int32_t sum = 0;
-        for (int64_t p = 0; p < k; ++p) sum += a_rows[i * lda + p];
-        e.row_sums[i] = sum;
+    if (!a_in_place || need_row_sums) {
+#pragma omp for schedule(static) nowait
+      for (int64_t i = 0; i < m; ++i) {
+        if (!a_in_place) {
+          const int32_t sum = pack_a_row<Path>(args, i, kp, a_packed.get() + i * kp);
+          if (need_row_sums) e.row_sums[i] = sum;
+        } else {
+          int32_t sum = 0;
+          for (int64_t p = 0; p < k; ++p) sum += a_rows[i * lda + p];
+          e.row_sums[i] = sum;
+        }
       }
     }
-#pragma omp single
-    {
-      for (int64_t j = 0; j < n; ++j)
-        e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
-    }  // implicit barrier
     Buffer<int32_t> tile = allocate<int32_t>(mc * nc);
+#pragma omp barrier
     const EpilogueRow epilogue_row = !vnni               ? &epilogue_row_scalar
                                      : e.row_sums.empty() ? pick_avx512_epilogue<false>(args.output)
                                                           : pick_avx512_epilogue<true>(args.output);
