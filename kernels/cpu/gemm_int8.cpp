@@ -464,9 +464,11 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
     const EpilogueRow epilogue_row = !vnni               ? &epilogue_row_scalar
                                      : e.row_sums.empty() ? pick_avx512_epilogue<false>(args.output)
                                                           : pick_avx512_epilogue<true>(args.output);
-#pragma omp for schedule(dynamic)
+    // Tiles in column-major order, in contiguous static chunks: a thread computes mostly with the
+    // B strips it packed itself (same static split over columns), which are in its own L2.
+#pragma omp for schedule(static)
     for (int64_t t = 0; t < m_tiles * n_tiles; ++t) {
-      const int64_t i0 = t / n_tiles * mc, j0 = t % n_tiles * nc;
+      const int64_t i0 = t % m_tiles * mc, j0 = t / m_tiles * nc;
       const int64_t rows = std::min(mc, m - i0), columns = std::min(nc, n - j0);
       if (kp == 0) {
         std::fill(tile.get(), tile.get() + mc * nc, 0);
