@@ -464,11 +464,12 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
     const EpilogueRow epilogue_row = !vnni               ? &epilogue_row_scalar
                                      : e.row_sums.empty() ? pick_avx512_epilogue<false>(args.output)
                                                           : pick_avx512_epilogue<true>(args.output);
-    // Tiles in column-major order, in contiguous static chunks: a thread computes mostly with the
-    // B strips it packed itself (same static split over columns), which are in its own L2.
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < m_tiles * n_tiles; ++t) {
-      const int64_t i0 = t % m_tiles * mc, j0 = t / m_tiles * nc;
+    // Few row tiles (a short A, e.g. a linear layer's batch): tiles in column-major order, in
+    // contiguous static chunks, so that a thread computes with the B strips it packed itself (the
+    // same static split over columns), which are in its own L2. Many row tiles: row-major order,
+    // shared out dynamically, so that the threads walk A's row blocks together.
+    const bool by_columns = m_tiles < 2 * threads;
+    auto compute_tile = [&](int64_t i0, int64_t j0) {
       const int64_t rows = std::min(mc, m - i0), columns = std::min(nc, n - j0);
       if (kp == 0) {
         std::fill(tile.get(), tile.get() + mc * nc, 0);
@@ -490,6 +491,13 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
           }
         }
       }
+    };
+    if (by_columns) {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < m_tiles * n_tiles; ++t) compute_tile(t % m_tiles * mc, t / m_tiles * nc);
+    } else {
+#pragma omp for schedule(dynamic)
+      for (int64_t t = 0; t < m_tiles * n_tiles; ++t) compute_tile(t / n_tiles * mc, t % n_tiles * nc);
     }
   }
 }
