@@ -1,5 +1,6 @@
-// Keel's INT8 GEMM (keel::quantized_matmul, kernels/cpu/gemm_int8.cpp) against oneDNN's int8
-// matmul primitive (created once, outside the timing loop), 1 and all threads.
+// Keel's INT8 GEMM (kernels/cpu/gemm_int8.cpp, called as cpu::gemm_int8 into a preallocated
+// output: the kernel of keel::quantized_matmul) against oneDNN's int8 matmul primitive (created
+// once, outside the timing loop), 1 and all threads.
 //
 // Both compute out_f32[M, N] = a_scale * b_scale * sum_k (a[m, k] - za) * b[k, n] for u8 a with a
 // zero point (za = 128) and s8 b without one, per-tensor scales, dequantized f32 output; both take
@@ -94,7 +95,20 @@ int main(int argc, char** argv) {
     const double bytes = static_cast<double>(c.m * c.k + c.k * c.n + 4 * c.m * c.n);
     for (const int threads : thread_list) {
       omp_set_num_threads(threads);
-      const double keel_s = bench::median_seconds([&] { (void)quantized_matmul(a, b, options); });
+      // The kernel into a preallocated output, as the oneDNN primitive writes one (the op,
+      // quantized_matmul, adds its argument checks and the output's allocation).
+      Tensor keel_out = empty({c.m, c.n});
+      cpu::Int8GemmArgs args;
+      args.m = c.m, args.n = c.n, args.k = c.k;
+      args.a = a.raw_data(), args.a_row_stride = c.k, args.a_col_stride = 1;
+      args.a_zero_point = kAZeroPoint, args.a_scale = static_cast<float>(kAScale);
+      args.b = static_cast<const int8_t*>(w.raw_data());
+      args.b_n_stride = b.stride(1), args.b_k_stride = b.stride(0);
+      const int32_t b_zero_point = 0;
+      const float b_scale = static_cast<float>(kBScale);
+      args.b_zero_points = &b_zero_point, args.b_scales = &b_scale;
+      args.output = cpu::Int8GemmOutput::f32, args.out = keel_out.raw_data(), args.out_row_stride = c.n;
+      const double keel_s = bench::median_seconds([&] { cpu::gemm_int8(args); });
       bench::emit("gemm_int8", c.name, "keel", threads, keel_s, ops, bytes, "dot_int8");
 #if defined(KEEL_WITH_ONEDNN)
       try {
@@ -103,6 +117,7 @@ int main(int argc, char** argv) {
         bench::emit("gemm_int8", c.name, "onednn", threads, dnnl_s, ops, bytes, "dot_int8");
         // Same numbers (oneDNN may round its f32 epilogue differently: compare loosely).
         const Tensor mine = quantized_matmul(a, b, options);
+        if (amax(abs(mine - keel_out)).item<double>() != 0) std::fprintf(stderr, "MISMATCH %s: the op and the kernel differ\n", c.name.c_str());
         const double max_diff = amax(abs(mine - out)).item<double>(), scale = amax(abs(out)).item<double>();
         if (max_diff > 1e-5 * scale + 1e-6) std::fprintf(stderr, "MISMATCH %s: max |keel - onednn| = %g\n", c.name.c_str(), max_diff);
       } catch (const dnnl::error& e) {

@@ -196,19 +196,43 @@ KEEL_TARGET_VNNI void pack_b_vnni(const Int8GemmArgs& args, int64_t j0, int64_t 
   const int64_t columns = std::min<int64_t>(64, args.n - j0);
   const int64_t full_groups = args.k / 4;
   if (args.b_k_stride == 1 && columns == 64) {
-    // Rows of a [N, K] weight: gather one dword (4 k values) of 16 rows per instruction.
+    // Rows of a [N, K] weight: a transpose of dwords (4 k values each), then the last k groups
+    // by gathering one dword of 16 rows per instruction.
     const __m512i row_offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                    _mm512_set1_epi32(static_cast<int32_t>(args.b_n_stride)));
     const bool offsets_fit = args.b_n_stride * 15 < (int64_t{1} << 31);
+    int64_t g = 0;
+    // Four k groups (16 bytes) of 16 rows at a time: rows 4l + i go to lane l of z_i, and a 4 x 4
+    // dword transpose inside each lane leaves k group q of the 16 rows in o_q.
+    for (; g + 4 <= full_groups; g += 4) {
+      for (int64_t v = 0; v < 4; ++v) {
+        const int8_t* base = args.b + (j0 + 16 * v) * args.b_n_stride + 4 * g;
+        __m512i z[4];
+        for (int i = 0; i < 4; ++i) {
+          const int8_t* row = base + i * args.b_n_stride;
+          z[i] = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
+          z[i] = _mm512_inserti32x4(z[i], _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 4 * args.b_n_stride)), 1);
+          z[i] = _mm512_inserti32x4(z[i], _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * args.b_n_stride)), 2);
+          z[i] = _mm512_inserti32x4(z[i], _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 12 * args.b_n_stride)), 3);
+        }
+        const __m512i a0 = _mm512_unpacklo_epi32(z[0], z[1]), a1 = _mm512_unpackhi_epi32(z[0], z[1]);
+        const __m512i a2 = _mm512_unpacklo_epi32(z[2], z[3]), a3 = _mm512_unpackhi_epi32(z[2], z[3]);
+        int8_t* out = dst + g * 256 + v * 64;
+        _mm512_store_si512(out, _mm512_unpacklo_epi64(a0, a2));
+        _mm512_store_si512(out + 256, _mm512_unpackhi_epi64(a0, a2));
+        _mm512_store_si512(out + 512, _mm512_unpacklo_epi64(a1, a3));
+        _mm512_store_si512(out + 768, _mm512_unpackhi_epi64(a1, a3));
+      }
+    }
     if (offsets_fit) {
-      for (int64_t g = 0; g < full_groups; ++g) {
+      for (; g < full_groups; ++g) {
         for (int64_t v = 0; v < 4; ++v) {
           const int8_t* base = args.b + (j0 + 16 * v) * args.b_n_stride + 4 * g;
           _mm512_store_si512(dst + g * 256 + v * 64, _mm512_i32gather_epi32(row_offsets, base, 1));
         }
       }
     } else {
-      for (int64_t g = 0; g < full_groups; ++g)
+      for (; g < full_groups; ++g)
         for (int64_t c = 0; c < 64; ++c) std::memcpy(dst + g * 256 + c * 4, args.b + (j0 + c) * args.b_n_stride + 4 * g, 4);
     }
   } else if (args.b_n_stride == 1) {
@@ -413,46 +437,67 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-#pragma omp for schedule(static)
+    // One barrier before the tiles: B's strips (with their column terms) and A's rows (only when A
+    // is copied or its row sums are needed) are shared out first.
+#pragma omp for schedule(static) nowait
     for (int64_t s = 0; s < strips; ++s) {
       if constexpr (vnni) pack_b_vnni(args, s * nr, kp, b_packed.get() + s * nr * kp, col_sums.data() + s * nr);
       else pack_b_avx2(args, s * nr, kp, b_packed.get() + s * nr * kp, col_sums.data() + s * nr);
+      for (int64_t j = s * nr; j < std::min(n, (s + 1) * nr); ++j)
+        e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
     }
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < m; ++i) {
-      if (!a_in_place) {
-        const int32_t sum = pack_a_row<Path>(args, i, kp, a_packed.get() + i * kp);
-        if (need_row_sums) e.row_sums[i] = sum;
-      } else if (need_row_sums) {
-        int32_t sum = 0;
-        for (int64_t p = 0; p < k; ++p) sum += a_rows[i * lda + p];
-        e.row_sums[i] = sum;
+    if (!a_in_place || need_row_sums) {
+#pragma omp for schedule(static) nowait
+      for (int64_t i = 0; i < m; ++i) {
+        if (!a_in_place) {
+          const int32_t sum = pack_a_row<Path>(args, i, kp, a_packed.get() + i * kp);
+          if (need_row_sums) e.row_sums[i] = sum;
+        } else {
+          int32_t sum = 0;
+          for (int64_t p = 0; p < k; ++p) sum += a_rows[i * lda + p];
+          e.row_sums[i] = sum;
+        }
       }
     }
-#pragma omp single
-    {
-      for (int64_t j = 0; j < n; ++j)
-        e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
-    }  // implicit barrier
     Buffer<int32_t> tile = allocate<int32_t>(mc * nc);
+#pragma omp barrier
     const EpilogueRow epilogue_row = !vnni               ? &epilogue_row_scalar
                                      : e.row_sums.empty() ? pick_avx512_epilogue<false>(args.output)
                                                           : pick_avx512_epilogue<true>(args.output);
-#pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < m_tiles * n_tiles; ++t) {
-      const int64_t i0 = t / n_tiles * mc, j0 = t % n_tiles * nc;
+    // Few row tiles (a short A, e.g. a linear layer's batch): tiles in column-major order, in
+    // contiguous static chunks, so that a thread computes with the B strips it packed itself (the
+    // same static split over columns), which are in its own L2. Many row tiles: row-major order,
+    // shared out dynamically, so that the threads walk A's row blocks together.
+    const bool by_columns = m_tiles < 2 * threads;
+    auto compute_tile = [&](int64_t i0, int64_t j0) {
       const int64_t rows = std::min(mc, m - i0), columns = std::min(nc, n - j0);
-      if (kp == 0) std::fill(tile.get(), tile.get() + mc * nc, 0);
+      if (kp == 0) {
+        std::fill(tile.get(), tile.get() + mc * nc, 0);
+        for (int64_t r = 0; r < rows; ++r) epilogue_row(e, i0 + r, j0, columns, tile.get() + r * nc);
+      }
       for (int64_t p0 = 0; p0 < kp; p0 += kc) {
         const int64_t depth = std::min(kc, kp - p0);
+        const bool last = p0 + depth == kp;
         for (int64_t js = 0; js < columns; js += nr) {
           const BElement* strip = b_packed.get() + (j0 + js) / nr * nr * kp + p0 * nr;
-          for (int64_t is = 0; is < rows; is += kMR)
-            call_micro<Path>(std::min(kMR, rows - is), depth / group, a_rows + (i0 + is) * lda + p0, lda, strip,
-                             tile.get() + is * nc + js, nc, p0 > 0);
+          for (int64_t is = 0; is < rows; is += kMR) {
+            const int64_t strip_rows = std::min(kMR, rows - is);
+            int32_t* block = tile.get() + is * nc + js;
+            call_micro<Path>(strip_rows, depth / group, a_rows + (i0 + is) * lda + p0, lda, strip, block, nc, p0 > 0);
+            // After the last K block, the epilogue reads the micro-tile while it is still in L1.
+            if (last)
+              for (int64_t r = 0; r < strip_rows; ++r)
+                epilogue_row(e, i0 + is + r, j0 + js, std::min(nr, columns - js), block + r * nc);
+          }
         }
       }
-      for (int64_t r = 0; r < rows; ++r) epilogue_row(e, i0 + r, j0, columns, tile.get() + r * nc);
+    };
+    if (by_columns) {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < m_tiles * n_tiles; ++t) compute_tile(t % m_tiles * mc, t / m_tiles * nc);
+    } else {
+#pragma omp for schedule(dynamic)
+      for (int64_t t = 0; t < m_tiles * n_tiles; ++t) compute_tile(t / n_tiles * mc, t % n_tiles * nc);
     }
   }
 }
