@@ -108,11 +108,10 @@ Tensor as_4d(const Tensor& x) {
 Tensor rows_contiguous(const Tensor& x) { return x.stride(-1) == 1 || x.shape().back() <= 1 ? x : x.contiguous(); }
 
 // The mask for the kernel: the compute dtype, viewed (B, H, L, S) through strides (no copy of a broadcast).
-Tensor kernel_mask(const Tensor& mask, DType dtype, const Shape& scores4) {
+Tensor kernel_mask(const Tensor& mask, const Shape& scores4) {
   if (!mask.defined()) return {};
   Tensor m = mask;
-  if (m.dtype() == DType::bf16) m = m.to(DType::f32);
-  (void)dtype;
+  if (m.dtype() == DType::bf16) m = m.to(DType::f32);  // bf16 computes in f32
   return as_4d(m).expand(scores4);
 }
 
@@ -137,7 +136,7 @@ Tensor flash_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Sd
   const Tensor q4 = rows_contiguous(as_4d(q)), k4 = rows_contiguous(as_4d(k)), v4 = rows_contiguous(as_4d(v));
   const int64_t batch = q4.shape()[0], heads = q4.shape()[1], length = q4.shape()[2];
   const int64_t positions = k4.shape()[2], value_dim = v4.shape()[3];
-  const Tensor mask4 = kernel_mask(options.attn_mask, q.dtype(), {batch, heads, length, positions});
+  const Tensor mask4 = kernel_mask(options.attn_mask, {batch, heads, length, positions});
   const DType compute = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
 
   OpRecord record(kOp, q, k, v);
@@ -289,7 +288,7 @@ SdpaGrads scaled_dot_product_attention_backward(const Tensor& grad_out, const Te
   grads.grad_q = empty(q.shape(), q.options());
   grads.grad_k = empty(k.shape(), k.options());
   grads.grad_v = empty(v.shape(), v.options());
-  const Tensor mask4 = kernel_mask(mask, q.dtype(), {batch, heads, length, positions});
+  const Tensor mask4 = kernel_mask(mask, {batch, heads, length, positions});
   cpu::flash_attention_backward(grads.grad_q, grads.grad_k, grads.grad_v, rows_contiguous(grad_out),
                                 rows_contiguous(q), rows_contiguous(k), rows_contiguous(v), out.contiguous(),
                                 lse.contiguous(), mask4, options.is_causal, scale);

@@ -19,10 +19,11 @@
 //   Delta_i = rowsum(dO * O)                (a pre-pass)
 //   P = exp(S - lse_i)   dV += P^T dO   dP = dO V^T   dS = P * (dP - Delta_i)
 //   dK += dS^T Q * scale   dQ += dS K * scale
-// dQ rows get contributions from every key block, which run on different threads: each thread
-// adds into its own (B, Hq, Tq, D) float buffer and a last pass sums them (no atomics, no races).
-// Memory beyond inputs and outputs: O(Br Bc + (Br + Bc) D) per thread, plus lse and Delta
-// (B Hq Tq) and the per-thread dQ buffers (threads x B Hq Tq D).
+// dQ rows get contributions from every key block. A task (b, kv head, segment of key blocks) sums
+// its dQ in a buffer of its own; with one segment per head (B Hkv >= 4 threads) it writes grad_q
+// directly, else it adds into a shared float dQ under a per-head lock (no races, no atomics).
+// Memory beyond inputs and outputs: O(Br Bc + (Br + Bc) D + group Tq D) per thread, plus lse and
+// Delta (B Hq Tq) and, when heads are split into segments, one float dQ (B Hq Tq D).
 //
 // Scale is folded into the packed Q (Qs = scale q): S = Qs K^T, dK = dS^T Qs, dQ = scale dS K.
 // Rows whose every key is masked give out = NaN, as the composite (softmax of all -inf is NaN in
@@ -47,6 +48,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -555,82 +557,129 @@ void backward(const Problem<C>& p, T* grad_q, T* grad_k, T* grad_v, const View4<
     }
   }
 
+  // Tasks: (b, kv head, segment of key blocks). A task adds the dQ of its head group into a
+  // buffer of its own (group x Tq x dp floats, reused per thread); with one segment per head
+  // (enough heads to keep every thread busy) it writes grad_q itself, otherwise it adds the buffer
+  // into a shared float accumulator under its head's lock and a last pass converts. Segments split
+  // the key blocks into equal work (under a causal mask early key blocks see more queries).
   const int64_t k_blocks = (p.k_len + kBlockK - 1) / kBlockK;
-  const int64_t tasks = p.batch * p.kv_heads * k_blocks;
-  const int threads = thread_count(tasks, work);
-  // Per-thread dQ / scale in (B, Hq, Tq, dp) layout, summed at the end.
-  std::vector<std::unique_ptr<Buffer<C>>> grad_q_parts(static_cast<size_t>(threads));
-  const int64_t part_size = rows_total * dp;
+  const int64_t heads_kv = p.batch * p.kv_heads;
+  const int max_threads = thread_count(heads_kv * k_blocks, work);
+  const int64_t segments =
+      heads_kv >= 4 * max_threads ? 1 : std::min<int64_t>(k_blocks, (4 * max_threads + heads_kv - 1) / heads_kv);
+  std::vector<int64_t> segment_start(static_cast<size_t>(segments) + 1, k_blocks);
+  {
+    auto block_work = [&](int64_t kb) {
+      return p.causal ? std::max<int64_t>(1, p.q_len - std::min(p.q_len, kb * kBlockK / kBlockQ * kBlockQ)) : p.q_len;
+    };
+    int64_t total = 0;
+    for (int64_t kb = 0; kb < k_blocks; ++kb) total += block_work(kb);
+    segment_start[0] = 0;
+    int64_t kb = 0, prefix = 0;
+    for (int64_t seg = 1; seg < segments; ++seg) {
+      const int64_t target = total * seg / segments;
+      while (kb < k_blocks && prefix < target) prefix += block_work(kb++);
+      const int64_t start = std::clamp<int64_t>(kb, segment_start[static_cast<size_t>(seg) - 1] + 1,
+                                                k_blocks - (segments - seg));
+      segment_start[static_cast<size_t>(seg)] = start;
+    }
+  }
+  const int64_t tasks = heads_kv * segments;
+  const int threads = static_cast<int>(std::min<int64_t>(max_threads, tasks));
+  const int64_t group_rows = p.group() * p.q_len;  // dQ rows of one kv head's query heads
+  std::unique_ptr<Buffer<C>> shared_grad_q;
+  std::unique_ptr<std::mutex[]> head_locks;
+  if (segments > 1) {
+    shared_grad_q = std::make_unique<Buffer<C>>(rows_total * dp);  // zeroed
+    head_locks.reset(new std::mutex[static_cast<size_t>(heads_kv)]);
+  }
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    const int thread = threads > 1 ? omp_get_thread_num() : 0;
-    grad_q_parts[static_cast<size_t>(thread)] = std::make_unique<Buffer<C>>(part_size);  // zeroed
-    C* dq_part = grad_q_parts[static_cast<size_t>(thread)]->get();
     Buffer<C> k_rows(kBlockK * dp), k_cols(dp * kBlockK), v_cols(vp * kBlockK), q_pack(kBlockQ * dp),
         g_pack(kBlockQ * vp), probs(kBlockQ * kBlockK), grad_scores(kBlockQ * kBlockK), dk(kBlockK * dp),
-        dv(kBlockK * vp);
+        dv(kBlockK * vp), dq_task(group_rows * dp);
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < tasks; ++task) {
-      // First key blocks first: under a causal mask they are seen by the most queries.
-      const int64_t kb = task / (p.batch * p.kv_heads);
-      const int64_t bh = task % (p.batch * p.kv_heads);
+      const int64_t bh = task / segments, segment = task % segments;
       const int64_t b = bh / p.kv_heads, hk = bh % p.kv_heads;
-      const int64_t j0 = kb * kBlockK, cols = std::min(kBlockK, p.k_len - j0);
-      pack_rows<C>(k_rows.get(), dp, k, b, hk, j0, cols, kBlockK, p.dim, C(1));
-      pack_transposed<C>(k_cols.get(), dp, k, b, hk, j0, cols, p.dim);
-      pack_transposed<C>(v_cols.get(), vp, v, b, hk, j0, cols, p.v_dim);
-      std::fill(dk.get(), dk.get() + kBlockK * dp, C(0));
-      std::fill(dv.get(), dv.get() + kBlockK * vp, C(0));
-      for (int64_t h = hk * p.group(); h < (hk + 1) * p.group(); ++h) {
-        const int64_t first = p.causal ? j0 / kBlockQ * kBlockQ : 0;  // queries i >= j0 see key j0
-        for (int64_t i0 = first; i0 < p.q_len; i0 += kBlockQ) {
-          const int64_t rows = std::min(kBlockQ, p.q_len - i0);
-          const int64_t row0 = (b * p.heads + h) * p.q_len + i0;
-          pack_rows<C>(q_pack.get(), dp, q, b, h, i0, rows, rows, p.dim, p.scale);
-          pack_rows<C>(g_pack.get(), vp, grad_out, b, h, i0, rows, rows, p.v_dim, C(1));
-          C* P = probs.get();
-          C* dS = grad_scores.get();
-          gemm(rows, kBlockK, p.dim, q_pack.get(), dp, 1, k_cols.get(), kBlockK, P, kBlockK, false);
-          mask_tile<C, kind>(P, p, b, h, i0, rows, j0, cols);
-          for (int64_t r = 0; r < rows; ++r) {
-            C* s = P + r * kBlockK;
-            exp_shifted(s, kBlockK, lse[row0 + r]);
-            std::fill(s + cols, s + kBlockK, C(0));  // padding keys (NaN for fully masked rows otherwise)
+      const int64_t kb_begin = segment_start[static_cast<size_t>(segment)];
+      const int64_t kb_end = segment_start[static_cast<size_t>(segment) + 1];
+      // Query rows this segment can reach (queries i >= j0 see key j0 under a causal mask).
+      const int64_t first_row = p.causal ? std::min(p.q_len, kb_begin * kBlockK / kBlockQ * kBlockQ) : 0;
+      for (int64_t g = 0; g < p.group(); ++g)
+        std::fill(dq_task.get() + (g * p.q_len + first_row) * dp, dq_task.get() + (g + 1) * p.q_len * dp, C(0));
+      for (int64_t kb = kb_begin; kb < kb_end; ++kb) {
+        const int64_t j0 = kb * kBlockK, cols = std::min(kBlockK, p.k_len - j0);
+        pack_rows<C>(k_rows.get(), dp, k, b, hk, j0, cols, kBlockK, p.dim, C(1));
+        pack_transposed<C>(k_cols.get(), dp, k, b, hk, j0, cols, p.dim);
+        pack_transposed<C>(v_cols.get(), vp, v, b, hk, j0, cols, p.v_dim);
+        std::fill(dk.get(), dk.get() + kBlockK * dp, C(0));
+        std::fill(dv.get(), dv.get() + kBlockK * vp, C(0));
+        for (int64_t g = 0; g < p.group(); ++g) {
+          const int64_t h = hk * p.group() + g;
+          const int64_t first = p.causal ? j0 / kBlockQ * kBlockQ : 0;  // queries i >= j0 see key j0
+          for (int64_t i0 = first; i0 < p.q_len; i0 += kBlockQ) {
+            const int64_t rows = std::min(kBlockQ, p.q_len - i0);
+            const int64_t row0 = (b * p.heads + h) * p.q_len + i0;
+            pack_rows<C>(q_pack.get(), dp, q, b, h, i0, rows, rows, p.dim, p.scale);
+            pack_rows<C>(g_pack.get(), vp, grad_out, b, h, i0, rows, rows, p.v_dim, C(1));
+            C* P = probs.get();
+            C* dS = grad_scores.get();
+            gemm(rows, kBlockK, p.dim, q_pack.get(), dp, 1, k_cols.get(), kBlockK, P, kBlockK, false);
+            mask_tile<C, kind>(P, p, b, h, i0, rows, j0, cols);
+            for (int64_t r = 0; r < rows; ++r) {
+              C* s = P + r * kBlockK;
+              exp_shifted(s, kBlockK, lse[row0 + r]);
+              std::fill(s + cols, s + kBlockK, C(0));  // padding keys (NaN for fully masked rows otherwise)
+            }
+            gemm(cols, vp, rows, P, 1, kBlockK, g_pack.get(), vp, dv.get(), vp, true);  // dV += P^T dO
+            gemm(rows, kBlockK, p.v_dim, g_pack.get(), vp, 1, v_cols.get(), kBlockK, dS, kBlockK, false);  // dP
+            for (int64_t r = 0; r < rows; ++r) {
+              const C d = delta[static_cast<size_t>(row0 + r)];
+              C* ds = dS + r * kBlockK;
+              const C* pr = P + r * kBlockK;
+              for (int64_t c = 0; c < kBlockK; ++c) ds[c] = pr[c] * (ds[c] - d);
+              // A bool-masked row with no key left: the composite's masked_fill passes no gradient
+              // to masked scores, so dS = 0 there (dV still gets the NaN weights, as PyTorch).
+              if (kind == MaskKind::boolean && lse[row0 + r] == -std::numeric_limits<C>::infinity())
+                std::fill(ds, ds + kBlockK, C(0));
+            }
+            gemm(cols, dp, rows, dS, 1, kBlockK, q_pack.get(), dp, dk.get(), dp, true);  // dK += dS^T Qs
+            gemm(rows, dp, cols, dS, kBlockK, 1, k_rows.get(), dp, dq_task.get() + (g * p.q_len + i0) * dp, dp,
+                 true);  // dQ / scale += dS K
           }
-          gemm(cols, vp, rows, P, 1, kBlockK, g_pack.get(), vp, dv.get(), vp, true);           // dV += P^T dO
-          gemm(rows, kBlockK, p.v_dim, g_pack.get(), vp, 1, v_cols.get(), kBlockK, dS, kBlockK, false);  // dP
-          for (int64_t r = 0; r < rows; ++r) {
-            const C d = delta[static_cast<size_t>(row0 + r)];
-            C* ds = dS + r * kBlockK;
-            const C* pr = P + r * kBlockK;
-            for (int64_t c = 0; c < kBlockK; ++c) ds[c] = pr[c] * (ds[c] - d);
-            // A bool-masked row with no key left: the composite's masked_fill passes no gradient
-            // to masked scores, so dS = 0 there (dV still gets the NaN weights, as PyTorch).
-            if (kind == MaskKind::boolean && lse[row0 + r] == -std::numeric_limits<C>::infinity())
-              std::fill(ds, ds + kBlockK, C(0));
-          }
-          gemm(cols, dp, rows, dS, 1, kBlockK, q_pack.get(), dp, dk.get(), dp, true);        // dK += dS^T Qs
-          gemm(rows, dp, cols, dS, kBlockK, 1, k_rows.get(), dp, dq_part + row0 * dp, dp, true);  // dQ/scale += dS K
+        }
+        for (int64_t c = 0; c < cols; ++c) {
+          T* gk = grad_k + ((b * p.kv_heads + hk) * p.k_len + j0 + c) * p.dim;
+          T* gv = grad_v + ((b * p.kv_heads + hk) * p.k_len + j0 + c) * p.v_dim;
+          for (int64_t e = 0; e < p.dim; ++e) gk[e] = convert<T>(dk[c * dp + e]);
+          for (int64_t e = 0; e < p.v_dim; ++e) gv[e] = convert<T>(dv[c * vp + e]);
         }
       }
-      for (int64_t c = 0; c < cols; ++c) {
-        T* gk = grad_k + ((b * p.kv_heads + hk) * p.k_len + j0 + c) * p.dim;
-        T* gv = grad_v + ((b * p.kv_heads + hk) * p.k_len + j0 + c) * p.v_dim;
-        for (int64_t e = 0; e < p.dim; ++e) gk[e] = convert<T>(dk[c * dp + e]);
-        for (int64_t e = 0; e < p.v_dim; ++e) gv[e] = convert<T>(dv[c * vp + e]);
+      const int64_t base_row = (b * p.heads + hk * p.group()) * p.q_len;  // the group's rows are contiguous
+      if (segments == 1) {
+        for (int64_t row = 0; row < group_rows; ++row) {
+          T* dst = grad_q + (base_row + row) * p.dim;
+          const C* src = dq_task.get() + row * dp;
+          for (int64_t e = 0; e < p.dim; ++e) dst[e] = convert<T>(p.scale * src[e]);
+        }
+      } else {
+        std::lock_guard<std::mutex> lock(head_locks[static_cast<size_t>(bh)]);
+        C* dst = shared_grad_q->get() + base_row * dp;
+        for (int64_t g = 0; g < p.group(); ++g)
+          for (int64_t i = (g * p.q_len + first_row) * dp; i < (g + 1) * p.q_len * dp; ++i) dst[i] += dq_task[i];
       }
     }
   }
 
-  const int sum_threads = thread_count(rows_total, rows_total * p.dim * threads);
+  if (segments > 1) {
+    const int sum_threads = thread_count(rows_total, rows_total * p.dim);
 #pragma omp parallel for num_threads(sum_threads) if (sum_threads > 1)
-  for (int64_t row = 0; row < rows_total; ++row) {
-    T* dst = grad_q + row * p.dim;
-    for (int64_t e = 0; e < p.dim; ++e) {
-      C sum = 0;
-      for (const auto& part : grad_q_parts) sum += part->get()[row * dp + e];
-      dst[e] = convert<T>(p.scale * sum);
+    for (int64_t row = 0; row < rows_total; ++row) {
+      T* dst = grad_q + row * p.dim;
+      const C* src = shared_grad_q->get() + row * dp;
+      for (int64_t e = 0; e < p.dim; ++e) dst[e] = convert<T>(p.scale * src[e]);
     }
   }
 }

@@ -340,8 +340,8 @@ TEST_CASE("flash attention takes 2-D and 3-D inputs and leaves the other cases t
 }
 
 TEST_CASE("flash attention gives the same result on one thread and on all", "[attention]") {
-  // dQ is summed from per-thread partial buffers: the thread count must not change the values
-  // beyond float rounding.
+  // dQ is summed over key-block segments whose number follows the thread count: the values must
+  // not change beyond float rounding.
   const Tensor q = random_tensor({1, 4, 200, 64}, DType::f32), k = random_tensor({1, 2, 300, 64}, DType::f32),
                v = random_tensor({1, 2, 300, 64}, DType::f32), g = random_tensor({1, 4, 200, 64}, DType::f32);
   auto f = [](const Tensor& a, const Tensor& b, const Tensor& d) { return scaled_dot_product_attention(a, b, d); };
