@@ -102,7 +102,7 @@ void batch_norm_backward(const Tensor& grad_x, const Tensor& grad_weight, const 
 size_t cached_primitives();
 }  // namespace onednn
 
-// ---- direct loops (kernels/cpu/conv_direct.cpp): f64 (and f32, for tests of the binding) -------
+// ---- direct loops (kernels/cpu/conv_direct.cpp): the f64 path (also compiled for f32, unused) ----
 namespace direct {
 void conv2d_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& params);
 void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_y, const Tensor& w, const Conv2dParams& params);

@@ -19,6 +19,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <list>
 #include <mutex>
@@ -141,10 +142,13 @@ void* thread_buffer(size_t slot, size_t bytes) {
   struct Buffer {
     void* data = nullptr;
     size_t size = 0;
+    Buffer() = default;
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
     ~Buffer() { std::free(data); }
   };
-  thread_local std::vector<Buffer> buffers(4);
-  if (slot >= buffers.size()) buffers.resize(slot + 1);
+  thread_local std::array<Buffer, 8> buffers;  // a scratchpad and at most 3 relayouts per primitive
+  KEEL_ASSERT(slot < buffers.size());
   Buffer& buffer = buffers[slot];
   if (bytes > buffer.size) {
     std::free(buffer.data);
