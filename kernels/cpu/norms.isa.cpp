@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "keel/kernels/cpu/cpu_features.h"
 #include "keel/kernels/cpu/fused_kernels.h"
 #include "keel/kernels/cpu/simd.h"
 
@@ -319,7 +320,15 @@ void norm_backward_impl(T* dx, float* dweight, float* dbias, const T* dy, const 
 template <typename F> void by_dtype(DType dtype, F f) {
   switch (dtype) {
     case DType::f32: f(float{}); break;
-    case DType::bf16: f(BFloat16{}); break;
+    case DType::bf16:
+#if KEEL_SIMD_WIDTH == 16
+      if (cpu_features().avx512_bf16) {
+        f(NativeBFloat16{});
+        break;
+      }
+#endif
+      f(BFloat16{});
+      break;
     case DType::f16: f(Half{}); break;
     default: KEEL_ASSERT(false && "norm kernels take f32, bf16 or f16");
   }

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "keel/core/half.h"
 
@@ -42,8 +43,10 @@ inline vfloat splat(float value) { return vfloat{} + value; }
 inline float to_float(float v) { return v; }
 inline float to_float(BFloat16 v) { return static_cast<float>(v); }
 inline float to_float(Half v) { return static_cast<float>(v); }
+struct NativeBFloat16;
 template <typename T> inline T from_float(float v) {
   if constexpr (std::is_same_v<T, float>) return v;
+  else if constexpr (std::is_same_v<T, NativeBFloat16>) return T{BFloat16(v).bits};
   else return T(v);
 }
 
@@ -104,6 +107,24 @@ inline void store(Half* p, vfloat v) {
   for (int k = 0; k < kWidth; ++k) p[k] = Half(v[k]);
 #endif
 }
+
+#if KEEL_SIMD_WIDTH == 16
+// bf16 storage for CPUs with AVX512-BF16 (the kernels pick it from cpu_features()): the same
+// bits, but stores round with one vcvtneps2bf16 (nearest even, NaN kept quiet) instead of the
+// integer sequence above. Unlike core/half.h it flushes f32 subnormals (|v| < 2^-126) to zero.
+// Inline assembly: the instruction is beyond -march=x86-64-v4, and a target attribute would have
+// to be repeated on every function it is inlined into.
+struct NativeBFloat16 {
+  uint16_t bits;
+};
+inline float to_float(NativeBFloat16 v) { return to_float(BFloat16(v.bits, BFloat16::FromBits{})); }
+inline vfloat load(const NativeBFloat16* p) { return load(reinterpret_cast<const BFloat16*>(p)); }
+inline void store(NativeBFloat16* p, vfloat v) {
+  __m256i packed;
+  __asm__("vcvtneps2bf16 %1, %0" : "=v"(packed) : "v"(reinterpret_cast<__m512>(v)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), packed);
+}
+#endif
 
 // ---- partial loads and stores: the first `count` lanes (count <= kWidth) ----------------------
 // Lanes past count read `fill`. AVX-512 uses masked loads and stores; the others go through a
