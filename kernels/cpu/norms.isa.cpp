@@ -17,12 +17,16 @@
 //     saved by the ops: y (softmax), mean and rstd as f32 [R] (norms).
 //
 // Bytes per call (the memory traffic the kernels aim for): forward R*C*sizeof(T) read + the same
-// written; backward two such reads (y or x, and dy) + one write. FLOPs are a few per element
-// (softmax ~20 with exp), far below what the memory allows: these kernels are memory bound.
+// written; backward two such reads (y or x, and dy) + one write. FLOPs are a few per element,
+// ~25 vector instructions per 16 elements for softmax's exp: the norms and the backward kernels
+// run near the bandwidth of the cache level their data sits in, the softmax forward is bound by
+// exp (as oneDNN's; see bench/kernels/norms_bench.cpp).
 //
-// Passes: a row of up to kCachedRow elements is read from memory once and then re-read from L1/L2
-// (statistics pass, then the write pass). Softmax keeps the exponentials of such a row in an f32
-// scratch row, so exp runs once per element. Longer softmax rows go in chunks: the max and the
+// Passes: a row is read from memory once and then re-read from L1/L2 (statistics pass, then the
+// write pass). layer_norm takes both moments of d = x - x[0] in one pass (a second pass over
+// (d - mean d)^2 when x[0] lies far from the mean). Softmax rows of up to kCachedRow elements keep
+// their exponentials in an f32 scratch row (max pass, exp pass, scale pass; exp runs once per
+// element). Longer softmax rows go in chunks: the max and the
 // rescaled sum of each chunk are taken while the chunk is in L1 (online softmax: s = s * exp(m_old
 // - m_new) + chunk sum), then one write pass recomputes exp: two reads of x from memory.
 // Sums accumulate in f32 lanes (4 vectors) per chunk of at most kChunk elements and in double
