@@ -92,12 +92,12 @@ template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log,
     const vfloat vm = splat(m);
     if (is_log) {
       s = sum_lanes(n, [&](int64_t i, int64_t count) {
-        const vfloat e = exp(load(x + i, count, -INFINITY) - vm);
+        const vfloat e = exp_nonpositive(load(x + i, count, -INFINITY) - vm);
         return e;
       });
     } else {
       s = sum_lanes(n, [&](int64_t i, int64_t count) {
-        const vfloat e = exp(load(x + i, count, -INFINITY) - vm);
+        const vfloat e = exp_nonpositive(load(x + i, count, -INFINITY) - vm);
         store(scratch + i, e);  // scratch has room for a whole last vector
         return e;
       });
@@ -118,7 +118,7 @@ template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log,
       if (new_m == -INFINITY) continue;  // all -inf so far: nothing to add
       const vfloat vm = splat(new_m);
       const double chunk_sum = sum_lanes(count, [&](int64_t i, int64_t c) {
-        return exp(load(x + start + i, c, -INFINITY) - vm);
+        return exp_nonpositive(load(x + start + i, c, -INFINITY) - vm);
       });
       s = s * std::exp(static_cast<double>(m) - new_m) + chunk_sum;
       m = new_m;
@@ -138,7 +138,7 @@ template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log,
     } else {
       for (int64_t i = 0; i < n; i += kWidth) {
         const int64_t count = std::min<int64_t>(kWidth, n - i);
-        store(y + i, exp(load(x + i, count, 0.f) - vm) * inv, count);
+        store(y + i, exp_nonpositive(load(x + i, count, 0.f) - vm) * inv, count);
       }
     }
   }
