@@ -141,7 +141,9 @@ template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log,
   } else {
     const vfloat inv = splat(static_cast<float>(1.0 / s));
     if (n <= kCachedRow) {
-      for (int64_t i = 0; i < n; i += kWidth) store(y + i, load(scratch + i) * inv, std::min<int64_t>(kWidth, n - i));
+      int64_t i = 0;
+      for (; i + 2 * kWidth <= n; i += 2 * kWidth) store_pair(y + i, load(scratch + i) * inv, load(scratch + i + kWidth) * inv);
+      for (; i < n; i += kWidth) store(y + i, load(scratch + i) * inv, std::min<int64_t>(kWidth, n - i));
     } else {
       for (int64_t i = 0; i < n; i += kWidth) {
         const int64_t count = std::min<int64_t>(kWidth, n - i);

@@ -58,9 +58,15 @@ inline vfloat load(const float* p) {
 }
 inline vfloat load(const BFloat16* p) {
 #if KEEL_SIMD_WIDTH == 16
-  // Spelled out: GCC splits the generic widening into 256-bit halves.
-  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  return reinterpret_cast<vfloat>(_mm512_slli_epi32(wide, 16));
+  // One vpermw with a zeroing mask puts word k in the high half of lane k (the low half 0): one
+  // shuffle instead of a widening and a shift (GCC splits the generic widening in 256-bit halves).
+  // (A 256-bit load of the 16 words zeroes the upper half; spelled in assembly because GCC 12's
+  // cast and zero-extension intrinsics warn of an uninitialized upper half.)
+  __m512i words;
+  __asm__("vmovdqu16 %1, %t0" : "=v"(words) : "m"(*reinterpret_cast<const __m256i*>(p)));
+  const __m512i index = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6, 0, 5, 0, 4, 0,
+                                         3, 0, 2, 0, 1, 0, 0, 0);
+  return reinterpret_cast<vfloat>(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, index, words));
 #else
   vbits16 h;
   std::memcpy(&h, p, sizeof h);
@@ -124,7 +130,17 @@ inline void store(NativeBFloat16* p, vfloat v) {
   __asm__("vcvtneps2bf16 %1, %0" : "=v"(packed) : "v"(reinterpret_cast<__m512>(v)));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), packed);
 }
+// Two vectors (2 * kWidth elements, a first) in one vcvtne2ps2bf16: the same rounding as store.
+inline void store_pair(NativeBFloat16* p, vfloat a, vfloat b) {
+  __m512i packed;
+  __asm__("vcvtne2ps2bf16 %2, %1, %0" : "=v"(packed) : "v"(reinterpret_cast<__m512>(b)), "v"(reinterpret_cast<__m512>(a)));
+  _mm512_storeu_si512(p, packed);
+}
 #endif
+template <typename T> inline void store_pair(T* p, vfloat a, vfloat b) {
+  store(p, a);
+  store(p + kWidth, b);
+}
 
 // ---- partial loads and stores: the first `count` lanes (count <= kWidth) ----------------------
 // Lanes past count read `fill`. AVX-512 uses masked loads and stores; the others go through a
