@@ -18,9 +18,12 @@
 //
 // Bytes per call (the memory traffic the kernels aim for): forward R*C*sizeof(T) read + the same
 // written; backward two such reads (y or x, and dy) + one write. FLOPs are a few per element,
-// ~25 vector instructions per 16 elements for softmax's exp: the norms and the backward kernels
-// run near the bandwidth of the cache level their data sits in, the softmax forward is bound by
-// exp (as oneDNN's; see bench/kernels/norms_bench.cpp).
+// ~11 vector instructions per 16 elements for softmax's exp (simd.h): the norms, the backward
+// kernels and the f32 softmax forward run near the bandwidth of the cache level their data sits
+// in (the softmax forward once it prefetches across rows: see the exp pass); the bf16 softmax
+// forward, with half the bytes per element, is bound by the ~19 vector instructions per 16
+// elements (max, exp, scale, bf16 conversions) on the two AVX-512 ports (see
+// bench/kernels/norms_bench.cpp).
 //
 // Passes: a row is read from memory once and then re-read from L1/L2 (statistics pass, then the
 // write pass). layer_norm takes both moments of d = x - x[0] in one pass (a second pass over
@@ -84,52 +87,95 @@ template <typename T> float row_max(const T* x, int64_t n) {
 }
 
 // ---- softmax forward ------------------------------------------------------------------------------
-template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log, float* scratch) {
-  float m;
-  double s;
-  if (n <= kCachedRow) {
-    m = row_max(x, n);
-    const vfloat vm = splat(m);
-    // While the exp pass works in L1, fetch the next row of x (rows are contiguous; a prefetch
-    // past the end of the tensor is harmless) and take the lines of this row of y for writing:
-    // rows of 4 KiB are whole pages, where the hardware prefetcher stops, and stores that miss
-    // would otherwise stall the write pass (1.6 -> 1.2 ms per 4096 x 1024 f32 rows, one thread).
+// R rows of up to kCachedRow elements at once: rows x + k n, y + k n, scratch + k (n + kWidth),
+// k < R; each row takes the same arithmetic as alone (the same lanes and order of the sums). The
+// ops use R = 1: two rows interleaved (so that one row's reductions overlap the other's vector
+// work) measured slower for f32 4096 x 1024 (44 against 57 GB/s, 2 threads; four streams to
+// memory instead of two) and within noise elsewhere.
+template <int R, typename T> void softmax_cached_rows(T* y, const T* x, int64_t n, bool is_log, float* scratch) {
+  const int64_t stride = n + kWidth;  // scratch rows
+  // Max pass.
+  vfloat macc[R][kUnroll];
+  for (auto& row : macc)
+    for (auto& a : row) a = splat(-INFINITY);
+  int64_t i = 0;
+  for (; i + kUnroll * kWidth <= n; i += kUnroll * kWidth)
+    for (int u = 0; u < kUnroll; ++u)
+      for (int k = 0; k < R; ++k) macc[k][u] = max(macc[k][u], load(x + k * n + i + u * kWidth));
+  for (; i < n; i += kWidth)
+    for (int k = 0; k < R; ++k)
+      macc[k][0] = max(macc[k][0], load(x + k * n + i, std::min<int64_t>(kWidth, n - i), -INFINITY));
+  vfloat vm[R];
+  float m[R];
+  for (int k = 0; k < R; ++k) {
+    m[k] = reduce_max(max(max(macc[k][0], macc[k][1]), max(macc[k][2], macc[k][3])));
+    vm[k] = splat(m[k]);
+  }
+  // Exp pass: e = exp(x - m) into the f32 scratch row (softmax), summed in f32 lanes per chunk.
+  // Meanwhile fetch the next rows of x (rows are contiguous; a prefetch past the end of the
+  // tensor is harmless) and take the lines of these rows of y for writing: rows of 4 KiB are
+  // whole pages, where the hardware prefetcher stops, and stores that miss would otherwise stall
+  // the write pass (1.6 -> 1.2 ms per 4096 x 1024 f32 rows, one thread).
+  double s[R] = {};
+  auto step = [&](int k, int64_t j, int64_t count) {
+    __builtin_prefetch(x + (R + k) * n + j, 0, 3);
+    __builtin_prefetch(y + k * n + j, 1, 3);
+    const vfloat e = exp_nonpositive(load(x + k * n + j, count, -INFINITY) - vm[k]);
+    if (!is_log) store(scratch + k * stride + j, e);  // scratch has room for a whole last vector
+    return e;
+  };
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t end = std::min(n, start + kChunk);
+    vfloat acc[R][kUnroll] = {};
+    int64_t j = start;
+    for (; j + kUnroll * kWidth <= end; j += kUnroll * kWidth)
+      for (int u = 0; u < kUnroll; ++u)
+        for (int k = 0; k < R; ++k) acc[k][u] += step(k, j + u * kWidth, kWidth);
+    for (; j < end; j += kWidth)
+      for (int k = 0; k < R; ++k) acc[k][0] += step(k, j, std::min<int64_t>(kWidth, end - j));
+    for (int k = 0; k < R; ++k)
+      s[k] += static_cast<double>(reduce_add((acc[k][0] + acc[k][1]) + (acc[k][2] + acc[k][3])));
+  }
+  // Write pass.
+  for (int k = 0; k < R; ++k) {
+    T* yk = y + k * n;
     if (is_log) {
-      s = sum_lanes(n, [&](int64_t i, int64_t count) {
-        __builtin_prefetch(x + n + i, 0, 3);
-        __builtin_prefetch(y + i, 1, 3);
-        return exp_nonpositive(load(x + i, count, -INFINITY) - vm);
-      });
-    } else {
-      s = sum_lanes(n, [&](int64_t i, int64_t count) {
-        __builtin_prefetch(x + n + i, 0, 3);
-        __builtin_prefetch(y + i, 1, 3);
-        const vfloat e = exp_nonpositive(load(x + i, count, -INFINITY) - vm);
-        store(scratch + i, e);  // scratch has room for a whole last vector
-        return e;
-      });
-    }
-  } else {
-    // Online: m and s over chunks that stay in L1.
-    m = -INFINITY;
-    s = 0.0;
-    for (int64_t start = 0; start < n; start += kChunk) {
-      const int64_t count = std::min(kChunk, n - start);
-      const float chunk_max = row_max(x + start, count);
-      if (std::isnan(chunk_max)) {  // the whole row is NaN
-        m = chunk_max;
-        s = chunk_max;
-        break;
+      const T* xk = x + k * n;
+      const vfloat shift = splat(static_cast<float>(m[k] + std::log(s[k])));
+      for (int64_t j = 0; j < n; j += kWidth) {
+        const int64_t count = std::min<int64_t>(kWidth, n - j);
+        store(yk + j, load(xk + j, count, 0.f) - shift, count);
       }
-      const float new_m = std::max(m, chunk_max);
-      if (new_m == -INFINITY) continue;  // all -inf so far: nothing to add
-      const vfloat vm = splat(new_m);
-      const double chunk_sum = sum_lanes(count, [&](int64_t i, int64_t c) {
-        return exp_nonpositive(load(x + start + i, c, -INFINITY) - vm);
-      });
-      s = s * std::exp(static_cast<double>(m) - new_m) + chunk_sum;
-      m = new_m;
+    } else {
+      const float* ek = scratch + k * stride;
+      const vfloat inv = splat(static_cast<float>(1.0 / s[k]));
+      int64_t j = 0;
+      for (; j + 2 * kWidth <= n; j += 2 * kWidth) store_pair(yk + j, load(ek + j) * inv, load(ek + j + kWidth) * inv);
+      for (; j < n; j += kWidth) store(yk + j, load(ek + j) * inv, std::min<int64_t>(kWidth, n - j));
     }
+  }
+}
+
+// Rows longer than kCachedRow, in chunks that stay in L1 (online softmax), then one write pass.
+template <typename T> void softmax_long_row(T* y, const T* x, int64_t n, bool is_log) {
+  float m = -INFINITY;
+  double s = 0.0;
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t count = std::min(kChunk, n - start);
+    const float chunk_max = row_max(x + start, count);
+    if (std::isnan(chunk_max)) {  // the whole row is NaN
+      m = chunk_max;
+      s = chunk_max;
+      break;
+    }
+    const float new_m = std::max(m, chunk_max);
+    if (new_m == -INFINITY) continue;  // all -inf so far: nothing to add
+    const vfloat vm = splat(new_m);
+    const double chunk_sum = sum_lanes(count, [&](int64_t i, int64_t c) {
+      return exp_nonpositive(load(x + start + i, c, -INFINITY) - vm);
+    });
+    s = s * std::exp(static_cast<double>(m) - new_m) + chunk_sum;
+    m = new_m;
   }
   const vfloat vm = splat(m);
   if (is_log) {
@@ -140,25 +186,24 @@ template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log,
     }
   } else {
     const vfloat inv = splat(static_cast<float>(1.0 / s));
-    if (n <= kCachedRow) {
-      int64_t i = 0;
-      for (; i + 2 * kWidth <= n; i += 2 * kWidth) store_pair(y + i, load(scratch + i) * inv, load(scratch + i + kWidth) * inv);
-      for (; i < n; i += kWidth) store(y + i, load(scratch + i) * inv, std::min<int64_t>(kWidth, n - i));
-    } else {
-      for (int64_t i = 0; i < n; i += kWidth) {
-        const int64_t count = std::min<int64_t>(kWidth, n - i);
-        store(y + i, exp_nonpositive(load(x + i, count, 0.f) - vm) * inv, count);
-      }
+    for (int64_t i = 0; i < n; i += kWidth) {
+      const int64_t count = std::min<int64_t>(kWidth, n - i);
+      store(y + i, exp_nonpositive(load(x + i, count, 0.f) - vm) * inv, count);
     }
   }
 }
 
 template <typename T> void softmax_impl(T* y, const T* x, int64_t rows, int64_t cols, bool is_log) {
+  if (cols > kCachedRow) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(rows * cols))
+    for (int64_t r = 0; r < rows; ++r) softmax_long_row(y + r * cols, x + r * cols, cols, is_log);
+    return;
+  }
 #pragma omp parallel num_threads(threads_for(rows * cols))
   {
-    std::vector<float> scratch(cols <= kCachedRow ? static_cast<size_t>(cols + kWidth) : 0);
+    std::vector<float> scratch(is_log ? 0 : static_cast<size_t>(cols + kWidth));
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) softmax_row(y + r * cols, x + r * cols, cols, is_log, scratch.data());
+    for (int64_t r = 0; r < rows; ++r) softmax_cached_rows<1>(y + r * cols, x + r * cols, cols, is_log, scratch.data());
   }
 }
 
