@@ -4,7 +4,8 @@
 // for f32 tensors:
 //   p *= decay; m = m * beta1 + (1 - beta1) * g; v = v * beta2 + (1 - beta2) * g * g
 //   p = p + (-step_size * m) / (sqrt(v or vmax) / bias_correction2_sqrt + eps)
-// p, g: f32 or bf16 (computed in f32, p rounded back to bf16); m, v, vmax: f32.
+// p, g: f32 or bf16 (computed in f32, p rounded back to bf16 to nearest even, by vcvtneps2bf16
+// where AVX512-BF16 is on); m, v, vmax: f32.
 // Bytes per element: f32 params 4 * 4 read (p, g, m, v) + 3 * 4 written (p, m, v), amsgrad 4 + 4
 // more; FLOPs ~12. Memory bound. All tensors of the call form one list of chunks of kChunk
 // elements, split across OpenMP threads. Reference: the f64 formula (tests/ops/test_optim_step.cpp)
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "keel/kernels/cpu/cpu_features.h"
 #include "keel/kernels/cpu/fused_kernels.h"
 #include "keel/kernels/cpu/simd.h"
 
@@ -65,6 +67,7 @@ void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
     for (int64_t begin = 0; begin < n; begin += kChunk) tasks.push_back({k, begin, std::min(n, begin + kChunk)});
   }
   const int threads = total < 2 * kChunk ? 1 : omp_get_max_threads();
+  [[maybe_unused]] const bool native_bf16 = cpu_features().avx512_bf16;  // bf16 params: vcvtneps2bf16
   const int64_t num_tasks = static_cast<int64_t>(tasks.size());
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t t = 0; t < num_tasks; ++t) {
@@ -75,6 +78,13 @@ void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
     float* vmax = scalars.amsgrad ? static_cast<float*>(max_exp_avg_sqs[k].raw_data()) + task.begin : nullptr;
     const int64_t n = task.end - task.begin;
     if (params[k].dtype() == DType::bf16) {
+#if KEEL_SIMD_WIDTH == 16
+      if (native_bf16) {
+        adamw_run(static_cast<NativeBFloat16*>(params[k].raw_data()) + task.begin,
+                  static_cast<const NativeBFloat16*>(grads[k].raw_data()) + task.begin, m, v, vmax, n, scalars);
+        continue;
+      }
+#endif
       adamw_run(static_cast<BFloat16*>(params[k].raw_data()) + task.begin,
                 static_cast<const BFloat16*>(grads[k].raw_data()) + task.begin, m, v, vmax, n, scalars);
     } else {

@@ -17,12 +17,19 @@
 //     saved by the ops: y (softmax), mean and rstd as f32 [R] (norms).
 //
 // Bytes per call (the memory traffic the kernels aim for): forward R*C*sizeof(T) read + the same
-// written; backward two such reads (y or x, and dy) + one write. FLOPs are a few per element
-// (softmax ~20 with exp), far below what the memory allows: these kernels are memory bound.
+// written; backward two such reads (y or x, and dy) + one write. FLOPs are a few per element,
+// ~11 vector instructions per 16 elements for softmax's exp (simd.h): the norms, the backward
+// kernels and the f32 softmax forward run near the bandwidth of the cache level their data sits
+// in (the softmax forward once it prefetches across rows: see the exp pass); the bf16 softmax
+// forward, with half the bytes per element, is bound by the ~19 vector instructions per 16
+// elements (max, exp, scale, bf16 conversions) on the two AVX-512 ports (see
+// bench/kernels/norms_bench.cpp).
 //
-// Passes: a row of up to kCachedRow elements is read from memory once and then re-read from L1/L2
-// (statistics pass, then the write pass). Softmax keeps the exponentials of such a row in an f32
-// scratch row, so exp runs once per element. Longer softmax rows go in chunks: the max and the
+// Passes: a row is read from memory once and then re-read from L1/L2 (statistics pass, then the
+// write pass). layer_norm takes both moments of d = x - x[0] in one pass (a second pass over
+// (d - mean d)^2 when x[0] lies far from the mean). Softmax rows of up to kCachedRow elements keep
+// their exponentials in an f32 scratch row (max pass, exp pass, scale pass; exp runs once per
+// element). Longer softmax rows go in chunks: the max and the
 // rescaled sum of each chunk are taken while the chunk is in L1 (online softmax: s = s * exp(m_old
 // - m_new) + chunk sum), then one write pass recomputes exp: two reads of x from memory.
 // Sums accumulate in f32 lanes (4 vectors) per chunk of at most kChunk elements and in double
@@ -36,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "keel/kernels/cpu/cpu_features.h"
 #include "keel/kernels/cpu/fused_kernels.h"
 #include "keel/kernels/cpu/simd.h"
 
@@ -79,45 +87,95 @@ template <typename T> float row_max(const T* x, int64_t n) {
 }
 
 // ---- softmax forward ------------------------------------------------------------------------------
-template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log, float* scratch) {
-  float m;
-  double s;
-  if (n <= kCachedRow) {
-    m = row_max(x, n);
-    const vfloat vm = splat(m);
+// R rows of up to kCachedRow elements at once: rows x + k n, y + k n, scratch + k (n + kWidth),
+// k < R; each row takes the same arithmetic as alone (the same lanes and order of the sums). The
+// ops use R = 1: two rows interleaved (so that one row's reductions overlap the other's vector
+// work) measured slower for f32 4096 x 1024 (44 against 57 GB/s, 2 threads; four streams to
+// memory instead of two) and within noise elsewhere.
+template <int R, typename T> void softmax_cached_rows(T* y, const T* x, int64_t n, bool is_log, float* scratch) {
+  const int64_t stride = n + kWidth;  // scratch rows
+  // Max pass.
+  vfloat macc[R][kUnroll];
+  for (auto& row : macc)
+    for (auto& a : row) a = splat(-INFINITY);
+  int64_t i = 0;
+  for (; i + kUnroll * kWidth <= n; i += kUnroll * kWidth)
+    for (int u = 0; u < kUnroll; ++u)
+      for (int k = 0; k < R; ++k) macc[k][u] = max(macc[k][u], load(x + k * n + i + u * kWidth));
+  for (; i < n; i += kWidth)
+    for (int k = 0; k < R; ++k)
+      macc[k][0] = max(macc[k][0], load(x + k * n + i, std::min<int64_t>(kWidth, n - i), -INFINITY));
+  vfloat vm[R];
+  float m[R];
+  for (int k = 0; k < R; ++k) {
+    m[k] = reduce_max(max(max(macc[k][0], macc[k][1]), max(macc[k][2], macc[k][3])));
+    vm[k] = splat(m[k]);
+  }
+  // Exp pass: e = exp(x - m) into the f32 scratch row (softmax), summed in f32 lanes per chunk.
+  // Meanwhile fetch the next rows of x (rows are contiguous; a prefetch past the end of the
+  // tensor is harmless) and take the lines of these rows of y for writing: rows of 4 KiB are
+  // whole pages, where the hardware prefetcher stops, and stores that miss would otherwise stall
+  // the write pass (1.6 -> 1.2 ms per 4096 x 1024 f32 rows, one thread).
+  double s[R] = {};
+  auto step = [&](int k, int64_t j, int64_t count) {
+    __builtin_prefetch(x + (R + k) * n + j, 0, 3);
+    __builtin_prefetch(y + k * n + j, 1, 3);
+    const vfloat e = exp_nonpositive(load(x + k * n + j, count, -INFINITY) - vm[k]);
+    if (!is_log) store(scratch + k * stride + j, e);  // scratch has room for a whole last vector
+    return e;
+  };
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t end = std::min(n, start + kChunk);
+    vfloat acc[R][kUnroll] = {};
+    int64_t j = start;
+    for (; j + kUnroll * kWidth <= end; j += kUnroll * kWidth)
+      for (int u = 0; u < kUnroll; ++u)
+        for (int k = 0; k < R; ++k) acc[k][u] += step(k, j + u * kWidth, kWidth);
+    for (; j < end; j += kWidth)
+      for (int k = 0; k < R; ++k) acc[k][0] += step(k, j, std::min<int64_t>(kWidth, end - j));
+    for (int k = 0; k < R; ++k)
+      s[k] += static_cast<double>(reduce_add((acc[k][0] + acc[k][1]) + (acc[k][2] + acc[k][3])));
+  }
+  // Write pass.
+  for (int k = 0; k < R; ++k) {
+    T* yk = y + k * n;
     if (is_log) {
-      s = sum_lanes(n, [&](int64_t i, int64_t count) {
-        const vfloat e = exp(load(x + i, count, -INFINITY) - vm);
-        return e;
-      });
-    } else {
-      s = sum_lanes(n, [&](int64_t i, int64_t count) {
-        const vfloat e = exp(load(x + i, count, -INFINITY) - vm);
-        store(scratch + i, e);  // scratch has room for a whole last vector
-        return e;
-      });
-    }
-  } else {
-    // Online: m and s over chunks that stay in L1.
-    m = -INFINITY;
-    s = 0.0;
-    for (int64_t start = 0; start < n; start += kChunk) {
-      const int64_t count = std::min(kChunk, n - start);
-      const float chunk_max = row_max(x + start, count);
-      if (std::isnan(chunk_max)) {  // the whole row is NaN
-        m = chunk_max;
-        s = chunk_max;
-        break;
+      const T* xk = x + k * n;
+      const vfloat shift = splat(static_cast<float>(m[k] + std::log(s[k])));
+      for (int64_t j = 0; j < n; j += kWidth) {
+        const int64_t count = std::min<int64_t>(kWidth, n - j);
+        store(yk + j, load(xk + j, count, 0.f) - shift, count);
       }
-      const float new_m = std::max(m, chunk_max);
-      if (new_m == -INFINITY) continue;  // all -inf so far: nothing to add
-      const vfloat vm = splat(new_m);
-      const double chunk_sum = sum_lanes(count, [&](int64_t i, int64_t c) {
-        return exp(load(x + start + i, c, -INFINITY) - vm);
-      });
-      s = s * std::exp(static_cast<double>(m) - new_m) + chunk_sum;
-      m = new_m;
+    } else {
+      const float* ek = scratch + k * stride;
+      const vfloat inv = splat(static_cast<float>(1.0 / s[k]));
+      int64_t j = 0;
+      for (; j + 2 * kWidth <= n; j += 2 * kWidth) store_pair(yk + j, load(ek + j) * inv, load(ek + j + kWidth) * inv);
+      for (; j < n; j += kWidth) store(yk + j, load(ek + j) * inv, std::min<int64_t>(kWidth, n - j));
     }
+  }
+}
+
+// Rows longer than kCachedRow, in chunks that stay in L1 (online softmax), then one write pass.
+template <typename T> void softmax_long_row(T* y, const T* x, int64_t n, bool is_log) {
+  float m = -INFINITY;
+  double s = 0.0;
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t count = std::min(kChunk, n - start);
+    const float chunk_max = row_max(x + start, count);
+    if (std::isnan(chunk_max)) {  // the whole row is NaN
+      m = chunk_max;
+      s = chunk_max;
+      break;
+    }
+    const float new_m = std::max(m, chunk_max);
+    if (new_m == -INFINITY) continue;  // all -inf so far: nothing to add
+    const vfloat vm = splat(new_m);
+    const double chunk_sum = sum_lanes(count, [&](int64_t i, int64_t c) {
+      return exp_nonpositive(load(x + start + i, c, -INFINITY) - vm);
+    });
+    s = s * std::exp(static_cast<double>(m) - new_m) + chunk_sum;
+    m = new_m;
   }
   const vfloat vm = splat(m);
   if (is_log) {
@@ -128,23 +186,24 @@ template <typename T> void softmax_row(T* y, const T* x, int64_t n, bool is_log,
     }
   } else {
     const vfloat inv = splat(static_cast<float>(1.0 / s));
-    if (n <= kCachedRow) {
-      for (int64_t i = 0; i < n; i += kWidth) store(y + i, load(scratch + i) * inv, std::min<int64_t>(kWidth, n - i));
-    } else {
-      for (int64_t i = 0; i < n; i += kWidth) {
-        const int64_t count = std::min<int64_t>(kWidth, n - i);
-        store(y + i, exp(load(x + i, count, 0.f) - vm) * inv, count);
-      }
+    for (int64_t i = 0; i < n; i += kWidth) {
+      const int64_t count = std::min<int64_t>(kWidth, n - i);
+      store(y + i, exp_nonpositive(load(x + i, count, 0.f) - vm) * inv, count);
     }
   }
 }
 
 template <typename T> void softmax_impl(T* y, const T* x, int64_t rows, int64_t cols, bool is_log) {
+  if (cols > kCachedRow) {
+#pragma omp parallel for schedule(static) num_threads(threads_for(rows * cols))
+    for (int64_t r = 0; r < rows; ++r) softmax_long_row(y + r * cols, x + r * cols, cols, is_log);
+    return;
+  }
 #pragma omp parallel num_threads(threads_for(rows * cols))
   {
-    std::vector<float> scratch(cols <= kCachedRow ? static_cast<size_t>(cols + kWidth) : 0);
+    std::vector<float> scratch(is_log ? 0 : static_cast<size_t>(cols + kWidth));
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) softmax_row(y + r * cols, x + r * cols, cols, is_log, scratch.data());
+    for (int64_t r = 0; r < rows; ++r) softmax_cached_rows<1>(y + r * cols, x + r * cols, cols, is_log, scratch.data());
   }
 }
 
@@ -319,7 +378,15 @@ void norm_backward_impl(T* dx, float* dweight, float* dbias, const T* dy, const 
 template <typename F> void by_dtype(DType dtype, F f) {
   switch (dtype) {
     case DType::f32: f(float{}); break;
-    case DType::bf16: f(BFloat16{}); break;
+    case DType::bf16:
+#if KEEL_SIMD_WIDTH == 16
+      if (cpu_features().avx512_bf16) {
+        f(NativeBFloat16{});
+        break;
+      }
+#endif
+      f(BFloat16{});
+      break;
     case DType::f16: f(Half{}); break;
     default: KEEL_ASSERT(false && "norm kernels take f32, bf16 or f16");
   }
