@@ -34,8 +34,8 @@ if ((${#areas[@]} == 0)); then
     [ "$area" = probe ] || areas+=("$area")
   done
 fi
-# Passive waiting: a spinning OpenMP pool of one side must not steal the core of the next.
-export OMP_WAIT_POLICY=PASSIVE
+
+
 for area in "${areas[@]}"; do
   echo "[run_kernel_bench] $area: Keel and oneDNN"
   "$build/bench/kernel_bench_$area" | tee "$work/$area.jsonl"

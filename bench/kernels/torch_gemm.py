@@ -13,6 +13,8 @@ import time
 
 import torch
 
+from torch_bench_util import median_seconds  # bench_util.h's timing
+
 CASES = [
     ("256x256x256", 256, 256, 256, False),
     ("512x512x512", 512, 512, 512, False),
@@ -26,24 +28,6 @@ CASES = [
 GROUPS = [("gemm_f32", torch.float32, "fma_f32"), ("gemm_bf16", torch.bfloat16, "dot_bf16"),
           ("gemm_f16", torch.float16, "fma_f32")]
 
-
-def median_seconds(body, repetitions=9, min_sample_seconds=0.02):
-    """bench_util.h's median_seconds: warm-up, then medians of samples of >= 20 ms."""
-    start = time.perf_counter()
-    calls = 0
-    while calls < 2 or time.perf_counter() - start < 0.1:
-        body()
-        calls += 1
-    per_call = (time.perf_counter() - start) / calls
-    inner = max(1, int(min_sample_seconds / max(per_call, 1e-9)))
-    samples = []
-    for _ in range(repetitions):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            body()
-        samples.append((time.perf_counter() - t0) / inner)
-    samples.sort()
-    return samples[len(samples) // 2]
 
 
 def main():

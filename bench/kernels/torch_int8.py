@@ -11,11 +11,12 @@ weights with zero point 0, per-tensor scales; ops = 2 M N K.
 """
 import json
 import os
-import statistics
 import sys
 import time
 
 import torch
+
+from torch_bench_util import median_seconds  # bench_util.h's timing
 
 CASES = [
     ("256x256x256", 256, 256, 256),
@@ -26,23 +27,6 @@ CASES = [
     ("linear 256x1024->1024", 256, 1024, 1024),
 ]
 
-
-def median_seconds(body, repetitions=9, min_sample_seconds=0.02):
-    """bench_util.h's median_seconds: warm-up, then medians of samples of >= 20 ms."""
-    start = time.perf_counter()
-    calls = 0
-    while calls < 2 or time.perf_counter() - start < 0.1:
-        body()
-        calls += 1
-    per_call = (time.perf_counter() - start) / calls
-    inner = max(1, int(min_sample_seconds / max(per_call, 1e-9)))
-    samples = []
-    for _ in range(repetitions):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            body()
-        samples.append((time.perf_counter() - t0) / inner)
-    return statistics.median(samples)
 
 
 def main():

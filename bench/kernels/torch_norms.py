@@ -9,31 +9,16 @@ torch.optim.AdamW(foreach=True) on f32 parameters. Bytes as in norms_bench.cpp.
 """
 import json
 import os
-import statistics
 import sys
 import time
 
 import torch
 
+from torch_bench_util import median_seconds  # bench_util.h's timing
+
 FILTER = sys.argv[1] if len(sys.argv) > 1 else ""
 SHAPES = [(4096, 1024), (64, 10), (64 * 128, 256), (512, 768)]
 
-
-def median_seconds(body, repetitions=9, min_sample_seconds=0.02):
-    start = time.perf_counter()
-    calls = 0
-    while calls < 2 or time.perf_counter() - start < 0.1:
-        body()
-        calls += 1
-    per_call = (time.perf_counter() - start) / calls
-    inner = max(1, int(min_sample_seconds / max(per_call, 1e-9)))
-    samples = []
-    for _ in range(repetitions):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            body()
-        samples.append((time.perf_counter() - t0) / inner)
-    return statistics.median(samples)
 
 
 def emit(group, case, threads, seconds, flops, bytes_):
