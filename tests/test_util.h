@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "keel/kernels/cpu/cpu_features.h"
 #include "keel/kernels/reference/reference.h"
 #include <keel/keel.h>
 
@@ -99,5 +100,36 @@ inline Tensor non_contiguous(const Tensor& x) {
   wide.copy_(x);
   return wide;
 }
+
+// The CPU kernel paths this machine runs, highest first: "avx512", "avx512 no bf16" (the AVX-512
+// kernels without AVX512-BF16's instructions), "avx2", "baseline". A test loops over them with a
+// CpuPathGuard, which applies one through the caps of kernels/cpu/cpu_features.h and lifts the
+// caps again at scope exit.
+inline std::vector<std::string> cpu_paths() {
+  const cpu::CpuFeatures f = cpu::detected_cpu_features();
+  std::vector<std::string> paths;
+  if (f.avx512) paths.push_back("avx512");
+  if (f.avx512_bf16) paths.push_back("avx512 no bf16");
+  if (f.avx2) paths.push_back("avx2");
+  paths.push_back("baseline");
+  return paths;
+}
+struct CpuPathGuard {
+  explicit CpuPathGuard(const std::string& path) {
+    const bool no_bf16 = path == "avx512 no bf16";
+    const std::string level = no_bf16 ? "avx512" : path;
+    cpu::set_cpu_isa(level);
+    cpu::set_cpu_disabled(no_bf16 ? "avx512_bf16" : "");
+    REQUIRE(cpu::active_isa() == level);
+    REQUIRE(cpu::cpu_features().avx512_bf16 ==
+            (level == "avx512" && !no_bf16 && cpu::detected_cpu_features().avx512_bf16));
+  }
+  ~CpuPathGuard() {
+    cpu::set_cpu_isa("amx");
+    cpu::set_cpu_disabled("");
+  }
+  CpuPathGuard(const CpuPathGuard&) = delete;
+  CpuPathGuard& operator=(const CpuPathGuard&) = delete;
+};
 
 }  // namespace keel::test

@@ -19,32 +19,6 @@ using autograd::TensorList;
 
 namespace {
 
-// The paths this machine can run, highest first: a level, or "avx512 no bf16" (the AVX-512
-// kernels without AVX512-BF16's conversion); the caps are lifted again at scope exit.
-std::vector<std::string> isa_levels() {
-  const cpu::CpuFeatures f = cpu::detected_cpu_features();
-  std::vector<std::string> levels;
-  if (f.avx512) levels.push_back("avx512");
-  if (f.avx512_bf16) levels.push_back("avx512 no bf16");
-  if (f.avx2) levels.push_back("avx2");
-  levels.push_back("baseline");
-  return levels;
-}
-struct IsaGuard {
-  explicit IsaGuard(const std::string& path) {
-    const bool no_bf16 = path == "avx512 no bf16";
-    const std::string level = no_bf16 ? "avx512" : path;
-    cpu::set_cpu_isa(level);
-    cpu::set_cpu_disabled(no_bf16 ? "avx512_bf16" : "");
-    REQUIRE(cpu::active_isa() == level);
-    REQUIRE(cpu::cpu_features().avx512_bf16 == (level == "avx512" && !no_bf16 && cpu::detected_cpu_features().avx512_bf16));
-  }
-  ~IsaGuard() {
-    cpu::set_cpu_isa("amx");
-    cpu::set_cpu_disabled("");
-  }
-};
-
 // Tolerances of a fused result of dtype d against the f64 composite: |a - e| <= atol * max|e| + rtol * |e|.
 Tolerance fused_tolerance(DType d) {
   switch (d) {
@@ -165,8 +139,8 @@ void check_norm(const Tensor& x, const Shape& normalized_shape, bool centered, b
 }  // namespace
 
 TEST_CASE("fused softmax and log_softmax match the f64 composite on every ISA", "[fused][softmax]") {
-  for (const std::string& isa : isa_levels()) {
-    IsaGuard guard(isa);
+  for (const std::string& isa : cpu_paths()) {
+    CpuPathGuard guard(isa);
     for (DType d : kFusedDTypes) {
       for (const Shape& shape : kRowShapes) {
         const Tensor x = random_tensor(shape, d, -4, 4);
@@ -190,8 +164,8 @@ TEST_CASE("fused softmax and log_softmax match the f64 composite on every ISA", 
 }
 
 TEST_CASE("fused softmax: large magnitudes, -inf, NaN and empty tensors", "[fused][softmax]") {
-  for (const std::string& isa : isa_levels()) {
-    IsaGuard guard(isa);
+  for (const std::string& isa : cpu_paths()) {
+    CpuPathGuard guard(isa);
     for (int64_t cols : {33, 20000}) {
       INFO(isa << " cols " << cols);
       // 1e4-scale values: exp of them overflows without the max shift.
@@ -231,8 +205,8 @@ TEST_CASE("fused softmax: large magnitudes, -inf, NaN and empty tensors", "[fuse
 }
 
 TEST_CASE("fused layer_norm and rms_norm match the f64 composite on every ISA", "[fused][norm]") {
-  for (const std::string& isa : isa_levels()) {
-    IsaGuard guard(isa);
+  for (const std::string& isa : cpu_paths()) {
+    CpuPathGuard guard(isa);
     for (DType d : kFusedDTypes) {
       for (const Shape& shape : kRowShapes) {
         const Tensor x = random_tensor(shape, d, -3, 3);
@@ -351,8 +325,8 @@ TEST_CASE("fused f32 gradients under create_graph equal the plain backward", "[f
 TEST_CASE("16-bit storage gives the f32 computation rounded once", "[fused]") {
   // bf16/f16 rows are read into f32 lanes and written back rounded to nearest even, so the result
   // is bit for bit the f32 kernel's on the widened input, rounded by the scalar conversions.
-  for (const std::string& isa : isa_levels()) {
-    IsaGuard guard(isa);
+  for (const std::string& isa : cpu_paths()) {
+    CpuPathGuard guard(isa);
     for (DType d : {DType::bf16, DType::f16}) {
       for (const Shape& shape : std::vector<Shape>{{3, 31}, {5, 257}, {2, 20000}}) {
         INFO(isa << " " << to_string(shape) << " " << dtype_name(d));

@@ -14,31 +14,6 @@ using namespace keel::test;
 
 namespace {
 
-// The paths this machine runs: a level, or "avx512 no bf16" (AVX-512 without AVX512-BF16's
-// conversion for bf16 params).
-std::vector<std::string> isa_levels() {
-  const cpu::CpuFeatures f = cpu::detected_cpu_features();
-  std::vector<std::string> levels;
-  if (f.avx512) levels.push_back("avx512");
-  if (f.avx512_bf16) levels.push_back("avx512 no bf16");
-  if (f.avx2) levels.push_back("avx2");
-  levels.push_back("baseline");
-  return levels;
-}
-struct IsaGuard {
-  explicit IsaGuard(const std::string& path) {
-    const bool no_bf16 = path == "avx512 no bf16";
-    const std::string level = no_bf16 ? "avx512" : path;
-    cpu::set_cpu_isa(level);
-    cpu::set_cpu_disabled(no_bf16 ? "avx512_bf16" : "");
-    REQUIRE(cpu::active_isa() == level);
-  }
-  ~IsaGuard() {
-    cpu::set_cpu_isa("amx");
-    cpu::set_cpu_disabled("");
-  }
-};
-
 // The AdamW formula (torch.optim.AdamW, single tensor) in double, on plain vectors.
 struct Reference {
   std::vector<double> p, m, v, vmax;
@@ -132,8 +107,8 @@ const std::vector<AdamWStepOptions> kOptions = {
 }  // namespace
 
 TEST_CASE("fused adamw_step_ matches the AdamW formula in float64 on every ISA", "[optim_step][adamw]") {
-  for (const std::string& isa : isa_levels()) {
-    IsaGuard guard(isa);
+  for (const std::string& isa : cpu_paths()) {
+    CpuPathGuard guard(isa);
     for (size_t c = 0; c < kOptions.size(); ++c) {
       const std::string what = isa + " options " + std::to_string(c);
       run_and_compare(DType::f32, kOptions[c], false, 2e-5, what + " f32");
@@ -187,8 +162,8 @@ TEST_CASE("adamw_step_ matches torch.optim.AdamW", "[optim_step][adamw]") {
       {true, true, 0.5,
        {0.507585585, -0.969907463, 1.92355013, -0.0214404278, 2.91783333, -0.217440024, 0.0237901229}, m_neg, v_torch},
   };
-  for (const std::string& isa : isa_levels()) {
-    IsaGuard guard(isa);
+  for (const std::string& isa : cpu_paths()) {
+    CpuPathGuard guard(isa);
     for (const Case& c : cases) {
       INFO(isa << " amsgrad " << c.amsgrad << " maximize " << c.maximize);
       const AdamWStepOptions o{.lr = 0.01, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-6, .weight_decay = c.weight_decay,
@@ -233,8 +208,8 @@ TEST_CASE("bf16 params: the f32 step rounded to nearest once", "[optim_step][ada
   // One step from the same state: bf16 params give the f32 params' result rounded to bf16 (a
   // truncating or mis-rounding store changes about half of them; FMA contraction may differ
   // between the two instantiations now and then, hence the 1% allowance).
-  for (const std::string& isa : isa_levels()) {
-    IsaGuard guard(isa);
+  for (const std::string& isa : cpu_paths()) {
+    CpuPathGuard guard(isa);
     INFO(isa);
     const int64_t n = 40000;
     Tensor p16 = random_tensor({n}, DType::bf16);
