@@ -41,7 +41,7 @@
 // rows are read in place when their length allows): one register-tiled micro-kernel C (+)= A B
 // with A read through (row, column) strides (so P^T, dS^T need no transpose) and B row-major,
 // vectorised over B's columns: AVX-512 6 x 64 (24 zmm accumulators), AVX2 and SSE 6 x 16. exp is
-// a vector Cephes polynomial (relative error ~2e-7 on [-87, 88]).
+// simd.h's (max error ~2 ulp; results below 2^-125 flush to 0).
 #include <omp.h>
 
 #include <algorithm>
@@ -60,6 +60,7 @@
 
 #include "keel/kernels/convert.h"
 #include "keel/kernels/cpu/isa_table.h"
+#include "keel/kernels/cpu/simd.h"
 #include "keel/kernels/cpu/strided_loop.h"
 
 namespace keel::cpu::KEEL_CPU_ISA {
@@ -88,17 +89,6 @@ struct Vec {
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
-  static V min(V a, V b) { return _mm512_min_ps(a, b); }
-  static V round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  // 2^n for integral-valued n in [-126, 127].
-  static V pow2(V n) {
-    const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_castsi512_ps(bits);
-  }
-  // x < bound ? 0 : y
-  static V zero_below(V x, float bound, V y) {
-    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, set1(bound), _CMP_NLT_UQ), y);
-  }
   static float reduce_max(V x) { return _mm512_reduce_max_ps(x); }
   static float reduce_add(V x) { return _mm512_reduce_add_ps(x); }
 };
@@ -116,13 +106,6 @@ struct Vec {
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
-  static V min(V a, V b) { return _mm256_min_ps(a, b); }
-  static V round(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static V pow2(V n) {
-    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_castsi256_ps(bits);
-  }
-  static V zero_below(V x, float bound, V y) { return _mm256_and_ps(_mm256_cmp_ps(x, set1(bound), _CMP_NLT_UQ), y); }
   static float reduce_max(V x) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
@@ -150,12 +133,6 @@ struct Vec {
   static V mul(V a, V b) { return _mm_mul_ps(a, b); }
   static V fma(V a, V b, V c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
   static V max(V a, V b) { return _mm_max_ps(a, b); }
-  static V min(V a, V b) { return _mm_min_ps(a, b); }
-  static V round(V x) { return _mm_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static V pow2(V n) {
-    return _mm_castsi128_ps(_mm_slli_epi32(_mm_add_epi32(_mm_cvtps_epi32(n), _mm_set1_epi32(127)), 23));
-  }
-  static V zero_below(V x, float bound, V y) { return _mm_and_ps(_mm_cmpnlt_ps(x, set1(bound)), y); }
   static float reduce_max(V x) {
     V m = _mm_max_ps(x, _mm_movehl_ps(x, x));
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
@@ -173,24 +150,10 @@ using V = Vec::V;
 constexpr int kW = Vec::W;
 static_assert(kPad % kW == 0 && kBlockK % kPad == 0);
 
-// e^x (Cephes expf): x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, times 2^n.
-// x < -87.3 gives 0 (so -inf gives exactly 0), x > 88.3 is clamped, NaN stays NaN (min/max keep
-// their second operand when one is NaN).
-inline V vexp(V x) {
-  V y = Vec::min(Vec::set1(88.3762626647949f), x);
-  y = Vec::max(Vec::set1(-87.3f), y);
-  const V n = Vec::round(Vec::mul(y, Vec::set1(1.44269504088896341f)));
-  V r = Vec::fma(n, Vec::set1(-0.693359375f), y);
-  r = Vec::fma(n, Vec::set1(2.12194440e-4f), r);
-  V p = Vec::set1(1.9875691500e-4f);
-  p = Vec::fma(p, r, Vec::set1(1.3981999507e-3f));
-  p = Vec::fma(p, r, Vec::set1(8.3334519073e-3f));
-  p = Vec::fma(p, r, Vec::set1(4.1665795894e-2f));
-  p = Vec::fma(p, r, Vec::set1(1.6666665459e-1f));
-  p = Vec::fma(p, r, Vec::set1(5.0000001201e-1f));
-  p = Vec::fma(p, Vec::mul(r, r), Vec::add(r, Vec::set1(1.0f)));
-  return Vec::zero_below(x, -87.3f, Vec::mul(p, Vec::pow2(n)));
-}
+// e^x: simd.h's exp (one implementation for every kernel; -inf gives 0, NaN stays NaN). Vec::V
+// and simd::vfloat are the same register (this ISA's widest float vector), so a cast is free.
+static_assert(sizeof(V) == sizeof(simd::vfloat));
+inline V vexp(V x) { return reinterpret_cast<V>(simd::exp(reinterpret_cast<simd::vfloat>(x))); }
 
 // ---- row operations (n is a multiple of kPad) ------------------------------------------------
 // x = e^(x - shift); returns the sum of the new x.
