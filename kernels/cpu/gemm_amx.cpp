@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <string_view>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -32,7 +34,12 @@ using Tiles = amx::HardwareTiles;
 namespace keel::cpu {
 
 namespace {
-std::atomic<bool> emulation{false};
+// KEEL_AMX_EMULATION=1 starts with the emulator on (tests: runs whole suites through the AMX hooks).
+bool emulation_from_environment() {
+  const char* value = std::getenv("KEEL_AMX_EMULATION");
+  return value && *value && std::string_view(value) != "0";
+}
+std::atomic<bool> emulation{emulation_from_environment()};
 }  // namespace
 
 void set_amx_emulation(bool enabled) { emulation.store(enabled, std::memory_order_relaxed); }

@@ -45,7 +45,8 @@ void gemm_int8_amx(const Int8GemmArgs& args);
 
 // For tests: routes the drivers' AMX hooks (and gemm_*_amx) to the emulated kernels, so that the
 // hooks, the strides the drivers pass and the kernels all run on a CPU without AMX (slowly: the
-// emulator computes each tile instruction element by element). Off by default.
+// emulator computes each tile instruction element by element). Off by default; the environment
+// variable KEEL_AMX_EMULATION=1 turns it on at start-up (to run whole test suites through the hooks).
 void set_amx_emulation(bool enabled);
 bool amx_emulation();
 
