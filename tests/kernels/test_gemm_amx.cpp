@@ -345,7 +345,7 @@ struct Int8Setup {
 };
 
 // One int8 product; the result must equal, bit for bit, the exact int64 sum passed through the
-// epilogue's f32 formula (gemm_int8.h), and the non-AMX gemm_int8 of this CPU (emulation off).
+// epilogue's f32 formula (gemm_int8.h), and gemm_int8's non-AMX path on this CPU.
 void check_int8_kernel(const Int8Kernel& kernel, Dims d, const Int8Setup& s, std::mt19937& rng,
                        const std::string& what, const std::vector<uint8_t>* a_values = nullptr,
                        const std::vector<int8_t>* b_values = nullptr, int32_t a_zero_point = -1) {
@@ -396,10 +396,12 @@ void check_int8_kernel(const Int8Kernel& kernel, Dims d, const Int8Setup& s, std
   kernel(args);
   cpu::Int8GemmArgs vnni_args = args;
   vnni_args.out = vnni_out.data();
-  {
+  {  // gemm_int8 without any AMX (on an AMX CPU it would otherwise take the hardware kernel)
     const bool was = cpu::amx_emulation();
     cpu::set_amx_emulation(false);
+    cpu::set_cpu_disabled("amx");
     cpu::gemm_int8(vnni_args);
+    cpu::set_cpu_disabled("");
     cpu::set_amx_emulation(was);
   }
   CHECK(out == vnni_out);
