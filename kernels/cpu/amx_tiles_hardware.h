@@ -2,8 +2,9 @@
 // The tile layer of amx_tiles.h on the real instructions (<immintrin.h>, GCC >= 11). Included only
 // by kernels/cpu/gemm_amx.cpp; every function carries the AMX target attribute, so the rest of the
 // build stays x86-64-v2, and it may run only where cpu_features().amx_bf16 / amx_int8 say so (the
-// OS granted the tile state: dispatch.cpp). Never executed on the machine this was written on,
-// which has no AMX.
+// OS granted the tile state: dispatch.cpp). Never run on AMX hardware: the machine this was written
+// on has none, and its tests execute this code only with each tile instruction trapped (SIGILL) and
+// computed by the emulator (tests/kernels/test_gemm_amx.cpp).
 //
 // GCC's tile intrinsics are macros that paste the tile number into the instruction text
 // (%%tmm"#dst"), so a tile must be a literal token: the templates below map each tile argument to

@@ -2,8 +2,9 @@
 // shared with the emulated instantiation in gemm_amx_emulated.cpp), and the switch between the two.
 // Only functions that execute tile instructions carry the AMX target attribute; the rest of this
 // file (packing, epilogues, OpenMP) is plain x86-64. These kernels run only where
-// cpu_features().amx_bf16 / amx_int8 are true, and have never run on the machine they were
-// written on (no AMX there): the emulated instantiation is what the tests verify.
+// cpu_features().amx_bf16 / amx_int8 are true; they never ran on AMX hardware (the machine they were
+// written on has none). Tests there run the emulated instantiation, and this code with each tile
+// instruction trapped (SIGILL) and computed by the emulator.
 #include <omp.h>
 
 #include <algorithm>

@@ -7,8 +7,9 @@
 // One kernel source (gemm_amx_kernels.inc) is compiled twice: with the real tile instructions
 // (namespace amx_hardware, gemm_amx.cpp) and with the software emulator of amx_tiles.h (namespace
 // amx_emulated, gemm_amx_emulated.cpp). The emulated instantiation is what the tests run on a CPU
-// without AMX; the hardware one runs only where AMX is present, and was never run on the machine
-// it was written on (no AMX there).
+// without AMX; the hardware one runs only where AMX is present. It never ran on AMX hardware: the
+// machine it was written on has none, and its tests run the hardware code only with every tile
+// instruction trapped (SIGILL) and computed by the emulator.
 #include <cstdint>
 
 #include "keel/kernels/cpu/gemm_int8.h"
