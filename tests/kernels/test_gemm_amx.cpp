@@ -29,6 +29,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "keel/kernels/cpu/amx_tiles.h"
@@ -165,6 +166,13 @@ TEST_CASE("amx emulator: tile configuration, loads, stores and the faults of mis
   emulator::release();
   CHECK_FALSE(emulator::configured());
   CHECK_THROWS(emulator::store(0, zeros.data(), 8));
+  // Tile state is per thread, as on hardware.
+  emulator::load_config(amx::full_tiles());
+  bool other_thread_configured = true;
+  std::thread([&] { other_thread_configured = emulator::configured(); }).join();
+  CHECK_FALSE(other_thread_configured);
+  CHECK(emulator::configured());
+  emulator::release();
 }
 
 TEST_CASE("amx emulator: TDPBUSD on hand-computed values, wrapping in s32", "[amx][emulator]") {
