@@ -35,7 +35,8 @@
 //           and using FMAs is 1.6x faster (and 1.1-1.7x oneDNN's avx512_core_bf16 matmul).
 //   avx2    f32: 6 x 16 (12 ymm accumulators);  baseline f32: 6 x 8 (12 xmm accumulators)
 //   f64: a 6 x 2-vector generic kernel (correct, not tuned)
-// AMX is not written: this machine has none to run or test it on.
+// AMX-BF16: bf16 products go to kernels/cpu/gemm_amx.h where cpu_features().amx_bf16 (never run on
+// the development machine, which has no AMX; tested there through the tile emulator).
 //
 // Blocking for this Xeon (per core: L1d 48 KiB, L2 2 MiB): a B strip KC x NR x 4 B = 32 KiB stays in
 // L1 while the A strips (14 KiB each) stream from L2; the packed A block (MC x KC = 168 x 256 x 4 B
@@ -65,6 +66,7 @@
 
 #include "keel/kernels/convert.h"
 #include "keel/kernels/cpu/cpu_kernels.h"
+#include "keel/kernels/cpu/gemm_amx.h"
 #include "keel/kernels/cpu/strided_loop.h"
 #include "keel/kernels/op_math.h"
 
@@ -1011,12 +1013,27 @@ template <typename T> void run_dot(const Problem& p, T* out, const T* a, const T
 }
 #endif
 
+// AMX-BF16 (kernels/cpu/gemm_amx.h), one call per batch entry.
+void run_amx_bf16(const Problem& p, BFloat16* out, const BFloat16* a, const BFloat16* b, const Epilogue& e) {
+  AmxBf16GemmArgs args{.m = p.m, .n = p.n, .k = p.k, .a_row_stride = p.a_m, .a_col_stride = p.a_k, .b_k_stride = p.b_k,
+                       .b_n_stride = p.b_n, .out_row_stride = p.out_m, .out_col_stride = p.out_n, .bias = e.bias,
+                       .bias_per_row = e.bias_per_row, .has_activation = e.has_activation, .activation = e.activation};
+  for (int64_t z = 0; z < shape_numel(p.batch_shape); ++z) {
+    const BatchOffsets o = batch_offsets(p, z);
+    args.a = &a[o.a].bits, args.b = &b[o.b].bits, args.out = &out[o.out].bits;
+    gemm_bf16_amx(args);
+  }
+}
+
 template <typename T>
 void run_float_compute(const Problem& p, const Tensor& out, const Tensor& first, const Tensor& second,
                        const Epilogue& epilogue) {
   T* o = out.data_ptr<T>();
   const T* a = first.data_ptr<T>();
   const T* b = second.data_ptr<T>();
+  if constexpr (std::is_same_v<T, BFloat16>) {
+    if (amx_bf16_gemm_enabled()) return run_amx_bf16(p, o, a, b, epilogue);
+  }
 #if defined(__AVX512F__)
   // f32 only: 16-bit operands would be converted at every load (8 conversions per 16 FMAs), which
   // measured slower than converting once while packing (bf16 64x256->10: 6.2 against 4.5 us).

@@ -21,7 +21,8 @@
 //                16-bit values; B packed as [K/2][16][2] s16 per strip, A copied to s16 rows.
 //                Also taken on AVX-512 CPUs without VNNI.
 //   scalar       plain loops over the strided operands (x86-64-v2 baseline).
-// No AMX-INT8 path: the development machine's CPUID reports no AMX, so one could not be tested.
+// amx_int8 (kernels/cpu/gemm_amx.h) comes first where cpu_features().amx_int8: never run on the
+// development machine, which has no AMX; tested there through the tile emulator.
 //
 // Blocking (both SIMD paths): tiles of out (MC x NC) are shared out over OpenMP threads; a tile's
 // s32 sums stay in a per-thread buffer while K is walked in KC-deep blocks (a B strip KC x NR
@@ -40,6 +41,7 @@
 
 #include "keel/core/error.h"
 #include "keel/kernels/cpu/cpu_features.h"
+#include "keel/kernels/cpu/gemm_amx.h"
 #include "keel/kernels/cpu/quantize.h"
 
 // GCC 12 warns that the _mm512_undefined_* operands inside its own intrinsics "may be used
@@ -539,6 +541,7 @@ Path pick_path() {
 }  // namespace
 
 std::string_view gemm_int8_path() {
+  if (amx_int8_gemm_enabled()) return amx_emulation() ? "amx_int8 (emulated)" : "amx_int8";
   switch (pick_path()) {
     case Path::vnni: return "avx512_vnni";
     case Path::avx2: return "avx2";
@@ -554,6 +557,7 @@ int64_t gemm_int8_max_depth(int64_t max_abs_a, int64_t max_abs_b) {
 void gemm_int8(const Int8GemmArgs& args) {
   KEEL_ASSERT(args.m >= 0 && args.n >= 0 && args.k >= 0);
   if (args.m == 0 || args.n == 0) return;
+  if (amx_int8_gemm_enabled()) return gemm_int8_amx(args);  // AMX-INT8: kernels/cpu/gemm_amx.h
   Epilogue e;
   e.args = &args;
   e.za = args.a_zero_point + (args.a_is_signed ? 128 : 0);

@@ -48,9 +48,9 @@ struct Int8GemmArgs {
 
 void gemm_int8(const Int8GemmArgs& args);
 
-// The path gemm_int8 takes now, from cpu_features(): "avx512_vnni" (vpdpbusd), "avx2" (vpmaddwd
-// on 16-bit values; also used on AVX-512 CPUs without VNNI) or "scalar". There is no AMX-INT8
-// path (the development machine has no AMX to test one on).
+// The path gemm_int8 takes now, from cpu_features(): "amx_int8" (TDPBUSD tiles, gemm_amx.h; "amx_int8
+// (emulated)" under set_amx_emulation), "avx512_vnni" (vpdpbusd), "avx2" (vpmaddwd on 16-bit values;
+// also used on AVX-512 CPUs without VNNI) or "scalar".
 std::string_view gemm_int8_path();
 
 // The largest K for which every product of these operands fits in s32:
