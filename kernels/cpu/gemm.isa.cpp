@@ -611,20 +611,6 @@ template <typename Packed> ThreadBuffers<Packed>& thread_buffers() {
   return buffers;
 }
 
-// A team of threads working on one product: the packed B block and the f32 scratch are shared;
-// rank and size say which part of the work is this thread's.
-template <typename Packed> struct Team {
-  int rank = 0, size = 1;
-  Packed* b_pack = nullptr;  // shared packed B block (nullptr: this thread's own buffer)
-  float* scratch = nullptr;  // shared f32 accumulation block (nullptr: this thread's own)
-};
-
-inline void team_barrier(int size) {
-  if (size > 1) {
-#pragma omp barrier
-  }
-}
-
 // [begin, end) of `count` items cut into `parts` runs of whole `step`s: part `index`.
 inline std::pair<int64_t, int64_t> share(int64_t count, int64_t step, int index, int parts) {
   const int64_t chunk = round_up((count + parts - 1) / parts, step);
@@ -632,7 +618,7 @@ inline std::pair<int64_t, int64_t> share(int64_t count, int64_t step, int index,
   return {begin, std::min(count, begin + chunk)};
 }
 
-// Sizes of a product's buffers (the same for every member of a team).
+// Sizes of a region's buffers.
 struct RegionSizes {
   int64_t nc_max, rows_per_pass, scratch_floats, b_pack_elements;
   bool in_place;
@@ -650,43 +636,28 @@ template <typename Kernel, typename T> RegionSizes region_sizes(const Problem& p
   return r;
 }
 
-// Rows [i0, i1) x columns [j0, j1) of one product (already offset to its batch entry), by a team.
-// Each packed B block is shared out by NR strips and followed by a barrier; the micro-tiles are
-// then shared out by rows (whole MC blocks each, when there are enough rows) or else by B strips
-// (each member packs the A block itself).
+// Rows [i0, i1) x columns [j0, j1) of one product (already offset to its batch entry), by the
+// calling thread alone, with its own packing buffers.
 template <typename Kernel, typename T>
 void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                 const Epilogue& epilogue, const Team<typename Kernel::Packed>& team = {}) {
+                 const Epilogue& epilogue) {
   using Packed = typename Kernel::Packed;
   constexpr int64_t mr = Kernel::mr, nr = Kernel::nr;
+  if (i0 >= i1 || j0 >= j1) return;
   auto& buffers = thread_buffers<Packed>();
   const int64_t k = p.k;
   const RegionSizes sizes = region_sizes<Kernel, T>(p, i1 - i0, j1 - j0);
   const int64_t depth_max = Kernel::packed_depth(std::min(Kernel::kc_max, k));
   Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(kMC * depth_max, 1));
-
+  Packed* b_pack = buffers.b_pack.get(sizes.b_pack_elements);
   const bool in_place = sizes.in_place;
-
-  const bool split_rows = team.size == 1 || (i1 - i0) >= team.size * 4 * mr ||
-                          (j1 - j0 + nr - 1) / nr < team.size;
-  // Split by rows, the team shares one packed B block (packed in parts, then a barrier); split by
-  // B strips, each member packs the strips it uses into its own buffer and never waits.
-  Packed* b_pack = team.b_pack && split_rows ? team.b_pack : buffers.b_pack.get(sizes.b_pack_elements);
-  // The f32 scratch likewise (its row stride stays nc_max in every column block, so that members
-  // never touch each other's rows or columns while one is a block ahead).
-  float* scratch = in_place                            ? nullptr
-                   : team.scratch && split_rows ? team.scratch
-                                                : buffers.scratch.get(sizes.scratch_floats);
+  float* scratch = in_place ? nullptr : buffers.scratch.get(sizes.scratch_floats);
 
   for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
-    const int64_t r1 = std::min(i1, r0 + sizes.rows_per_pass);
-    // This member's rows (split_rows: equal halves, not whole strips: 256 rows as 10 + 9 strips of
-    // 14 left one thread 20% idle) or B strips of each column block.
-    const auto [row_begin, row_end] = split_rows ? share(r1 - r0, 1, team.rank, team.size) : std::pair{int64_t{0}, r1 - r0};
+    const int64_t rows = std::min(i1, r0 + sizes.rows_per_pass) - r0;
     for (int64_t jc = j0; jc < j1; jc += kNC) {
       const int64_t nc = std::min(kNC, j1 - jc);
-      const auto [col_begin, col_end] = split_rows ? std::pair{int64_t{0}, nc} : share(nc, nr, team.rank, team.size);
-      // The f32 destination of rows [r0, r1) x columns [jc, jc + nc).
+      // The f32 destination of rows [r0, r0 + rows) x columns [jc, jc + nc).
       float* c_base;
       int64_t ldc;
       if (in_place) {
@@ -697,57 +668,63 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
         ldc = sizes.nc_max;
       }
       if (k == 0) {
-        for (int64_t i = row_begin; i < row_end; ++i)
-          std::fill(c_base + i * ldc + col_begin, c_base + i * ldc + col_end, 0.0f);
-        if (epilogue.any() && row_begin < row_end && col_begin < col_end)
-          apply_epilogue(epilogue, c_base + row_begin * ldc + col_begin, ldc, row_end - row_begin,
-                         col_end - col_begin, r0 + row_begin, jc + col_begin);
+        for (int64_t i = 0; i < rows; ++i) std::fill(c_base + i * ldc, c_base + i * ldc + nc, 0.0f);
+        if (epilogue.any()) apply_epilogue(epilogue, c_base, ldc, rows, nc, r0, jc);
       }
       for (int64_t pc = 0; pc < k; pc += Kernel::kc_max) {
         const int64_t kc = std::min(Kernel::kc_max, k - pc), depth = Kernel::packed_depth(kc);
         const bool first = pc == 0, last = pc + kc == k;
-        const int64_t strip_base = split_rows ? 0 : col_begin;  // b_pack's first column
-        {
-          const auto [pack_begin, pack_end] = split_rows ? share(nc, nr, team.rank, team.size) : std::pair{col_begin, col_end};
-          if (pack_begin < pack_end)
-            Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + (jc + pack_begin) * p.b_n, p.b_k, p.b_n}, kc,
-                           pack_end - pack_begin, b_pack + (pack_begin - strip_base) * depth);
-        }
-        const int sync = split_rows ? team.size : 1;
-        team_barrier(sync);
-        for (int64_t ic = row_begin; ic < row_end; ic += kMC) {
-          const int64_t mc = std::min(kMC, row_end - ic);
+        Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack);
+        for (int64_t ic = 0; ic < rows; ic += kMC) {
+          const int64_t mc = std::min(kMC, rows - ic);
           Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
-          for (int64_t jr = col_begin; jr < col_end; jr += nr) {
+          for (int64_t jr = 0; jr < nc; jr += nr) {
             const int64_t width = std::min(nr, nc - jr);
             for (int64_t ir = 0; ir < mc; ir += mr) {
               const int64_t height = std::min(mr, mc - ir);
               float* c = c_base + (ic + ir) * ldc + jr;
-              const Packed* a_strip = a_pack + ir * depth;
-              const Packed* b_strip = b_pack + (jr - strip_base) * depth;
-              Kernel::compute(kc, a_strip, b_strip, c, ldc, !first, height, width);
+              Kernel::compute(kc, a_pack + ir * depth, b_pack + jr * depth, c, ldc, !first, height, width);
               if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
             }
           }
         }
-        team_barrier(sync);  // the next slice overwrites the shared B block
       }
       if (!in_place) {
-        for (int64_t i = row_begin; i < row_end; ++i) {
+        for (int64_t i = 0; i < rows; ++i) {
           const float* src = scratch + i * ldc;
           T* dst = out + (r0 + i) * p.out_m + jc * p.out_n;
-          for (int64_t j = col_begin; j < col_end; ++j) dst[j * p.out_n] = convert<T>(src[j]);
+          for (int64_t j = 0; j < nc; ++j) dst[j * p.out_n] = convert<T>(src[j]);
         }
       }
     }
   }
 }
 
-// Shares the product out over threads: whole batch entries when there are enough, otherwise one
-// team per batch entry (gemm_region).
+// How `threads` threads share one product: by rows (each packs its rows of A and all of B) or by
+// column strips (each packs its columns of B and all of A), whichever packs less twice. Each
+// thread then runs gemm_region on its own rectangle with its own buffers: no shared packed block,
+// no barrier. (v4 shared one packed B block between the threads with a barrier per K slice: the
+// reads of the half packed by the other core and the barriers cost 15-30% at 256-512.)
+template <typename Kernel> bool split_by_rows(const Problem& p, int threads) {
+  constexpr int64_t mr = Kernel::mr, nr = Kernel::nr;
+  if ((p.n + nr - 1) / nr < threads) return true;
+  if (p.m < threads * mr) return false;
+  // Packing cost per element: rows contiguous along K go through transposes (A; B read
+  // transposed), B rows contiguous along N are plain copies.
+  const double a_cost = 4.0, b_cost = p.b_n == 1 ? 1.0 : 4.0;
+  auto a_packs = [&](int64_t rows, int64_t cols) { return a_cost * rows * p.k * ((cols + kNC - 1) / kNC); };
+  auto b_packs = [&](int64_t cols) { return b_cost * p.k * cols; };
+  const int64_t row_share = (p.m + threads - 1) / threads;
+  const int64_t col_share = round_up((p.n + threads - 1) / threads, nr);
+  const double by_rows = a_packs(row_share, p.n) + b_packs(p.n);
+  const double by_cols = a_packs(p.m, col_share) + b_packs(col_share);
+  return by_rows <= by_cols;
+}
+
+// Shares the product out over threads: whole batch entries when there are enough, otherwise each
+// batch entry cut into one rectangle per thread (split_by_rows).
 template <typename Kernel, typename T>
 void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
-  using Packed = typename Kernel::Packed;
   const int64_t batch = shape_numel(p.batch_shape);
   if (batch == 0 || p.m == 0 || p.n == 0) return;
   const int64_t multiply_adds = batch * p.m * p.n * p.k;
@@ -767,20 +744,20 @@ void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& e
     }
     return;
   }
-  // The shared buffers belong to the calling thread.
-  auto& buffers = thread_buffers<Packed>();
-  const RegionSizes sizes = region_sizes<Kernel, T>(p, p.m, p.n);
-  Team<Packed> team;
-  team.b_pack = buffers.b_pack.get(sizes.b_pack_elements);
-  team.scratch = sizes.in_place ? nullptr : buffers.scratch.get(sizes.scratch_floats);
-  for (int64_t z = 0; z < batch; ++z) {
-    const BatchOffsets o = batch_offsets(p, z);
+  static const int mode = [] { const char* e = std::getenv("KEEL_GEMM_SPLIT"); return e ? std::atoi(e) : 0; }();
+  const bool by_rows = mode == 1 ? true : mode == 2 ? false : split_by_rows<Kernel>(p, threads);
 #pragma omp parallel num_threads(threads)
-    {
-      Team<Packed> member = team;
-      member.rank = omp_get_thread_num();
-      member.size = omp_get_num_threads();
-      gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, 0, p.n, epilogue, member);
+  {
+    const int rank = omp_get_thread_num(), size = omp_get_num_threads();
+    for (int64_t z = 0; z < batch; ++z) {
+      const BatchOffsets o = batch_offsets(p, z);
+      if (by_rows) {
+        const auto [begin, end] = share(p.m, 1, rank, size);
+        gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, begin, end, 0, p.n, epilogue);
+      } else {
+        const auto [begin, end] = share(p.n, Kernel::nr, rank, size);
+        gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, begin, end, epilogue);
+      }
     }
   }
 }
