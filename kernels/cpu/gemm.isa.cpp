@@ -187,8 +187,14 @@ void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t d
 
 // ---- f32 micro-kernels: c[MR x NR] (row stride ldc) (+)= a_strip^T b_strip -------------------------
 // a_strip: kc x MR (p-major), b_strip: kc x NR (p-major). accumulate = false overwrites c.
+// K depth of a packed slice (see the block sizes below).
+constexpr int64_t kKC = 256;
+
 #if defined(__AVX512F__)
 constexpr int64_t kMR = 14, kNR = 32;
+// The packed A block is row-major: row i of the block at a_pack + i * kAStride, K along the row.
+// The padding (16 floats = one cache line) puts the 14 rows of a strip in 14 different L1 sets.
+constexpr int64_t kAStride = kKC + 16;
 // Column masks of a tile `width` (1..32) columns wide.
 struct TileMasks {
   __mmask16 low, high;
@@ -213,42 +219,45 @@ template <int R> inline void store_tile(__m512 (&acc)[kMR][2], float* c, int64_t
   }
 }
 
-// R rows (R <= MR, the packed strip stays MR wide) x `width` columns.
-template <int R>
-void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                      int64_t ldc, bool accumulate, int64_t width) {
+// R rows x `width` columns; B's rows are ldb apart (kNR in a packed strip, or B itself); the
+// loads are masked to the width (B itself has nothing past its last column).
+template <int R, bool kMasked>
+void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
+                      float* __restrict c, int64_t ldc, bool accumulate, int64_t width) {
+  const TileMasks masks(width);
   __m512 acc[kMR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < R; ++i) {
     acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    // The tile is read (accumulate) or written at the end: start bringing it in now.
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
   }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    // (Masked loads only at the edge: with a mask in a register they cost 7% at full width.)
+    const __m512 b0 = kMasked ? _mm512_maskz_loadu_ps(masks.low, b) : _mm512_loadu_ps(b);
+    const __m512 b1 = kMasked ? _mm512_maskz_loadu_ps(masks.high, b + 16) : _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < R; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i]);
+      const __m512 av = _mm512_set1_ps(a[i * kAStride]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
-    a += kMR;
-    b += kNR;
+    a += 1;
+    b += ldb;
   }
-  store_tile<R>(acc, c, ldc, accumulate, TileMasks(width));
+  store_tile<R>(acc, c, ldc, accumulate, masks);
 }
 
 // Kernels by height: table[R - 1] computes R rows.
-using F32TileFn = void (*)(int64_t, const float*, const float*, float*, int64_t, bool, int64_t);
-template <int... R> constexpr std::array<F32TileFn, sizeof...(R)> f32_kernels(std::integer_sequence<int, R...>) {
-  return {&micro_kernel_f32<R + 1>...};
+using F32TileFn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool, int64_t);
+template <bool kMasked, int... R>
+constexpr std::array<F32TileFn, sizeof...(R)> f32_kernels(std::integer_sequence<int, R...>) {
+  return {&micro_kernel_f32<R + 1, kMasked>...};
 }
-constexpr std::array<F32TileFn, kMR> kF32Kernels = f32_kernels(std::make_integer_sequence<int, kMR>{});
-inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                             int64_t height, int64_t width) {
-  kF32Kernels[height - 1](kc, a, b, c, ldc, accumulate, width);
+constexpr std::array<F32TileFn, kMR> kF32Kernels = f32_kernels<false>(std::make_integer_sequence<int, kMR>{});
+constexpr std::array<F32TileFn, kMR> kF32EdgeKernels = f32_kernels<true>(std::make_integer_sequence<int, kMR>{});
+inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                             bool accumulate, int64_t height, int64_t width) {
+  (width == kNR ? kF32Kernels : kF32EdgeKernels)[height - 1](kc, a, b, ldb, c, ldc, accumulate, width);
 }
 #else
 // GCC's generic vectors: 6 rows x 2 vectors, 12 accumulators + 2 B vectors + 1 broadcast fit the
@@ -292,8 +301,8 @@ inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float*
   }
 }
 // Tiles cut by the output's edge go through a full tile in a buffer.
-inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                             int64_t height, int64_t width) {
+inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t /*ldb: always kNR*/, float* c,
+                             int64_t ldc, bool accumulate, int64_t height, int64_t width) {
   if (height == kMR && width == kNR) return micro_kernel_f32(kc, a, b, c, ldc, accumulate);
   alignas(64) float tile[kMR * kNR];
   micro_kernel_f32(kc, a, b, tile, kNR, false);
@@ -304,10 +313,10 @@ inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* 
 
 // Block sizes (multiples of the micro-tile).
 // (KC 128..320 and MC 112..336 measured within noise of each other at 512^3.)
-constexpr int64_t kKC = 256;
-constexpr int64_t kMC = kMR * (168 / kMR);
-constexpr int64_t kNC = 1024;
-static_assert(kNC % kNR == 0);
+inline int64_t env_int(const char* name, int64_t fallback) { const char* e = std::getenv(name); return e ? std::atoll(e) : fallback; }
+const int64_t kMC = kMR * (env_int("KEEL_GEMM_MC", 168) / kMR);
+const int64_t kNC = env_int("KEEL_GEMM_NC", 1024);
+const int64_t kDirectBMaxStride = env_int("KEEL_GEMM_DIRECTB", 256);
 // Multiply-adds per extra thread below which one thread is faster (fork/join ~ a few us).
 constexpr int64_t kGrain = int64_t{1} << 18;
 
@@ -316,21 +325,45 @@ struct F32Kernel {
   using Packed = float;
   static constexpr int64_t mr = kMR, nr = kNR, kc_max = kKC;
   static int64_t packed_depth(int64_t kc) { return kc; }
+#if defined(__AVX512F__)
+  // The micro-kernel can read f32 B rows in place (masked at the edge) instead of a packed strip.
+  static constexpr bool reads_b_directly = true;
+#else
+  static constexpr bool reads_b_directly = false;
+#endif
 
+#if defined(__AVX512F__)
+  // A block: rows x kc, row-major with row stride kAStride (rows past the block are never read:
+  // the edge strip runs the kernel of its height).
+  static int64_t a_pack_elements(int64_t) { return kMC * kAStride; }
+  static int64_t a_strip_offset(int64_t row, int64_t) { return row * kAStride; }
+  template <typename T> static void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, float* __restrict dst) {
+    if (a.col_stride == 1) {
+      // Rows contiguous along K: copies.
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* src = a.data + i * a.row_stride;
+        float* row = dst + i * kAStride;
+        int64_t p = 0;
+        for (; p + 16 <= kc; p += 16) _mm512_store_ps(row + p, load16(src + p));
+        for (; p < kc; ++p) row[p] = to_float(src[p]);
+      }
+    } else if (a.row_stride == 1) {
+      // Columns contiguous along M (a transposed operand): 16 x 16 transposes.
+      for (int64_t p0 = 0; p0 < kc; p0 += 16)
+        pack_transposed(a.data + p0 * a.col_stride, a.col_stride, std::min<int64_t>(16, kc - p0), rows, dst + p0,
+                        kAStride);
+    } else {
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t p = 0; p < kc; ++p) dst[i * kAStride + p] = to_float(a.data[i * a.row_stride + p * a.col_stride]);
+    }
+  }
+#else
+  // A block: MR-high strips, p-major (a strip is kc x MR).
+  static int64_t a_pack_elements(int64_t depth) { return kMC * depth; }
+  static int64_t a_strip_offset(int64_t row, int64_t depth) { return row * depth; }
   template <typename T> static void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, float* __restrict dst) {
     for (int64_t r0 = 0; r0 < rows; r0 += mr) {
       const int64_t height = std::min(mr, rows - r0);
-#if defined(__AVX512F__)
-      if (a.col_stride == 1) {
-        // Rows contiguous along K: 16 x 16 transposes; rows past the edge are zeros.
-        pack_transposed(a.data + r0 * a.row_stride, a.row_stride, height, kc, dst, mr);
-        if (height < mr)
-          for (int64_t p = 0; p < kc; ++p)
-            for (int64_t i = height; i < mr; ++i) dst[p * mr + i] = 0.0f;
-        dst += kc * mr;
-        continue;
-      }
-#endif
       if (height == mr && a.col_stride == 1) {
         // Rows contiguous along K: read mr rows side by side.
         const T* src = a.data + r0 * a.row_stride;
@@ -354,6 +387,7 @@ struct F32Kernel {
       dst += kc * mr;
     }
   }
+#endif
 
   template <typename T> static void pack_b(MatrixView<T> b, int64_t kc, int64_t cols, float* __restrict dst) {
     for (int64_t c0 = 0; c0 < cols; c0 += nr) {
@@ -401,9 +435,9 @@ struct F32Kernel {
     }
   }
 
-  static void compute(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+  static void compute(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
                       int64_t height, int64_t width) {
-    compute_tile_f32(kc, a, b, c, ldc, accumulate, height, width);
+    compute_tile_f32(kc, a, b, ldb, c, ldc, accumulate, height, width);
   }
 };
 
@@ -444,6 +478,8 @@ struct Bf16DotKernel {
   using Packed = uint16_t;
   static constexpr int64_t mr = kMR, nr = kNR, kc_max = 2 * kKC;
   static int64_t packed_depth(int64_t kc) { return round_up(kc, 2); }
+  static int64_t a_pack_elements(int64_t depth) { return kMC * depth; }
+  static int64_t a_strip_offset(int64_t row, int64_t depth) { return row * depth; }
 
   static void pack_a(MatrixView<BFloat16> a, int64_t rows, int64_t kc, uint16_t* __restrict dst) {
     const int64_t depth = packed_depth(kc);
@@ -490,7 +526,9 @@ struct Bf16DotKernel {
   template <int... R> static constexpr std::array<TileFn, sizeof...(R)> kernels(std::integer_sequence<int, R...>) {
     return {&micro_kernel_bf16_dot<R + 1>...};
   }
-  static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, bool accumulate,
+  static constexpr bool reads_b_directly = false;
+  static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, int64_t /*ldb*/, float* c, int64_t ldc,
+                      bool accumulate,
                       int64_t height, int64_t width) {
     static constexpr std::array<TileFn, kMR> table = kernels(std::make_integer_sequence<int, kMR>{});
     table[height - 1](packed_depth(kc), a, b, c, ldc, accumulate, width);
@@ -648,10 +686,14 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
   const int64_t k = p.k;
   const RegionSizes sizes = region_sizes<Kernel, T>(p, i1 - i0, j1 - j0);
   const int64_t depth_max = Kernel::packed_depth(std::min(Kernel::kc_max, k));
-  Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(kMC * depth_max, 1));
+  Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(Kernel::a_pack_elements(depth_max), 1));
   Packed* b_pack = buffers.b_pack.get(sizes.b_pack_elements);
   const bool in_place = sizes.in_place;
   float* scratch = in_place ? nullptr : buffers.scratch.get(sizes.scratch_floats);
+  // Small row-major f32 B is read in place: packing it would cost more than the strided reads
+  // (rows <= 1 KiB apart, so that a strip's rows share pages; 4 KiB apart measured 15% slower).
+  constexpr bool direct_b_possible = Kernel::reads_b_directly && std::is_same_v<T, float> && std::is_same_v<Packed, float>;
+  const bool direct_b = direct_b_possible && p.b_n == 1 && p.b_k <= kDirectBMaxStride;
 
   for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
     const int64_t rows = std::min(i1, r0 + sizes.rows_per_pass) - r0;
@@ -674,7 +716,7 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
       for (int64_t pc = 0; pc < k; pc += Kernel::kc_max) {
         const int64_t kc = std::min(Kernel::kc_max, k - pc), depth = Kernel::packed_depth(kc);
         const bool first = pc == 0, last = pc + kc == k;
-        Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack);
+        if (!direct_b) Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack);
         for (int64_t ic = 0; ic < rows; ic += kMC) {
           const int64_t mc = std::min(kMC, rows - ic);
           Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
@@ -683,7 +725,21 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
             for (int64_t ir = 0; ir < mc; ir += mr) {
               const int64_t height = std::min(mr, mc - ir);
               float* c = c_base + (ic + ir) * ldc + jr;
-              Kernel::compute(kc, a_pack + ir * depth, b_pack + jr * depth, c, ldc, !first, height, width);
+              const Packed* b_strip;
+              int64_t ldb;
+              if constexpr (direct_b_possible) {
+                if (direct_b) {
+                  b_strip = b + pc * p.b_k + jc + jr;
+                  ldb = p.b_k;
+                } else {
+                  b_strip = b_pack + jr * depth;
+                  ldb = nr;
+                }
+              } else {
+                b_strip = b_pack + jr * depth;
+                ldb = nr;
+              }
+              Kernel::compute(kc, a_pack + Kernel::a_strip_offset(ir, depth), b_strip, ldb, c, ldc, !first, height, width);
               if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
             }
           }
