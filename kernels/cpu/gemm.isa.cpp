@@ -761,13 +761,14 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
 // thread then runs gemm_region on its own rectangle with its own buffers: no shared packed block,
 // no barrier. (v4 shared one packed B block between the threads with a barrier per K slice: the
 // reads of the half packed by the other core and the barriers cost 15-30% at 256-512.)
-template <typename Kernel> bool split_by_rows(const Problem& p, int threads) {
+template <typename Kernel, typename T> bool split_by_rows(const Problem& p, int threads) {
   constexpr int64_t mr = Kernel::mr, nr = Kernel::nr;
   if ((p.n + nr - 1) / nr < threads) return true;
   if (p.m < threads * mr) return false;
-  // Packing cost per element: rows contiguous along K go through transposes (A; B read
-  // transposed), B rows contiguous along N are plain copies.
-  const double a_cost = 4.0, b_cost = p.b_n == 1 ? 1.0 : 4.0;
+  // Packing cost per element: rows of A contiguous along K and rows of B contiguous along N are
+  // plain copies (or, for small f32 B, not packed at all); the rest goes through transposes.
+  const bool direct_b = Kernel::reads_b_directly && std::is_same_v<T, float> && p.b_n == 1 && p.b_k <= kDirectBMaxStride;
+  const double a_cost = p.a_k == 1 ? 1.0 : 4.0, b_cost = direct_b ? 0.0 : p.b_n == 1 ? 1.0 : 4.0;
   auto a_packs = [&](int64_t rows, int64_t cols) { return a_cost * rows * p.k * ((cols + kNC - 1) / kNC); };
   auto b_packs = [&](int64_t cols) { return b_cost * p.k * cols; };
   const int64_t row_share = (p.m + threads - 1) / threads;
@@ -801,7 +802,7 @@ void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& e
     return;
   }
   static const int mode = [] { const char* e = std::getenv("KEEL_GEMM_SPLIT"); return e ? std::atoi(e) : 0; }();
-  const bool by_rows = mode == 1 ? true : mode == 2 ? false : split_by_rows<Kernel>(p, threads);
+  const bool by_rows = mode == 1 ? true : mode == 2 ? false : split_by_rows<Kernel, T>(p, threads);
 #pragma omp parallel num_threads(threads)
   {
     const int rank = omp_get_thread_num(), size = omp_get_num_threads();
@@ -962,16 +963,30 @@ inline __m512 load16_masked(const BFloat16* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }
 
-// The sum of the 16 lanes. (GCC 12's _mm512_reduce_add_ps and unmasked shuffles start from an
-// "undefined" register that -Wuninitialized reports; the zero-masked forms with all lanes on are
-// the same instructions.)
-inline float sum_lanes(__m512 v) {
+// (GCC 12's unmasked unpacks and shuffles start from an "undefined" register that
+// -Wuninitialized reports; the zero-masked forms with all lanes on are the same instructions.)
+// Lane v of the result = the sum of the 16 lanes of v[v]: a tree of unpacks and 128-bit shuffles
+// (30 shuffles and 15 adds for all 16, against 4 + 4 each with sum_lanes).
+inline __m512 sum_lanes_16(const __m512 v[16]) {
   constexpr __mmask16 all = 0xffff;
-  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(all, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(all, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(all, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(all, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm512_cvtss_f32(v);
+  __m512 t[8], u[4];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k)  // per 128-bit lane: [v2k, v2k+1, v2k, v2k+1] partial sums
+    t[k] = _mm512_add_ps(_mm512_maskz_unpacklo_ps(all, v[2 * k], v[2 * k + 1]),
+                         _mm512_maskz_unpackhi_ps(all, v[2 * k], v[2 * k + 1]));
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {  // per 128-bit lane: [v4k, v4k+1, v4k+2, v4k+3] partial sums
+    const __m512d a = _mm512_castps_pd(t[2 * k]), b = _mm512_castps_pd(t[2 * k + 1]);
+    u[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_maskz_unpacklo_pd(0xff, a, b)),
+                         _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(0xff, a, b)));
+  }
+  // Sum the four 128-bit lanes of each u[k] into 128-bit lane k of the result.
+  const __m512 w01 = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, u[0], u[1], 0x44),
+                                   _mm512_maskz_shuffle_f32x4(all, u[0], u[1], 0xEE));
+  const __m512 w23 = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, u[2], u[3], 0x44),
+                                   _mm512_maskz_shuffle_f32x4(all, u[2], u[3], 0xEE));
+  return _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, w01, w23, 0x88),
+                       _mm512_maskz_shuffle_f32x4(all, w01, w23, 0xDD));
 }
 
 // result[r * C + c] = sum_p a[r * lda + p] * b[c * ldb + p]
@@ -999,10 +1014,15 @@ void dot_block(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, floa
     const __mmask16 m = static_cast<__mmask16>((1u << (k - p)) - 1);
     step(p, [m](const T* q) { return load16_masked(q, m); });
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) result[r * C + c] = sum_lanes(acc[r][c]);
+  __m512 all[16];
+#pragma GCC unroll 16
+  for (int v = 0; v < 16; ++v) all[v] = v < R * C ? acc[v / C][v % C] : _mm512_setzero_ps();
+  const __m512 sums = sum_lanes_16(all);
+  if constexpr (R * C == 16) {
+    _mm512_storeu_ps(result, sums);
+  } else {
+    _mm512_mask_storeu_ps(result, static_cast<__mmask16>((1u << (R * C)) - 1), sums);
+  }
 }
 
 template <typename T>
@@ -1020,7 +1040,8 @@ void dot_block_any(int rows, int cols, const T* a, int64_t lda, const T* b, int6
 
 // Thin enough for dot products: the GEMM would pad or pack more than it computes.
 bool use_dot_products(const Problem& p) {
-  return p.a_k == 1 && p.b_k == 1 && p.k >= 16 && std::min(p.m, p.n) <= 16;
+  static const int64_t thin = env_int("KEEL_GEMM_THIN", 16);
+  return p.a_k == 1 && p.b_k == 1 && p.k >= 16 && std::min(p.m, p.n) <= thin;
 }
 
 template <typename T> void run_dot(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
