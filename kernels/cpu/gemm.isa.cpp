@@ -168,10 +168,40 @@ inline void transpose_16x16(__m512 r[16]) {
 
 // dst[q * dst_stride + l] = lines[l][q] for l < count (lanes >= count untouched), q < depth: lines
 // are `count` (<= 16) runs of `depth` consecutive elements, line l at src + l * line_stride.
+// A 16 x 16 f32 block, line l at src + l * line_stride, stored transposed: 128-bit pieces of four
+// lines loaded into the four lanes of a register (inserts from memory run on two ports), then 4 x 4
+// transposes within the lanes: 32 shuffles instead of 64 on the one shuffle port.
+inline void transpose_16x16_f32(const float* src, int64_t line_stride, float* dst, int64_t dst_stride) {
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    __m512 x[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const float* p = src + i * line_stride + 4 * g;
+      __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(p));
+      v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 4 * line_stride), 1);
+      v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 8 * line_stride), 2);
+      x[i] = _mm512_insertf32x4(v, _mm_loadu_ps(p + 12 * line_stride), 3);
+    }
+    constexpr __mmask16 all = 0xffff;
+    const __m512 t0 = _mm512_maskz_unpacklo_ps(all, x[0], x[1]), t1 = _mm512_maskz_unpackhi_ps(all, x[0], x[1]);
+    const __m512 t2 = _mm512_maskz_unpacklo_ps(all, x[2], x[3]), t3 = _mm512_maskz_unpackhi_ps(all, x[2], x[3]);
+    _mm512_storeu_ps(dst + (4 * g + 0) * dst_stride, _mm512_maskz_shuffle_ps(all, t0, t2, 0x44));
+    _mm512_storeu_ps(dst + (4 * g + 1) * dst_stride, _mm512_maskz_shuffle_ps(all, t0, t2, 0xEE));
+    _mm512_storeu_ps(dst + (4 * g + 2) * dst_stride, _mm512_maskz_shuffle_ps(all, t1, t3, 0x44));
+    _mm512_storeu_ps(dst + (4 * g + 3) * dst_stride, _mm512_maskz_shuffle_ps(all, t1, t3, 0xEE));
+  }
+}
+
 template <typename T>
 void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t depth, float* dst, int64_t dst_stride) {
   const __mmask16 lanes = static_cast<__mmask16>((1u << count) - 1);
   int64_t q0 = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (count == 16) {
+      for (; q0 + 16 <= depth; q0 += 16) transpose_16x16_f32(src + q0, line_stride, dst + q0 * dst_stride, dst_stride);
+    }
+  }
   for (; q0 + 16 <= depth; q0 += 16) {
     __m512 r[16];
 #pragma GCC unroll 16
