@@ -1079,18 +1079,36 @@ template <typename T> void run_dot(const Problem& p, T* out, const T* a, const T
   const int64_t row_blocks = (p.m + 3) / 4, col_blocks = (p.n + 3) / 4;
   const int64_t blocks = batch * row_blocks * col_blocks;
   const int threads = threads_for(batch * p.m * p.n * p.k, kGrain);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-  for (int64_t block = 0; block < blocks; ++block) {
-    const int64_t z = block / (row_blocks * col_blocks);
-    const int64_t i0 = block / col_blocks % row_blocks * 4, j0 = block % col_blocks * 4;
-    const int rows = static_cast<int>(std::min<int64_t>(4, p.m - i0));
-    const int cols = static_cast<int>(std::min<int64_t>(4, p.n - j0));
-    const BatchOffsets o = batch_offsets(p, z);
-    float tile[16];
-    dot_block_any(rows, cols, a + o.a + i0 * p.a_m, p.a_m, b + o.b + j0 * p.b_n, p.b_n, p.k, tile);
-    if (epilogue.any()) apply_epilogue(epilogue, tile, cols, rows, cols, i0, j0);
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c) out[o.out + (i0 + r) * p.out_m + (j0 + c) * p.out_n] = convert<T>(tile[r * cols + c]);
+  // Blocks [begin, end) in (batch, row block, column block) order; the indices advance by
+  // counting (three 64-bit divisions per block cost as much as a 2 x 4 block's products).
+  auto run_blocks = [&](int64_t begin, int64_t end) {
+    if (begin >= end) return;
+    int64_t z = begin / (row_blocks * col_blocks), rb = begin / col_blocks % row_blocks, cb = begin % col_blocks;
+    BatchOffsets o = batch_offsets(p, z);
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t i0 = rb * 4, j0 = cb * 4;
+      const int rows = static_cast<int>(std::min<int64_t>(4, p.m - i0));
+      const int cols = static_cast<int>(std::min<int64_t>(4, p.n - j0));
+      float tile[16];
+      dot_block_any(rows, cols, a + o.a + i0 * p.a_m, p.a_m, b + o.b + j0 * p.b_n, p.b_n, p.k, tile);
+      if (epilogue.any()) apply_epilogue(epilogue, tile, cols, rows, cols, i0, j0);
+      T* dst = out + o.out + i0 * p.out_m + j0 * p.out_n;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) dst[r * p.out_m + c * p.out_n] = convert<T>(tile[r * cols + c]);
+      if (++cb == col_blocks) {
+        cb = 0;
+        if (++rb == row_blocks) {
+          rb = 0;
+          if (++z < batch) o = batch_offsets(p, z);
+        }
+      }
+    }
+  };
+  if (threads == 1) return run_blocks(0, blocks);
+#pragma omp parallel num_threads(threads)
+  {
+    const auto [begin, end] = share(blocks, 1, omp_get_thread_num(), omp_get_num_threads());
+    run_blocks(begin, end);
   }
 }
 #endif

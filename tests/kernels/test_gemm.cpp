@@ -174,6 +174,9 @@ TEST_CASE("gemm: batches with broadcast, K = 0 and empty outputs on every path",
       const Tensor folded = random_tensor({5, 7, 33}, dtype), weight = random_tensor({33, 31}, dtype);
       check_product(matmul(folded, weight), folded, weight.expand({5, 33, 31}), Tensor(), Activation::none,
                     prefix + "batch folded into rows");
+      // Thin products of several batch entries (dot products; blocks run on across entries).
+      const Tensor thin_a = random_tensor({3, 5, 40}, dtype), thin_b = random_tensor({3, 6, 40}, dtype).transpose(1, 2);
+      check_product(matmul(thin_a, thin_b), thin_a, thin_b, Tensor(), Activation::none, prefix + "batched thin x W^T");
       const Tensor zeros = matmul(empty({3, 0}, {.dtype = dtype}), empty({0, 4}, {.dtype = dtype}));
       check_matches(zeros, RefTensor{{3, 4}, std::vector<double>(12, 0.0)}, prefix + "K = 0");
       CHECK(matmul(empty({0, 3}, {.dtype = dtype}), empty({3, 4}, {.dtype = dtype})).shape() == Shape{0, 4});
