@@ -1028,15 +1028,15 @@ void dot_block(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, floa
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
   auto step = [&](int64_t p, auto load) {
-    __m512 av[R], bv[C];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) av[r] = load(a + r * lda + p);
+    __m512 bv[C];
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) bv[c] = load(b + c * ldb + p);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = load(a + r * lda + p);
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(av[r], bv[c], acc[r][c]);
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(av, bv[c], acc[r][c]);
+    }
   };
   int64_t p = 0;
   for (; p + 16 <= k; p += 16) step(p, [](const T* q) { return load16(q); });
@@ -1044,14 +1044,18 @@ void dot_block(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, floa
     const __mmask16 m = static_cast<__mmask16>((1u << (k - p)) - 1);
     step(p, [m](const T* q) { return load16_masked(q, m); });
   }
-  __m512 all[16];
+  // The R * C sums, 16 at a time.
+#pragma GCC unroll 2
+  for (int v0 = 0; v0 < R * C; v0 += 16) {
+    __m512 all[16];
 #pragma GCC unroll 16
-  for (int v = 0; v < 16; ++v) all[v] = v < R * C ? acc[v / C][v % C] : _mm512_setzero_ps();
-  const __m512 sums = sum_lanes_16(all);
-  if constexpr (R * C == 16) {
-    _mm512_storeu_ps(result, sums);
-  } else {
-    _mm512_mask_storeu_ps(result, static_cast<__mmask16>((1u << (R * C)) - 1), sums);
+    for (int v = 0; v < 16; ++v) all[v] = v0 + v < R * C ? acc[(v0 + v) / C][(v0 + v) % C] : _mm512_setzero_ps();
+    const __m512 sums = sum_lanes_16(all);
+    if (R * C - v0 >= 16) {
+      _mm512_storeu_ps(result + v0, sums);
+    } else {
+      _mm512_mask_storeu_ps(result + v0, static_cast<__mmask16>((1u << (R * C - v0)) - 1), sums);
+    }
   }
 }
 
@@ -1064,6 +1068,8 @@ void dot_block_any(int rows, int cols, const T* a, int64_t lda, const T* b, int6
     KEEL_DOT_CASE(2, 1) KEEL_DOT_CASE(2, 2) KEEL_DOT_CASE(2, 3) KEEL_DOT_CASE(2, 4)
     KEEL_DOT_CASE(3, 1) KEEL_DOT_CASE(3, 2) KEEL_DOT_CASE(3, 3) KEEL_DOT_CASE(3, 4)
     KEEL_DOT_CASE(4, 1) KEEL_DOT_CASE(4, 2) KEEL_DOT_CASE(4, 3) KEEL_DOT_CASE(4, 4)
+    KEEL_DOT_CASE(5, 1) KEEL_DOT_CASE(5, 2) KEEL_DOT_CASE(5, 3) KEEL_DOT_CASE(5, 4)
+    KEEL_DOT_CASE(6, 1) KEEL_DOT_CASE(6, 2) KEEL_DOT_CASE(6, 3) KEEL_DOT_CASE(6, 4)
   }
 #undef KEEL_DOT_CASE
 }
@@ -1074,9 +1080,12 @@ bool use_dot_products(const Problem& p) {
   return p.a_k == 1 && p.b_k == 1 && p.k >= 16 && std::min(p.m, p.n) <= thin;
 }
 
+// Output blocks of up to kDotRows x 4 dot products (24 accumulators; each B row loaded once per
+// step serves 6 rows of A, which stay in L1).
+constexpr int64_t kDotRows = 6;
 template <typename T> void run_dot(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
   const int64_t batch = shape_numel(p.batch_shape);
-  const int64_t row_blocks = (p.m + 3) / 4, col_blocks = (p.n + 3) / 4;
+  const int64_t row_blocks = (p.m + kDotRows - 1) / kDotRows, col_blocks = (p.n + 3) / 4;
   const int64_t blocks = batch * row_blocks * col_blocks;
   const int threads = threads_for(batch * p.m * p.n * p.k, kGrain);
   // Blocks [begin, end) in (batch, row block, column block) order; the indices advance by
@@ -1086,10 +1095,10 @@ template <typename T> void run_dot(const Problem& p, T* out, const T* a, const T
     int64_t z = begin / (row_blocks * col_blocks), rb = begin / col_blocks % row_blocks, cb = begin % col_blocks;
     BatchOffsets o = batch_offsets(p, z);
     for (int64_t block = begin; block < end; ++block) {
-      const int64_t i0 = rb * 4, j0 = cb * 4;
-      const int rows = static_cast<int>(std::min<int64_t>(4, p.m - i0));
+      const int64_t i0 = rb * kDotRows, j0 = cb * 4;
+      const int rows = static_cast<int>(std::min<int64_t>(kDotRows, p.m - i0));
       const int cols = static_cast<int>(std::min<int64_t>(4, p.n - j0));
-      float tile[16];
+      float tile[kDotRows * 4];
       dot_block_any(rows, cols, a + o.a + i0 * p.a_m, p.a_m, b + o.b + j0 * p.b_n, p.b_n, p.k, tile);
       if (epilogue.any()) apply_epilogue(epilogue, tile, cols, rows, cols, i0, j0);
       T* dst = out + o.out + i0 * p.out_m + j0 * p.out_n;

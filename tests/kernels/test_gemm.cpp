@@ -154,6 +154,9 @@ TEST_CASE("gemm: transposed, strided and expanded operands on every path", "[gem
       // tall-thin product (computed transposed: N < M and N < NR).
       check_matmul(random_tensor({257, 33}, dtype), random_tensor({33, 3}, dtype), prefix + "tall thin");
       check_matmul(random_tensor({257, 33}, dtype), random_tensor({3, 33}, dtype).t(), prefix + "tall thin, B^T");
+      // Dot products in blocks of 6 x 4 and their edges (13 x 9 is computed as 9 x 13).
+      check_matmul(random_tensor({13, 70}, dtype), random_tensor({9, 70}, dtype).t(), prefix + "thin x W^T");
+      check_matmul(random_tensor({16, 33}, dtype), random_tensor({40, 33}, dtype).t(), prefix + "16 rows x W^T");
     }
   }
 }
