@@ -7,23 +7,26 @@
 //   FLOPs: 2 * Z * M * N * K;  bytes: itemsize * Z * (M*K + K*N + M*N) at best (each operand once)
 //   reference: float64 loops (tests/kernels/test_gemm.cpp, tests/ops/test_linalg.cpp)
 //
-// Loop nest (GotoBLAS / BLIS), per batch entry (whole entries go to threads when there are more
-// entries than threads; otherwise the threads work on one entry as a team):
+// Loop nest (GotoBLAS / BLIS), per batch entry and thread (whole entries go to threads when there
+// are more entries than threads; otherwise each thread takes one rectangle of the output: its
+// rows, or its NR-wide column strips, whichever makes the threads pack less twice; each packs its
+// own blocks, and there is no shared buffer and no barrier):
 //   for each NC-wide column block:  for each KC-deep slice of K:
-//     pack B's KC x NC block into NR-wide strips (p-major; the team shares the strips out, then a
-//     barrier: the block is shared);
-//     for each MC-high row block (this thread's rows, or all rows when the team splits B strips):
-//       pack A's MC x KC block into MR-high strips (p-major)
+//     pack B's KC x NC block into NR-wide strips (p-major), or, for row-major f32 B with rows at
+//     most 1 KiB apart, read B in place (no packing);
+//     for each MC-high row block:
+//       pack A's MC x KC block (AVX-512: row-major with padded rows, a copy for row-major A;
+//       AVX2, baseline: MR-high strips, p-major)
 //       for each B strip, for each A strip: the micro-kernel adds a_strip^T b_strip to the output
 //       tile, held in registers over the whole KC slice.
 // Packing is where strides, transposed operands and the 16-bit -> f32 conversions are handled (no
-// copy of a whole operand): rows contiguous along K (row-major A, W^T in linear) go through 16 x 16
-// AVX-512 transposes. Edge tiles run kernels of the tile's height and masked columns (AVX-512) or
-// a buffer (AVX2, baseline). An f32 output with unit column stride accumulates in place; others
-// (f16, bf16, strided) accumulate in an f32 scratch block and are rounded once after all of K. On
-// the last K slice the epilogue (bias, activation) runs on the tile while it is in L1.
+// copy of a whole operand): B read transposed (W^T in linear) and A read transposed go through
+// 16 x 16 AVX-512 transposes. Edge tiles run kernels of the tile's height and masked columns
+// (AVX-512) or a buffer (AVX2, baseline). An f32 output with unit column stride accumulates in
+// place; others (f16, bf16, strided) accumulate in an f32 scratch block and are rounded once after
+// all of K. On the last K slice the epilogue (bias, activation) runs on the tile while it is in L1.
 // Thin products whose operands are both contiguous along K (x W^T with few rows or few outputs)
-// are computed as 4 x 4 blocks of dot products, without packing.
+// are computed as 6 x 4 blocks of dot products, without packing.
 //
 // Micro-kernels (the output tile lives in vector registers; per k step: NR/lanes B loads, MR
 // broadcasts of A, MR * NR/lanes FMAs):
@@ -38,8 +41,9 @@
 // AMX is not written: this machine has none to run or test it on.
 //
 // Blocking for this Xeon (per core: L1d 48 KiB, L2 2 MiB): a B strip KC x NR x 4 B = 32 KiB stays in
-// L1 while the A strips (14 KiB each) stream from L2; the packed A block (MC x KC = 168 x 256 x 4 B
-// = 168 KiB) and B block (KC x NC = 256 x 1024 x 4 B = 1 MiB) fit L2.
+// L1 while the A strips (14 rows x (KC + 16) x 4 B = 15 KiB each) stream from L2; the packed A block
+// (MC x (KC + 16) = 168 x 272 x 4 B = 178 KiB) and B block (KC x NC = 256 x 1024 x 4 B = 1 MiB) fit
+// L2.
 //
 // Versions (f32, 1 thread, GFLOP/s, keel / oneDNN; bench/kernels/gemm_bench.cpp):
 //   v1 generic 6 x 2-vector kernel, one tile buffer:       ~60 at 1024^3
@@ -48,6 +52,12 @@
 //   v4 + per-height kernels and masked edges, shared B block for 2 threads, dot products for thin
 //      products: 184 / 185, 163 / 176 (see the report for all cases). Tried without gain: KC 128-384,
 //      MC 112-336, prefetching C, software prefetch of the transposed B rows.
+//   v5 2 threads: one rectangle each, no shared B block and no barrier (256^3 on 2 threads 269 ->
+//      351 GFLOP/s); A block row-major (copies, not transposes; the kernel's broadcasts at fixed
+//      offsets measured 4% faster in isolation); small row-major B read in place; unmasked B loads
+//      except at the edge (masked loads with a mask register cost 7%); transposes from 128-bit
+//      pieces; thin products in 6 x 4 blocks, one shuffle tree for 16 sums, no divisions per block
+//      (64x256->10: 79 -> 130 GFLOP/s). At 256^3: 190 -> 198 / 210 on 1 thread.
 #include <omp.h>
 
 #include <algorithm>
@@ -343,10 +353,11 @@ inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t
 
 // Block sizes (multiples of the micro-tile).
 // (KC 128..320 and MC 112..336 measured within noise of each other at 512^3.)
-inline int64_t env_int(const char* name, int64_t fallback) { const char* e = std::getenv(name); return e ? std::atoll(e) : fallback; }
-const int64_t kMC = kMR * (env_int("KEEL_GEMM_MC", 168) / kMR);
-const int64_t kNC = env_int("KEEL_GEMM_NC", 1024);
-const int64_t kDirectBMaxStride = env_int("KEEL_GEMM_DIRECTB", 256);
+constexpr int64_t kMC = kMR * (168 / kMR);
+constexpr int64_t kNC = 1024;
+static_assert(kNC % kNR == 0);
+// Row-major f32 B with rows at most this many elements apart is read in place, not packed.
+constexpr int64_t kDirectBMaxStride = 256;
 // Multiply-adds per extra thread below which one thread is faster (fork/join ~ a few us).
 constexpr int64_t kGrain = int64_t{1} << 18;
 
@@ -831,8 +842,7 @@ void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& e
     }
     return;
   }
-  static const int mode = [] { const char* e = std::getenv("KEEL_GEMM_SPLIT"); return e ? std::atoi(e) : 0; }();
-  const bool by_rows = mode == 1 ? true : mode == 2 ? false : split_by_rows<Kernel, T>(p, threads);
+  const bool by_rows = split_by_rows<Kernel, T>(p, threads);
 #pragma omp parallel num_threads(threads)
   {
     const int rank = omp_get_thread_num(), size = omp_get_num_threads();
@@ -986,7 +996,7 @@ void epilogue_f64(const Tensor& out, const MatmulEpilogue& e) {
 // ---- thin products as dot products ---------------------------------------------------------------
 // When rows of A and columns of B are both contiguous along K (x W^T in linear) and one side is
 // thin (a classifier head, a single input row), every output is a dot product of two contiguous
-// runs: no packing at all, and 4 x 4 blocks of outputs share their loads (8 loads per 16 FMAs).
+// runs: no packing at all, and 6 x 4 blocks of outputs share their loads (10 loads per 24 FMAs).
 inline __m512 load16_masked(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 load16_masked(const Half* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
 inline __m512 load16_masked(const BFloat16* p, __mmask16 m) {
@@ -1076,8 +1086,7 @@ void dot_block_any(int rows, int cols, const T* a, int64_t lda, const T* b, int6
 
 // Thin enough for dot products: the GEMM would pad or pack more than it computes.
 bool use_dot_products(const Problem& p) {
-  static const int64_t thin = env_int("KEEL_GEMM_THIN", 16);
-  return p.a_k == 1 && p.b_k == 1 && p.k >= 16 && std::min(p.m, p.n) <= thin;
+  return p.a_k == 1 && p.b_k == 1 && p.k >= 16 && std::min(p.m, p.n) <= 16;
 }
 
 // Output blocks of up to kDotRows x 4 dot products (24 accumulators; each B row loaded once per
