@@ -208,7 +208,9 @@ void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t d
   const __mmask16 lanes = static_cast<__mmask16>((1u << count) - 1);
   int64_t q0 = 0;
   if constexpr (std::is_same_v<T, float>) {
-    if (count == 16) {
+    // (Lines a multiple of 2 KiB apart share L1 sets: the four passes over the same 16 lines would
+    // miss; those take the full-line loads below.)
+    if (count == 16 && line_stride % 512 != 0) {
       for (; q0 + 16 <= depth; q0 += 16) transpose_16x16_f32(src + q0, line_stride, dst + q0 * dst_stride, dst_stride);
     }
   }
