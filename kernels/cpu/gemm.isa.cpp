@@ -7,23 +7,26 @@
 //   FLOPs: 2 * Z * M * N * K;  bytes: itemsize * Z * (M*K + K*N + M*N) at best (each operand once)
 //   reference: float64 loops (tests/kernels/test_gemm.cpp, tests/ops/test_linalg.cpp)
 //
-// Loop nest (GotoBLAS / BLIS), per batch entry (whole entries go to threads when there are more
-// entries than threads; otherwise the threads work on one entry as a team):
+// Loop nest (GotoBLAS / BLIS), per batch entry and thread (whole entries go to threads when there
+// are more entries than threads; otherwise each thread takes one rectangle of the output: its
+// rows, or its NR-wide column strips, whichever makes the threads pack less twice; each packs its
+// own blocks, and there is no shared buffer and no barrier):
 //   for each NC-wide column block:  for each KC-deep slice of K:
-//     pack B's KC x NC block into NR-wide strips (p-major; the team shares the strips out, then a
-//     barrier: the block is shared);
-//     for each MC-high row block (this thread's rows, or all rows when the team splits B strips):
-//       pack A's MC x KC block into MR-high strips (p-major)
+//     pack B's KC x NC block into NR-wide strips (p-major), or, for row-major f32 B with rows at
+//     most 1 KiB apart, read B in place (no packing);
+//     for each MC-high row block:
+//       pack A's MC x KC block (AVX-512: row-major with padded rows, a copy for row-major A;
+//       AVX2, baseline: MR-high strips, p-major)
 //       for each B strip, for each A strip: the micro-kernel adds a_strip^T b_strip to the output
 //       tile, held in registers over the whole KC slice.
 // Packing is where strides, transposed operands and the 16-bit -> f32 conversions are handled (no
-// copy of a whole operand): rows contiguous along K (row-major A, W^T in linear) go through 16 x 16
-// AVX-512 transposes. Edge tiles run kernels of the tile's height and masked columns (AVX-512) or
-// a buffer (AVX2, baseline). An f32 output with unit column stride accumulates in place; others
-// (f16, bf16, strided) accumulate in an f32 scratch block and are rounded once after all of K. On
-// the last K slice the epilogue (bias, activation) runs on the tile while it is in L1.
+// copy of a whole operand): B read transposed (W^T in linear) and A read transposed go through
+// 16 x 16 AVX-512 transposes. Edge tiles run kernels of the tile's height and masked columns
+// (AVX-512) or a buffer (AVX2, baseline). An f32 output with unit column stride accumulates in
+// place; others (f16, bf16, strided) accumulate in an f32 scratch block and are rounded once after
+// all of K. On the last K slice the epilogue (bias, activation) runs on the tile while it is in L1.
 // Thin products whose operands are both contiguous along K (x W^T with few rows or few outputs)
-// are computed as 4 x 4 blocks of dot products, without packing.
+// are computed as 6 x 4 blocks of dot products, without packing.
 //
 // Micro-kernels (the output tile lives in vector registers; per k step: NR/lanes B loads, MR
 // broadcasts of A, MR * NR/lanes FMAs):
@@ -39,8 +42,9 @@
 // the development machine, which has no AMX; tested there through the tile emulator).
 //
 // Blocking for this Xeon (per core: L1d 48 KiB, L2 2 MiB): a B strip KC x NR x 4 B = 32 KiB stays in
-// L1 while the A strips (14 KiB each) stream from L2; the packed A block (MC x KC = 168 x 256 x 4 B
-// = 168 KiB) and B block (KC x NC = 256 x 1024 x 4 B = 1 MiB) fit L2.
+// L1 while the A strips (14 rows x (KC + 16) x 4 B = 15 KiB each) stream from L2; the packed A block
+// (MC x (KC + 16) = 168 x 272 x 4 B = 178 KiB) and B block (KC x NC = 256 x 1024 x 4 B = 1 MiB) fit
+// L2.
 //
 // Versions (f32, 1 thread, GFLOP/s, keel / oneDNN; bench/kernels/gemm_bench.cpp):
 //   v1 generic 6 x 2-vector kernel, one tile buffer:       ~60 at 1024^3
@@ -49,6 +53,12 @@
 //   v4 + per-height kernels and masked edges, shared B block for 2 threads, dot products for thin
 //      products: 184 / 185, 163 / 176 (see the report for all cases). Tried without gain: KC 128-384,
 //      MC 112-336, prefetching C, software prefetch of the transposed B rows.
+//   v5 2 threads: one rectangle each, no shared B block and no barrier (256^3 on 2 threads 269 ->
+//      351 GFLOP/s); A block row-major (copies, not transposes; the kernel's broadcasts at fixed
+//      offsets measured 4% faster in isolation); small row-major B read in place; unmasked B loads
+//      except at the edge (masked loads with a mask register cost 7%); transposes from 128-bit
+//      pieces; thin products in 6 x 4 blocks, one shuffle tree for 16 sums, no divisions per block
+//      (64x256->10: 79 -> 130 GFLOP/s). At 256^3: 190 -> 198 / 210 on 1 thread.
 #include <omp.h>
 
 #include <algorithm>
@@ -170,10 +180,42 @@ inline void transpose_16x16(__m512 r[16]) {
 
 // dst[q * dst_stride + l] = lines[l][q] for l < count (lanes >= count untouched), q < depth: lines
 // are `count` (<= 16) runs of `depth` consecutive elements, line l at src + l * line_stride.
+// A 16 x 16 f32 block, line l at src + l * line_stride, stored transposed: 128-bit pieces of four
+// lines loaded into the four lanes of a register (inserts from memory run on two ports), then 4 x 4
+// transposes within the lanes: 32 shuffles instead of 64 on the one shuffle port.
+inline void transpose_16x16_f32(const float* src, int64_t line_stride, float* dst, int64_t dst_stride) {
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    __m512 x[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const float* p = src + i * line_stride + 4 * g;
+      __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(p));
+      v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 4 * line_stride), 1);
+      v = _mm512_insertf32x4(v, _mm_loadu_ps(p + 8 * line_stride), 2);
+      x[i] = _mm512_insertf32x4(v, _mm_loadu_ps(p + 12 * line_stride), 3);
+    }
+    constexpr __mmask16 all = 0xffff;
+    const __m512 t0 = _mm512_maskz_unpacklo_ps(all, x[0], x[1]), t1 = _mm512_maskz_unpackhi_ps(all, x[0], x[1]);
+    const __m512 t2 = _mm512_maskz_unpacklo_ps(all, x[2], x[3]), t3 = _mm512_maskz_unpackhi_ps(all, x[2], x[3]);
+    _mm512_storeu_ps(dst + (4 * g + 0) * dst_stride, _mm512_maskz_shuffle_ps(all, t0, t2, 0x44));
+    _mm512_storeu_ps(dst + (4 * g + 1) * dst_stride, _mm512_maskz_shuffle_ps(all, t0, t2, 0xEE));
+    _mm512_storeu_ps(dst + (4 * g + 2) * dst_stride, _mm512_maskz_shuffle_ps(all, t1, t3, 0x44));
+    _mm512_storeu_ps(dst + (4 * g + 3) * dst_stride, _mm512_maskz_shuffle_ps(all, t1, t3, 0xEE));
+  }
+}
+
 template <typename T>
 void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t depth, float* dst, int64_t dst_stride) {
   const __mmask16 lanes = static_cast<__mmask16>((1u << count) - 1);
   int64_t q0 = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    // (Lines a multiple of 2 KiB apart share L1 sets: the four passes over the same 16 lines would
+    // miss; those take the full-line loads below.)
+    if (count == 16 && line_stride % 512 != 0) {
+      for (; q0 + 16 <= depth; q0 += 16) transpose_16x16_f32(src + q0, line_stride, dst + q0 * dst_stride, dst_stride);
+    }
+  }
   for (; q0 + 16 <= depth; q0 += 16) {
     __m512 r[16];
 #pragma GCC unroll 16
@@ -189,8 +231,14 @@ void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t d
 
 // ---- f32 micro-kernels: c[MR x NR] (row stride ldc) (+)= a_strip^T b_strip -------------------------
 // a_strip: kc x MR (p-major), b_strip: kc x NR (p-major). accumulate = false overwrites c.
+// K depth of a packed slice (see the block sizes below).
+constexpr int64_t kKC = 256;
+
 #if defined(__AVX512F__)
 constexpr int64_t kMR = 14, kNR = 32;
+// The packed A block is row-major: row i of the block at a_pack + i * kAStride, K along the row.
+// The padding (16 floats = one cache line) puts the 14 rows of a strip in 14 different L1 sets.
+constexpr int64_t kAStride = kKC + 16;
 // Column masks of a tile `width` (1..32) columns wide.
 struct TileMasks {
   __mmask16 low, high;
@@ -215,42 +263,45 @@ template <int R> inline void store_tile(__m512 (&acc)[kMR][2], float* c, int64_t
   }
 }
 
-// R rows (R <= MR, the packed strip stays MR wide) x `width` columns.
-template <int R>
-void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict c,
-                      int64_t ldc, bool accumulate, int64_t width) {
+// R rows x `width` columns; B's rows are ldb apart (kNR in a packed strip, or B itself); the
+// loads are masked to the width (B itself has nothing past its last column).
+template <int R, bool kMasked>
+void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
+                      float* __restrict c, int64_t ldc, bool accumulate, int64_t width) {
+  const TileMasks masks(width);
   __m512 acc[kMR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < R; ++i) {
     acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    // The tile is read (accumulate) or written at the end: start bringing it in now.
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
   }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    // (Masked loads only at the edge: with a mask in a register they cost 7% at full width.)
+    const __m512 b0 = kMasked ? _mm512_maskz_loadu_ps(masks.low, b) : _mm512_loadu_ps(b);
+    const __m512 b1 = kMasked ? _mm512_maskz_loadu_ps(masks.high, b + 16) : _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < R; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i]);
+      const __m512 av = _mm512_set1_ps(a[i * kAStride]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
-    a += kMR;
-    b += kNR;
+    a += 1;
+    b += ldb;
   }
-  store_tile<R>(acc, c, ldc, accumulate, TileMasks(width));
+  store_tile<R>(acc, c, ldc, accumulate, masks);
 }
 
 // Kernels by height: table[R - 1] computes R rows.
-using F32TileFn = void (*)(int64_t, const float*, const float*, float*, int64_t, bool, int64_t);
-template <int... R> constexpr std::array<F32TileFn, sizeof...(R)> f32_kernels(std::integer_sequence<int, R...>) {
-  return {&micro_kernel_f32<R + 1>...};
+using F32TileFn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool, int64_t);
+template <bool kMasked, int... R>
+constexpr std::array<F32TileFn, sizeof...(R)> f32_kernels(std::integer_sequence<int, R...>) {
+  return {&micro_kernel_f32<R + 1, kMasked>...};
 }
-constexpr std::array<F32TileFn, kMR> kF32Kernels = f32_kernels(std::make_integer_sequence<int, kMR>{});
-inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                             int64_t height, int64_t width) {
-  kF32Kernels[height - 1](kc, a, b, c, ldc, accumulate, width);
+constexpr std::array<F32TileFn, kMR> kF32Kernels = f32_kernels<false>(std::make_integer_sequence<int, kMR>{});
+constexpr std::array<F32TileFn, kMR> kF32EdgeKernels = f32_kernels<true>(std::make_integer_sequence<int, kMR>{});
+inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                             bool accumulate, int64_t height, int64_t width) {
+  (width == kNR ? kF32Kernels : kF32EdgeKernels)[height - 1](kc, a, b, ldb, c, ldc, accumulate, width);
 }
 #else
 // GCC's generic vectors: 6 rows x 2 vectors, 12 accumulators + 2 B vectors + 1 broadcast fit the
@@ -294,8 +345,8 @@ inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float*
   }
 }
 // Tiles cut by the output's edge go through a full tile in a buffer.
-inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                             int64_t height, int64_t width) {
+inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t /*ldb: always kNR*/, float* c,
+                             int64_t ldc, bool accumulate, int64_t height, int64_t width) {
   if (height == kMR && width == kNR) return micro_kernel_f32(kc, a, b, c, ldc, accumulate);
   alignas(64) float tile[kMR * kNR];
   micro_kernel_f32(kc, a, b, tile, kNR, false);
@@ -306,10 +357,11 @@ inline void compute_tile_f32(int64_t kc, const float* a, const float* b, float* 
 
 // Block sizes (multiples of the micro-tile).
 // (KC 128..320 and MC 112..336 measured within noise of each other at 512^3.)
-constexpr int64_t kKC = 256;
 constexpr int64_t kMC = kMR * (168 / kMR);
 constexpr int64_t kNC = 1024;
 static_assert(kNC % kNR == 0);
+// Row-major f32 B with rows at most this many elements apart is read in place, not packed.
+constexpr int64_t kDirectBMaxStride = 256;
 // Multiply-adds per extra thread below which one thread is faster (fork/join ~ a few us).
 constexpr int64_t kGrain = int64_t{1} << 18;
 
@@ -318,21 +370,45 @@ struct F32Kernel {
   using Packed = float;
   static constexpr int64_t mr = kMR, nr = kNR, kc_max = kKC;
   static int64_t packed_depth(int64_t kc) { return kc; }
+#if defined(__AVX512F__)
+  // The micro-kernel can read f32 B rows in place (masked at the edge) instead of a packed strip.
+  static constexpr bool reads_b_directly = true;
+#else
+  static constexpr bool reads_b_directly = false;
+#endif
 
+#if defined(__AVX512F__)
+  // A block: rows x kc, row-major with row stride kAStride (rows past the block are never read:
+  // the edge strip runs the kernel of its height).
+  static int64_t a_pack_elements(int64_t) { return kMC * kAStride; }
+  static int64_t a_strip_offset(int64_t row, int64_t) { return row * kAStride; }
+  template <typename T> static void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, float* __restrict dst) {
+    if (a.col_stride == 1) {
+      // Rows contiguous along K: copies.
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* src = a.data + i * a.row_stride;
+        float* row = dst + i * kAStride;
+        int64_t p = 0;
+        for (; p + 16 <= kc; p += 16) _mm512_store_ps(row + p, load16(src + p));
+        for (; p < kc; ++p) row[p] = to_float(src[p]);
+      }
+    } else if (a.row_stride == 1) {
+      // Columns contiguous along M (a transposed operand): 16 x 16 transposes.
+      for (int64_t p0 = 0; p0 < kc; p0 += 16)
+        pack_transposed(a.data + p0 * a.col_stride, a.col_stride, std::min<int64_t>(16, kc - p0), rows, dst + p0,
+                        kAStride);
+    } else {
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t p = 0; p < kc; ++p) dst[i * kAStride + p] = to_float(a.data[i * a.row_stride + p * a.col_stride]);
+    }
+  }
+#else
+  // A block: MR-high strips, p-major (a strip is kc x MR).
+  static int64_t a_pack_elements(int64_t depth) { return kMC * depth; }
+  static int64_t a_strip_offset(int64_t row, int64_t depth) { return row * depth; }
   template <typename T> static void pack_a(MatrixView<T> a, int64_t rows, int64_t kc, float* __restrict dst) {
     for (int64_t r0 = 0; r0 < rows; r0 += mr) {
       const int64_t height = std::min(mr, rows - r0);
-#if defined(__AVX512F__)
-      if (a.col_stride == 1) {
-        // Rows contiguous along K: 16 x 16 transposes; rows past the edge are zeros.
-        pack_transposed(a.data + r0 * a.row_stride, a.row_stride, height, kc, dst, mr);
-        if (height < mr)
-          for (int64_t p = 0; p < kc; ++p)
-            for (int64_t i = height; i < mr; ++i) dst[p * mr + i] = 0.0f;
-        dst += kc * mr;
-        continue;
-      }
-#endif
       if (height == mr && a.col_stride == 1) {
         // Rows contiguous along K: read mr rows side by side.
         const T* src = a.data + r0 * a.row_stride;
@@ -356,6 +432,7 @@ struct F32Kernel {
       dst += kc * mr;
     }
   }
+#endif
 
   template <typename T> static void pack_b(MatrixView<T> b, int64_t kc, int64_t cols, float* __restrict dst) {
     for (int64_t c0 = 0; c0 < cols; c0 += nr) {
@@ -403,9 +480,9 @@ struct F32Kernel {
     }
   }
 
-  static void compute(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+  static void compute(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
                       int64_t height, int64_t width) {
-    compute_tile_f32(kc, a, b, c, ldc, accumulate, height, width);
+    compute_tile_f32(kc, a, b, ldb, c, ldc, accumulate, height, width);
   }
 };
 
@@ -446,6 +523,8 @@ struct Bf16DotKernel {
   using Packed = uint16_t;
   static constexpr int64_t mr = kMR, nr = kNR, kc_max = 2 * kKC;
   static int64_t packed_depth(int64_t kc) { return round_up(kc, 2); }
+  static int64_t a_pack_elements(int64_t depth) { return kMC * depth; }
+  static int64_t a_strip_offset(int64_t row, int64_t depth) { return row * depth; }
 
   static void pack_a(MatrixView<BFloat16> a, int64_t rows, int64_t kc, uint16_t* __restrict dst) {
     const int64_t depth = packed_depth(kc);
@@ -492,7 +571,9 @@ struct Bf16DotKernel {
   template <int... R> static constexpr std::array<TileFn, sizeof...(R)> kernels(std::integer_sequence<int, R...>) {
     return {&micro_kernel_bf16_dot<R + 1>...};
   }
-  static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, float* c, int64_t ldc, bool accumulate,
+  static constexpr bool reads_b_directly = false;
+  static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, int64_t /*ldb*/, float* c, int64_t ldc,
+                      bool accumulate,
                       int64_t height, int64_t width) {
     static constexpr std::array<TileFn, kMR> table = kernels(std::make_integer_sequence<int, kMR>{});
     table[height - 1](packed_depth(kc), a, b, c, ldc, accumulate, width);
@@ -613,20 +694,6 @@ template <typename Packed> ThreadBuffers<Packed>& thread_buffers() {
   return buffers;
 }
 
-// A team of threads working on one product: the packed B block and the f32 scratch are shared;
-// rank and size say which part of the work is this thread's.
-template <typename Packed> struct Team {
-  int rank = 0, size = 1;
-  Packed* b_pack = nullptr;  // shared packed B block (nullptr: this thread's own buffer)
-  float* scratch = nullptr;  // shared f32 accumulation block (nullptr: this thread's own)
-};
-
-inline void team_barrier(int size) {
-  if (size > 1) {
-#pragma omp barrier
-  }
-}
-
 // [begin, end) of `count` items cut into `parts` runs of whole `step`s: part `index`.
 inline std::pair<int64_t, int64_t> share(int64_t count, int64_t step, int index, int parts) {
   const int64_t chunk = round_up((count + parts - 1) / parts, step);
@@ -634,7 +701,7 @@ inline std::pair<int64_t, int64_t> share(int64_t count, int64_t step, int index,
   return {begin, std::min(count, begin + chunk)};
 }
 
-// Sizes of a product's buffers (the same for every member of a team).
+// Sizes of a region's buffers.
 struct RegionSizes {
   int64_t nc_max, rows_per_pass, scratch_floats, b_pack_elements;
   bool in_place;
@@ -652,43 +719,32 @@ template <typename Kernel, typename T> RegionSizes region_sizes(const Problem& p
   return r;
 }
 
-// Rows [i0, i1) x columns [j0, j1) of one product (already offset to its batch entry), by a team.
-// Each packed B block is shared out by NR strips and followed by a barrier; the micro-tiles are
-// then shared out by rows (whole MC blocks each, when there are enough rows) or else by B strips
-// (each member packs the A block itself).
+// Rows [i0, i1) x columns [j0, j1) of one product (already offset to its batch entry), by the
+// calling thread alone, with its own packing buffers.
 template <typename Kernel, typename T>
 void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
-                 const Epilogue& epilogue, const Team<typename Kernel::Packed>& team = {}) {
+                 const Epilogue& epilogue) {
   using Packed = typename Kernel::Packed;
   constexpr int64_t mr = Kernel::mr, nr = Kernel::nr;
+  if (i0 >= i1 || j0 >= j1) return;
   auto& buffers = thread_buffers<Packed>();
   const int64_t k = p.k;
   const RegionSizes sizes = region_sizes<Kernel, T>(p, i1 - i0, j1 - j0);
   const int64_t depth_max = Kernel::packed_depth(std::min(Kernel::kc_max, k));
-  Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(kMC * depth_max, 1));
-
+  Packed* a_pack = buffers.a_pack.get(std::max<int64_t>(Kernel::a_pack_elements(depth_max), 1));
+  Packed* b_pack = buffers.b_pack.get(sizes.b_pack_elements);
   const bool in_place = sizes.in_place;
-
-  const bool split_rows = team.size == 1 || (i1 - i0) >= team.size * 4 * mr ||
-                          (j1 - j0 + nr - 1) / nr < team.size;
-  // Split by rows, the team shares one packed B block (packed in parts, then a barrier); split by
-  // B strips, each member packs the strips it uses into its own buffer and never waits.
-  Packed* b_pack = team.b_pack && split_rows ? team.b_pack : buffers.b_pack.get(sizes.b_pack_elements);
-  // The f32 scratch likewise (its row stride stays nc_max in every column block, so that members
-  // never touch each other's rows or columns while one is a block ahead).
-  float* scratch = in_place                            ? nullptr
-                   : team.scratch && split_rows ? team.scratch
-                                                : buffers.scratch.get(sizes.scratch_floats);
+  float* scratch = in_place ? nullptr : buffers.scratch.get(sizes.scratch_floats);
+  // Small row-major f32 B is read in place: packing it would cost more than the strided reads
+  // (rows <= 1 KiB apart, so that a strip's rows share pages; 4 KiB apart measured 15% slower).
+  constexpr bool direct_b_possible = Kernel::reads_b_directly && std::is_same_v<T, float> && std::is_same_v<Packed, float>;
+  const bool direct_b = direct_b_possible && p.b_n == 1 && p.b_k <= kDirectBMaxStride;
 
   for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
-    const int64_t r1 = std::min(i1, r0 + sizes.rows_per_pass);
-    // This member's rows (split_rows: equal halves, not whole strips: 256 rows as 10 + 9 strips of
-    // 14 left one thread 20% idle) or B strips of each column block.
-    const auto [row_begin, row_end] = split_rows ? share(r1 - r0, 1, team.rank, team.size) : std::pair{int64_t{0}, r1 - r0};
+    const int64_t rows = std::min(i1, r0 + sizes.rows_per_pass) - r0;
     for (int64_t jc = j0; jc < j1; jc += kNC) {
       const int64_t nc = std::min(kNC, j1 - jc);
-      const auto [col_begin, col_end] = split_rows ? std::pair{int64_t{0}, nc} : share(nc, nr, team.rank, team.size);
-      // The f32 destination of rows [r0, r1) x columns [jc, jc + nc).
+      // The f32 destination of rows [r0, r0 + rows) x columns [jc, jc + nc).
       float* c_base;
       int64_t ldc;
       if (in_place) {
@@ -699,57 +755,78 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
         ldc = sizes.nc_max;
       }
       if (k == 0) {
-        for (int64_t i = row_begin; i < row_end; ++i)
-          std::fill(c_base + i * ldc + col_begin, c_base + i * ldc + col_end, 0.0f);
-        if (epilogue.any() && row_begin < row_end && col_begin < col_end)
-          apply_epilogue(epilogue, c_base + row_begin * ldc + col_begin, ldc, row_end - row_begin,
-                         col_end - col_begin, r0 + row_begin, jc + col_begin);
+        for (int64_t i = 0; i < rows; ++i) std::fill(c_base + i * ldc, c_base + i * ldc + nc, 0.0f);
+        if (epilogue.any()) apply_epilogue(epilogue, c_base, ldc, rows, nc, r0, jc);
       }
       for (int64_t pc = 0; pc < k; pc += Kernel::kc_max) {
         const int64_t kc = std::min(Kernel::kc_max, k - pc), depth = Kernel::packed_depth(kc);
         const bool first = pc == 0, last = pc + kc == k;
-        const int64_t strip_base = split_rows ? 0 : col_begin;  // b_pack's first column
-        {
-          const auto [pack_begin, pack_end] = split_rows ? share(nc, nr, team.rank, team.size) : std::pair{col_begin, col_end};
-          if (pack_begin < pack_end)
-            Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + (jc + pack_begin) * p.b_n, p.b_k, p.b_n}, kc,
-                           pack_end - pack_begin, b_pack + (pack_begin - strip_base) * depth);
-        }
-        const int sync = split_rows ? team.size : 1;
-        team_barrier(sync);
-        for (int64_t ic = row_begin; ic < row_end; ic += kMC) {
-          const int64_t mc = std::min(kMC, row_end - ic);
+        if (!direct_b) Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack);
+        for (int64_t ic = 0; ic < rows; ic += kMC) {
+          const int64_t mc = std::min(kMC, rows - ic);
           Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
-          for (int64_t jr = col_begin; jr < col_end; jr += nr) {
+          for (int64_t jr = 0; jr < nc; jr += nr) {
             const int64_t width = std::min(nr, nc - jr);
             for (int64_t ir = 0; ir < mc; ir += mr) {
               const int64_t height = std::min(mr, mc - ir);
               float* c = c_base + (ic + ir) * ldc + jr;
-              const Packed* a_strip = a_pack + ir * depth;
-              const Packed* b_strip = b_pack + (jr - strip_base) * depth;
-              Kernel::compute(kc, a_strip, b_strip, c, ldc, !first, height, width);
+              const Packed* b_strip;
+              int64_t ldb;
+              if constexpr (direct_b_possible) {
+                if (direct_b) {
+                  b_strip = b + pc * p.b_k + jc + jr;
+                  ldb = p.b_k;
+                } else {
+                  b_strip = b_pack + jr * depth;
+                  ldb = nr;
+                }
+              } else {
+                b_strip = b_pack + jr * depth;
+                ldb = nr;
+              }
+              Kernel::compute(kc, a_pack + Kernel::a_strip_offset(ir, depth), b_strip, ldb, c, ldc, !first, height, width);
               if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
             }
           }
         }
-        team_barrier(sync);  // the next slice overwrites the shared B block
       }
       if (!in_place) {
-        for (int64_t i = row_begin; i < row_end; ++i) {
+        for (int64_t i = 0; i < rows; ++i) {
           const float* src = scratch + i * ldc;
           T* dst = out + (r0 + i) * p.out_m + jc * p.out_n;
-          for (int64_t j = col_begin; j < col_end; ++j) dst[j * p.out_n] = convert<T>(src[j]);
+          for (int64_t j = 0; j < nc; ++j) dst[j * p.out_n] = convert<T>(src[j]);
         }
       }
     }
   }
 }
 
-// Shares the product out over threads: whole batch entries when there are enough, otherwise one
-// team per batch entry (gemm_region).
+// How `threads` threads share one product: by rows (each packs its rows of A and all of B) or by
+// column strips (each packs its columns of B and all of A), whichever packs less twice. Each
+// thread then runs gemm_region on its own rectangle with its own buffers: no shared packed block,
+// no barrier. (v4 shared one packed B block between the threads with a barrier per K slice: the
+// reads of the half packed by the other core and the barriers cost 15-30% at 256-512.)
+template <typename Kernel, typename T> bool split_by_rows(const Problem& p, int threads) {
+  constexpr int64_t mr = Kernel::mr, nr = Kernel::nr;
+  if ((p.n + nr - 1) / nr < threads) return true;
+  if (p.m < threads * mr) return false;
+  // Packing cost per element: rows of A contiguous along K and rows of B contiguous along N are
+  // plain copies (or, for small f32 B, not packed at all); the rest goes through transposes.
+  const bool direct_b = Kernel::reads_b_directly && std::is_same_v<T, float> && p.b_n == 1 && p.b_k <= kDirectBMaxStride;
+  const double a_cost = p.a_k == 1 ? 1.0 : 4.0, b_cost = direct_b ? 0.0 : p.b_n == 1 ? 1.0 : 4.0;
+  auto a_packs = [&](int64_t rows, int64_t cols) { return a_cost * rows * p.k * ((cols + kNC - 1) / kNC); };
+  auto b_packs = [&](int64_t cols) { return b_cost * p.k * cols; };
+  const int64_t row_share = (p.m + threads - 1) / threads;
+  const int64_t col_share = round_up((p.n + threads - 1) / threads, nr);
+  const double by_rows = a_packs(row_share, p.n) + b_packs(p.n);
+  const double by_cols = a_packs(p.m, col_share) + b_packs(col_share);
+  return by_rows <= by_cols;
+}
+
+// Shares the product out over threads: whole batch entries when there are enough, otherwise each
+// batch entry cut into one rectangle per thread (split_by_rows).
 template <typename Kernel, typename T>
 void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
-  using Packed = typename Kernel::Packed;
   const int64_t batch = shape_numel(p.batch_shape);
   if (batch == 0 || p.m == 0 || p.n == 0) return;
   const int64_t multiply_adds = batch * p.m * p.n * p.k;
@@ -769,20 +846,19 @@ void run_f32(const Problem& p, T* out, const T* a, const T* b, const Epilogue& e
     }
     return;
   }
-  // The shared buffers belong to the calling thread.
-  auto& buffers = thread_buffers<Packed>();
-  const RegionSizes sizes = region_sizes<Kernel, T>(p, p.m, p.n);
-  Team<Packed> team;
-  team.b_pack = buffers.b_pack.get(sizes.b_pack_elements);
-  team.scratch = sizes.in_place ? nullptr : buffers.scratch.get(sizes.scratch_floats);
-  for (int64_t z = 0; z < batch; ++z) {
-    const BatchOffsets o = batch_offsets(p, z);
+  const bool by_rows = split_by_rows<Kernel, T>(p, threads);
 #pragma omp parallel num_threads(threads)
-    {
-      Team<Packed> member = team;
-      member.rank = omp_get_thread_num();
-      member.size = omp_get_num_threads();
-      gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, 0, p.n, epilogue, member);
+  {
+    const int rank = omp_get_thread_num(), size = omp_get_num_threads();
+    for (int64_t z = 0; z < batch; ++z) {
+      const BatchOffsets o = batch_offsets(p, z);
+      if (by_rows) {
+        const auto [begin, end] = share(p.m, 1, rank, size);
+        gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, begin, end, 0, p.n, epilogue);
+      } else {
+        const auto [begin, end] = share(p.n, Kernel::nr, rank, size);
+        gemm_region<Kernel>(p, out + o.out, a + o.a, b + o.b, 0, p.m, begin, end, epilogue);
+      }
     }
   }
 }
@@ -924,23 +1000,37 @@ void epilogue_f64(const Tensor& out, const MatmulEpilogue& e) {
 // ---- thin products as dot products ---------------------------------------------------------------
 // When rows of A and columns of B are both contiguous along K (x W^T in linear) and one side is
 // thin (a classifier head, a single input row), every output is a dot product of two contiguous
-// runs: no packing at all, and 4 x 4 blocks of outputs share their loads (8 loads per 16 FMAs).
+// runs: no packing at all, and 6 x 4 blocks of outputs share their loads (10 loads per 24 FMAs).
 inline __m512 load16_masked(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 load16_masked(const Half* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
 inline __m512 load16_masked(const BFloat16* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }
 
-// The sum of the 16 lanes. (GCC 12's _mm512_reduce_add_ps and unmasked shuffles start from an
-// "undefined" register that -Wuninitialized reports; the zero-masked forms with all lanes on are
-// the same instructions.)
-inline float sum_lanes(__m512 v) {
+// (GCC 12's unmasked unpacks and shuffles start from an "undefined" register that
+// -Wuninitialized reports; the zero-masked forms with all lanes on are the same instructions.)
+// Lane v of the result = the sum of the 16 lanes of v[v]: a tree of unpacks and 128-bit shuffles
+// (30 shuffles and 15 adds for all 16, against 4 + 4 each with sum_lanes).
+inline __m512 sum_lanes_16(const __m512 v[16]) {
   constexpr __mmask16 all = 0xffff;
-  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(all, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(all, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(all, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  v = _mm512_add_ps(v, _mm512_maskz_permute_ps(all, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm512_cvtss_f32(v);
+  __m512 t[8], u[4];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k)  // per 128-bit lane: [v2k, v2k+1, v2k, v2k+1] partial sums
+    t[k] = _mm512_add_ps(_mm512_maskz_unpacklo_ps(all, v[2 * k], v[2 * k + 1]),
+                         _mm512_maskz_unpackhi_ps(all, v[2 * k], v[2 * k + 1]));
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {  // per 128-bit lane: [v4k, v4k+1, v4k+2, v4k+3] partial sums
+    const __m512d a = _mm512_castps_pd(t[2 * k]), b = _mm512_castps_pd(t[2 * k + 1]);
+    u[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_maskz_unpacklo_pd(0xff, a, b)),
+                         _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(0xff, a, b)));
+  }
+  // Sum the four 128-bit lanes of each u[k] into 128-bit lane k of the result.
+  const __m512 w01 = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, u[0], u[1], 0x44),
+                                   _mm512_maskz_shuffle_f32x4(all, u[0], u[1], 0xEE));
+  const __m512 w23 = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, u[2], u[3], 0x44),
+                                   _mm512_maskz_shuffle_f32x4(all, u[2], u[3], 0xEE));
+  return _mm512_add_ps(_mm512_maskz_shuffle_f32x4(all, w01, w23, 0x88),
+                       _mm512_maskz_shuffle_f32x4(all, w01, w23, 0xDD));
 }
 
 // result[r * C + c] = sum_p a[r * lda + p] * b[c * ldb + p]
@@ -952,15 +1042,15 @@ void dot_block(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, floa
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
   auto step = [&](int64_t p, auto load) {
-    __m512 av[R], bv[C];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) av[r] = load(a + r * lda + p);
+    __m512 bv[C];
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) bv[c] = load(b + c * ldb + p);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = load(a + r * lda + p);
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(av[r], bv[c], acc[r][c]);
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(av, bv[c], acc[r][c]);
+    }
   };
   int64_t p = 0;
   for (; p + 16 <= k; p += 16) step(p, [](const T* q) { return load16(q); });
@@ -968,10 +1058,19 @@ void dot_block(const T* a, int64_t lda, const T* b, int64_t ldb, int64_t k, floa
     const __mmask16 m = static_cast<__mmask16>((1u << (k - p)) - 1);
     step(p, [m](const T* q) { return load16_masked(q, m); });
   }
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < C; ++c) result[r * C + c] = sum_lanes(acc[r][c]);
+  // The R * C sums, 16 at a time.
+#pragma GCC unroll 2
+  for (int v0 = 0; v0 < R * C; v0 += 16) {
+    __m512 all[16];
+#pragma GCC unroll 16
+    for (int v = 0; v < 16; ++v) all[v] = v0 + v < R * C ? acc[(v0 + v) / C][(v0 + v) % C] : _mm512_setzero_ps();
+    const __m512 sums = sum_lanes_16(all);
+    if (R * C - v0 >= 16) {
+      _mm512_storeu_ps(result + v0, sums);
+    } else {
+      _mm512_mask_storeu_ps(result + v0, static_cast<__mmask16>((1u << (R * C - v0)) - 1), sums);
+    }
+  }
 }
 
 template <typename T>
@@ -983,6 +1082,8 @@ void dot_block_any(int rows, int cols, const T* a, int64_t lda, const T* b, int6
     KEEL_DOT_CASE(2, 1) KEEL_DOT_CASE(2, 2) KEEL_DOT_CASE(2, 3) KEEL_DOT_CASE(2, 4)
     KEEL_DOT_CASE(3, 1) KEEL_DOT_CASE(3, 2) KEEL_DOT_CASE(3, 3) KEEL_DOT_CASE(3, 4)
     KEEL_DOT_CASE(4, 1) KEEL_DOT_CASE(4, 2) KEEL_DOT_CASE(4, 3) KEEL_DOT_CASE(4, 4)
+    KEEL_DOT_CASE(5, 1) KEEL_DOT_CASE(5, 2) KEEL_DOT_CASE(5, 3) KEEL_DOT_CASE(5, 4)
+    KEEL_DOT_CASE(6, 1) KEEL_DOT_CASE(6, 2) KEEL_DOT_CASE(6, 3) KEEL_DOT_CASE(6, 4)
   }
 #undef KEEL_DOT_CASE
 }
@@ -992,23 +1093,44 @@ bool use_dot_products(const Problem& p) {
   return p.a_k == 1 && p.b_k == 1 && p.k >= 16 && std::min(p.m, p.n) <= 16;
 }
 
+// Output blocks of up to kDotRows x 4 dot products (24 accumulators; each B row loaded once per
+// step serves 6 rows of A, which stay in L1).
+constexpr int64_t kDotRows = 6;
 template <typename T> void run_dot(const Problem& p, T* out, const T* a, const T* b, const Epilogue& epilogue) {
   const int64_t batch = shape_numel(p.batch_shape);
-  const int64_t row_blocks = (p.m + 3) / 4, col_blocks = (p.n + 3) / 4;
+  const int64_t row_blocks = (p.m + kDotRows - 1) / kDotRows, col_blocks = (p.n + 3) / 4;
   const int64_t blocks = batch * row_blocks * col_blocks;
   const int threads = threads_for(batch * p.m * p.n * p.k, kGrain);
-#pragma omp parallel for num_threads(threads) if (threads > 1) schedule(static)
-  for (int64_t block = 0; block < blocks; ++block) {
-    const int64_t z = block / (row_blocks * col_blocks);
-    const int64_t i0 = block / col_blocks % row_blocks * 4, j0 = block % col_blocks * 4;
-    const int rows = static_cast<int>(std::min<int64_t>(4, p.m - i0));
-    const int cols = static_cast<int>(std::min<int64_t>(4, p.n - j0));
-    const BatchOffsets o = batch_offsets(p, z);
-    float tile[16];
-    dot_block_any(rows, cols, a + o.a + i0 * p.a_m, p.a_m, b + o.b + j0 * p.b_n, p.b_n, p.k, tile);
-    if (epilogue.any()) apply_epilogue(epilogue, tile, cols, rows, cols, i0, j0);
-    for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < cols; ++c) out[o.out + (i0 + r) * p.out_m + (j0 + c) * p.out_n] = convert<T>(tile[r * cols + c]);
+  // Blocks [begin, end) in (batch, row block, column block) order; the indices advance by
+  // counting (three 64-bit divisions per block cost as much as a 2 x 4 block's products).
+  auto run_blocks = [&](int64_t begin, int64_t end) {
+    if (begin >= end) return;
+    int64_t z = begin / (row_blocks * col_blocks), rb = begin / col_blocks % row_blocks, cb = begin % col_blocks;
+    BatchOffsets o = batch_offsets(p, z);
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t i0 = rb * kDotRows, j0 = cb * 4;
+      const int rows = static_cast<int>(std::min<int64_t>(kDotRows, p.m - i0));
+      const int cols = static_cast<int>(std::min<int64_t>(4, p.n - j0));
+      float tile[kDotRows * 4];
+      dot_block_any(rows, cols, a + o.a + i0 * p.a_m, p.a_m, b + o.b + j0 * p.b_n, p.b_n, p.k, tile);
+      if (epilogue.any()) apply_epilogue(epilogue, tile, cols, rows, cols, i0, j0);
+      T* dst = out + o.out + i0 * p.out_m + j0 * p.out_n;
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) dst[r * p.out_m + c * p.out_n] = convert<T>(tile[r * cols + c]);
+      if (++cb == col_blocks) {
+        cb = 0;
+        if (++rb == row_blocks) {
+          rb = 0;
+          if (++z < batch) o = batch_offsets(p, z);
+        }
+      }
+    }
+  };
+  if (threads == 1) return run_blocks(0, blocks);
+#pragma omp parallel num_threads(threads)
+  {
+    const auto [begin, end] = share(blocks, 1, omp_get_thread_num(), omp_get_num_threads());
+    run_blocks(begin, end);
   }
 }
 #endif

@@ -154,6 +154,9 @@ TEST_CASE("gemm: transposed, strided and expanded operands on every path", "[gem
       // tall-thin product (computed transposed: N < M and N < NR).
       check_matmul(random_tensor({257, 33}, dtype), random_tensor({33, 3}, dtype), prefix + "tall thin");
       check_matmul(random_tensor({257, 33}, dtype), random_tensor({3, 33}, dtype).t(), prefix + "tall thin, B^T");
+      // Dot products in blocks of 6 x 4 and their edges (13 x 9 is computed as 9 x 13).
+      check_matmul(random_tensor({13, 70}, dtype), random_tensor({9, 70}, dtype).t(), prefix + "thin x W^T");
+      check_matmul(random_tensor({16, 33}, dtype), random_tensor({40, 33}, dtype).t(), prefix + "16 rows x W^T");
     }
   }
 }
@@ -174,6 +177,9 @@ TEST_CASE("gemm: batches with broadcast, K = 0 and empty outputs on every path",
       const Tensor folded = random_tensor({5, 7, 33}, dtype), weight = random_tensor({33, 31}, dtype);
       check_product(matmul(folded, weight), folded, weight.expand({5, 33, 31}), Tensor(), Activation::none,
                     prefix + "batch folded into rows");
+      // Thin products of several batch entries (dot products; blocks run on across entries).
+      const Tensor thin_a = random_tensor({3, 5, 40}, dtype), thin_b = random_tensor({3, 6, 40}, dtype).transpose(1, 2);
+      check_product(matmul(thin_a, thin_b), thin_a, thin_b, Tensor(), Activation::none, prefix + "batched thin x W^T");
       const Tensor zeros = matmul(empty({3, 0}, {.dtype = dtype}), empty({0, 4}, {.dtype = dtype}));
       check_matches(zeros, RefTensor{{3, 4}, std::vector<double>(12, 0.0)}, prefix + "K = 0");
       CHECK(matmul(empty({0, 3}, {.dtype = dtype}), empty({3, 4}, {.dtype = dtype})).shape() == Shape{0, 4});
