@@ -216,21 +216,61 @@ template <typename T> void softmax_impl(T* y, const T* x, int64_t rows, int64_t 
 }
 
 // ---- softmax backward -----------------------------------------------------------------------------
+// Whole pairs of vectors in load_pair_any's lane order in both passes (the same order for y, dy and
+// dx); the last < 2 * kWidth elements by single vectors. 16-bit rows take the row's dx lines for
+// writing during pass 1 and fetch the next row during pass 2 (rows end within a page, where the
+// hardware prefetcher stops); bf16 takes the coarse exp for log_softmax.
 template <typename T> void softmax_backward_row(T* dx, const T* y, const T* dy, int64_t n, bool is_log) {
-  if (is_log) {
-    const vfloat total = splat(static_cast<float>(
-        sum_lanes(n, [&](int64_t i, int64_t count) { return load(dy + i, count, 0.f); })));
-    for (int64_t i = 0; i < n; i += kWidth) {
-      const int64_t count = std::min<int64_t>(kWidth, n - i);
-      store(dx + i, load(dy + i, count, 0.f) - exp(load(y + i, count, 0.f)) * total, count);
+  constexpr int64_t kPair = 2 * kWidth;
+  constexpr bool kPrefetch = sizeof(T) == 2;
+  constexpr bool kBF16 = std::is_same_v<T, BFloat16> || std::is_same_v<T, NativeBFloat16>;
+  // Pass 1: sum dy (log) or sum dy * y.
+  double total = 0.0;
+  for (int64_t start = 0; start < n; start += kChunk) {  // kChunk is a multiple of kPair
+    const int64_t end = std::min(n, start + kChunk);
+    vfloat acc[kUnroll] = {};
+    int64_t i = start;
+    for (; i + kPair <= end; i += kPair) {
+      if (kPrefetch) __builtin_prefetch(dx + i, 1, 3);
+      vfloat da, db;
+      load_pair_any(dy + i, da, db);
+      if (is_log) {
+        acc[0] += da;
+        acc[1] += db;
+      } else {
+        vfloat ya, yb;
+        load_pair_any(y + i, ya, yb);
+        acc[0] += da * ya;
+        acc[1] += db * yb;
+      }
     }
-  } else {
-    const vfloat dot = splat(static_cast<float>(sum_lanes(
-        n, [&](int64_t i, int64_t count) { return load(dy + i, count, 0.f) * load(y + i, count, 0.f); })));
-    for (int64_t i = 0; i < n; i += kWidth) {
-      const int64_t count = std::min<int64_t>(kWidth, n - i);
-      store(dx + i, load(y + i, count, 0.f) * (load(dy + i, count, 0.f) - dot), count);
+    for (; i < end; i += kWidth) {
+      const int64_t count = std::min<int64_t>(kWidth, end - i);
+      const vfloat d = load(dy + i, count, 0.f);
+      acc[2] += is_log ? d : d * load(y + i, count, 0.f);
     }
+    total += static_cast<double>(reduce_add((acc[0] + acc[1]) + (acc[2] + acc[3])));
+  }
+  // Pass 2.
+  const vfloat t = splat(static_cast<float>(total));
+  auto value = [&](vfloat yv, vfloat d) {
+    if (!is_log) return yv * (d - t);
+    return d - (kBF16 ? exp_impl<false, true>(yv) : exp(yv)) * t;
+  };
+  int64_t i = 0;
+  for (; i + kPair <= n; i += kPair) {
+    if (kPrefetch) {
+      __builtin_prefetch(y + n + i, 0, 3);
+      __builtin_prefetch(dy + n + i, 0, 3);
+    }
+    vfloat ya, yb, da, db;
+    load_pair_any(y + i, ya, yb);
+    load_pair_any(dy + i, da, db);
+    store_pair_any(dx + i, value(ya, da), value(yb, db));
+  }
+  for (; i < n; i += kWidth) {
+    const int64_t count = std::min<int64_t>(kWidth, n - i);
+    store(dx + i, value(load(y + i, count, 0.f), load(dy + i, count, 0.f)), count);
   }
 }
 
