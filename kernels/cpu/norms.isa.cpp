@@ -58,6 +58,8 @@ constexpr int64_t kGrain = 32768;        // elements of work below which one thr
 constexpr int64_t kCachedRow = 16384;    // softmax rows up to this length use the scratch row
 constexpr int64_t kChunk = 4096;         // f32 lane sums cover at most this many elements
 constexpr int kUnroll = 4;
+constexpr int64_t kNormBlockBytes = 8192;  // row blocks (softmax and norms); 2048 and 16384 measured slower
+constexpr int64_t kNormBlockRows = 32;
 
 int threads_for(int64_t work) { return work < kGrain ? 1 : omp_get_max_threads(); }
 
@@ -88,79 +90,101 @@ template <typename T> float row_max(const T* x, int64_t n) {
 }
 
 // ---- softmax forward ------------------------------------------------------------------------------
-// One row of up to kCachedRow elements. Whole pairs of vectors (2 * kWidth elements) go through
-// load_pair_any/store_pair_any (simd.h: for bf16 on AVX-512 the even and odd elements, no shuffle
-// on the loads), and the f32 scratch row holds the exponentials in the same lane order; the last
-// < 2 * kWidth elements go by single vectors in memory order. (Two rows interleaved, so that one
-// row's reductions overlap the other's vector work, measured slower for f32 4096 x 1024: four
-// streams to memory instead of two.)
-template <typename T> void softmax_cached_row(T* y, const T* x, int64_t n, bool is_log, float* scratch) {
+// Rows of up to kCachedRow elements, in blocks of `count` consecutive rows (each row's arithmetic is
+// the same as alone): the max of every row of the block, then their exp passes, then their write
+// passes, so that one row's serial tails (horizontal max and sum, log or division) overlap the next
+// row's vector work (short rows: 8192 x 256 bf16). Whole pairs of vectors (2 * kWidth elements) go
+// through load_pair_any/store_pair_any (simd.h: for bf16 on AVX-512 the even and odd elements, no
+// shuffle on the loads), and the f32 scratch rows hold the exponentials in the same lane order; the
+// last < 2 * kWidth elements of a row go by single vectors in memory order. (Two rows interleaved
+// within each pass measured slower for f32 4096 x 1024: four streams to memory instead of two.)
+template <typename T, bool is_log>
+void softmax_cached_rows(T* y, const T* x, int64_t count, int64_t n, float* scratch, int64_t ahead) {
   constexpr int64_t kPair = 2 * kWidth;
   constexpr bool kBF16 = std::is_same_v<T, BFloat16> || std::is_same_v<T, NativeBFloat16>;
-  // Max pass.
-  vfloat macc[kUnroll];
-  for (auto& a : macc) a = splat(-INFINITY);
-  int64_t i = 0;
-  for (; i + 2 * kPair <= n; i += 2 * kPair) {
-    vfloat v[4];
-    load_pair_any(x + i, v[0], v[1]);
-    load_pair_any(x + i + kPair, v[2], v[3]);
-    for (int u = 0; u < kUnroll; ++u) macc[u] = max(macc[u], v[u]);
-  }
-  for (; i < n; i += kWidth) macc[0] = max(macc[0], load(x + i, std::min<int64_t>(kWidth, n - i), -INFINITY));
-  const float m = reduce_max(max(max(macc[0], macc[1]), max(macc[2], macc[3])));
-  const vfloat vm = splat(m);
-  // Exp pass: e = exp(x - m) into the f32 scratch row (softmax), summed in f32 lanes per chunk.
-  // Meanwhile fetch the next row of x (rows are contiguous; a prefetch past the end of the
-  // tensor is harmless) and take the lines of this row of y for writing: rows of 4 KiB are
-  // whole pages, where the hardware prefetcher stops, and stores that miss would otherwise stall
-  // the write pass (1.6 -> 1.2 ms per 4096 x 1024 f32 rows, one thread).
-  double s = 0.0;
-  auto exp_at = [&](int64_t j, vfloat v) {
-    __builtin_prefetch(x + n + j, 0, 3);
-    __builtin_prefetch(y + j, 1, 3);
-    // bf16 results keep 8 significant bits: the coarse exp (2 instructions fewer) is ample.
-    const vfloat e = kBF16 ? exp_nonpositive_coarse(v - vm) : exp_nonpositive(v - vm);
-    if (!is_log) store(scratch + j, e);  // scratch has room for a whole last vector
-    return e;
-  };
-  for (int64_t start = 0; start < n; start += kChunk) {  // kChunk is a multiple of 2 * kPair
-    const int64_t end = std::min(n, start + kChunk);
-    vfloat acc[kUnroll] = {};
-    int64_t j = start;
-    for (; j + 2 * kPair <= end; j += 2 * kPair) {
+  const int64_t stride = n + kWidth;  // scratch rows: room for a whole last vector
+  float m[kNormBlockRows];
+  double s[kNormBlockRows];
+  // Max passes.
+  for (int64_t k = 0; k < count; ++k) {
+    const T* xk = x + k * n;
+    vfloat macc[kUnroll];
+    for (auto& a : macc) a = splat(-INFINITY);
+    int64_t i = 0;
+    for (; i + 2 * kPair <= n; i += 2 * kPair) {
       vfloat v[4];
-      load_pair_any(x + j, v[0], v[1]);
-      load_pair_any(x + j + kPair, v[2], v[3]);
-      for (int u = 0; u < kUnroll; ++u) acc[u] += exp_at(j + u * kWidth, v[u]);
+      load_pair_any(xk + i, v[0], v[1]);
+      load_pair_any(xk + i + kPair, v[2], v[3]);
+      for (int u = 0; u < kUnroll; ++u) macc[u] = max(macc[u], v[u]);
     }
-    if (j + kPair <= end) {
-      vfloat a, b;
-      load_pair_any(x + j, a, b);
-      acc[0] += exp_at(j, a);
-      acc[1] += exp_at(j + kWidth, b);
-      j += kPair;
-    }
-    for (; j < end; j += kWidth) acc[0] += exp_at(j, load(x + j, std::min<int64_t>(kWidth, end - j), -INFINITY));
-    s += static_cast<double>(reduce_add((acc[0] + acc[1]) + (acc[2] + acc[3])));
+    for (; i < n; i += kWidth) macc[0] = max(macc[0], load(xk + i, std::min<int64_t>(kWidth, n - i), -INFINITY));
+    m[k] = reduce_max(max(max(macc[0], macc[1]), max(macc[2], macc[3])));
   }
-  // Write pass.
-  int64_t j = 0;
-  if (is_log) {
-    const vfloat shift = splat(static_cast<float>(m + std::log(s)));
-    for (; j + kPair <= n; j += kPair) {
-      vfloat a, b;
-      load_pair_any(x + j, a, b);
-      store_pair_any(y + j, a - shift, b - shift);
+  // Exp passes: e = exp(x - m) into the f32 scratch rows (softmax), summed in f32 lanes per chunk.
+  // Meanwhile fetch the rows `ahead` elements further on (the next block; a prefetch past the end
+  // of the tensor is harmless) and take the lines of these rows of y for writing: rows of <= 4 KiB
+  // end within a page, where the hardware prefetcher stops, and stores that miss would otherwise
+  // stall the write pass (1.6 -> 1.2 ms per 4096 x 1024 f32 rows, one thread).
+  for (int64_t k = 0; k < count; ++k) {
+    const T* xk = x + k * n;
+    T* yk = y + k * n;
+    float* ek = scratch + k * stride;
+    const vfloat vm = splat(m[k]);
+    auto exp_at = [&](int64_t j, vfloat v) {
+      if (sizeof(T) == 4 || j % kPair == 0) {  // once per 64 bytes of x and of y
+        __builtin_prefetch(xk + ahead + j, 0, 3);
+        __builtin_prefetch(yk + j, 1, 3);
+      }
+      // bf16 results keep 8 significant bits: the coarse exp (2 instructions fewer) is ample.
+      const vfloat e = kBF16 ? exp_nonpositive_coarse(v - vm) : exp_nonpositive(v - vm);
+      if constexpr (!is_log) store(ek + j, e);
+      return e;
+    };
+    double sum = 0.0;
+    for (int64_t start = 0; start < n; start += kChunk) {  // kChunk is a multiple of 2 * kPair
+      const int64_t end = std::min(n, start + kChunk);
+      vfloat acc[kUnroll] = {};
+      int64_t j = start;
+      for (; j + 2 * kPair <= end; j += 2 * kPair) {
+        vfloat v[4];
+        load_pair_any(xk + j, v[0], v[1]);
+        load_pair_any(xk + j + kPair, v[2], v[3]);
+        for (int u = 0; u < kUnroll; ++u) acc[u] += exp_at(j + u * kWidth, v[u]);
+      }
+      if (j + kPair <= end) {
+        vfloat a, b;
+        load_pair_any(xk + j, a, b);
+        acc[0] += exp_at(j, a);
+        acc[1] += exp_at(j + kWidth, b);
+        j += kPair;
+      }
+      for (; j < end; j += kWidth) acc[0] += exp_at(j, load(xk + j, std::min<int64_t>(kWidth, end - j), -INFINITY));
+      sum += static_cast<double>(reduce_add((acc[0] + acc[1]) + (acc[2] + acc[3])));
     }
-    for (; j < n; j += kWidth) {
-      const int64_t count = std::min<int64_t>(kWidth, n - j);
-      store(y + j, load(x + j, count, 0.f) - shift, count);
+    s[k] = sum;
+  }
+  // Write passes.
+  for (int64_t k = 0; k < count; ++k) {
+    const T* xk = x + k * n;
+    T* yk = y + k * n;
+    const float* ek = scratch + k * stride;
+    int64_t j = 0;
+    if constexpr (is_log) {
+      const vfloat shift = splat(static_cast<float>(m[k] + std::log(s[k])));
+      for (; j + kPair <= n; j += kPair) {
+        vfloat a, b;
+        load_pair_any(xk + j, a, b);
+        store_pair_any(yk + j, a - shift, b - shift);
+      }
+      for (; j < n; j += kWidth) {
+        const int64_t c = std::min<int64_t>(kWidth, n - j);
+        store(yk + j, load(xk + j, c, 0.f) - shift, c);
+      }
+    } else {
+      const vfloat inv = splat(static_cast<float>(1.0 / s[k]));
+      for (; j + kPair <= n; j += kPair) store_pair_any(yk + j, load(ek + j) * inv, load(ek + j + kWidth) * inv);
+      for (; j < n; j += kWidth) store(yk + j, load(ek + j) * inv, std::min<int64_t>(kWidth, n - j));
     }
-  } else {
-    const vfloat inv = splat(static_cast<float>(1.0 / s));
-    for (; j + kPair <= n; j += kPair) store_pair_any(y + j, load(scratch + j) * inv, load(scratch + j + kWidth) * inv);
-    for (; j < n; j += kWidth) store(y + j, load(scratch + j) * inv, std::min<int64_t>(kWidth, n - j));
   }
 }
 
@@ -202,16 +226,28 @@ template <typename T> void softmax_long_row(T* y, const T* x, int64_t n, bool is
 }
 
 template <typename T> void softmax_impl(T* y, const T* x, int64_t rows, int64_t cols, bool is_log) {
+  if (rows == 0 || cols == 0) return;
   if (cols > kCachedRow) {
 #pragma omp parallel for schedule(static) num_threads(threads_for(rows * cols))
     for (int64_t r = 0; r < rows; ++r) softmax_long_row(y + r * cols, x + r * cols, cols, is_log);
     return;
   }
-#pragma omp parallel num_threads(threads_for(rows * cols))
+  // Blocks of rows of at most kNormBlockBytes of x; rows of 4 KiB and more one at a time (f32
+  // 4096 x 1024 measured ~4% slower in pairs).
+  const int64_t row_bytes = cols * static_cast<int64_t>(sizeof(T));
+  const int64_t block = row_bytes >= 4096 ? 1 : std::clamp<int64_t>(kNormBlockBytes / row_bytes, 1, kNormBlockRows);
+  const int64_t blocks = (rows + block - 1) / block;
+  const int threads = static_cast<int>(std::min<int64_t>(threads_for(rows * cols), blocks));
+#pragma omp parallel num_threads(threads)
   {
-    std::vector<float> scratch(is_log ? 0 : static_cast<size_t>(cols + kWidth));
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) softmax_cached_row(y + r * cols, x + r * cols, cols, is_log, scratch.data());
+    std::vector<float> scratch(is_log ? 0 : static_cast<size_t>(block * (cols + kWidth)));
+    const int t = omp_get_thread_num(), count = omp_get_num_threads();
+    const int64_t first = blocks * t / count * block, last = std::min(rows, blocks * (t + 1) / count * block);
+    for (int64_t r = first; r < last; r += block) {
+      const int64_t n = std::min(block, last - r);
+      if (is_log) softmax_cached_rows<T, true>(y + r * cols, x + r * cols, n, cols, scratch.data(), n * cols);
+      else softmax_cached_rows<T, false>(y + r * cols, x + r * cols, n, cols, scratch.data(), n * cols);
+    }
   }
 }
 
@@ -373,12 +409,11 @@ void norm_write_row(T* yr, const T* xr, const float* weight, const float* bias, 
 // their write passes. The statistics of consecutive rows are independent, so each row's serial tail
 // (horizontal sums, sqrt, division: ~100 cycles) overlaps the next row's loads instead of stalling
 // short rows (bf16 8192 x 256: ~16 vectors per row).
-constexpr int64_t kNormBlockBytes = 8192;  // 2048 and 16384 measured slower
-constexpr int64_t kNormBlockRows = 32;
 
 template <typename T, bool kCentered, bool kWeight, bool kBias>
 void norm_forward_all(T* y, float* mean, float* rstd, const T* x, const float* weight, const float* bias, int64_t rows,
                       int64_t cols, double eps) {
+  if (rows == 0 || cols == 0) return;
   const int64_t block = std::clamp<int64_t>(kNormBlockBytes / std::max<int64_t>(1, cols * sizeof(T)), 1, kNormBlockRows);
   const int threads = static_cast<int>(std::min<int64_t>(threads_for(rows * cols), (rows + block - 1) / block));
 #pragma omp parallel num_threads(threads)

@@ -146,6 +146,9 @@ TEST_CASE("fused softmax and log_softmax match the f64 composite on every ISA", 
         const Tensor x = random_tensor(shape, d, -4, 4);
         for (bool is_log : {false, true}) check_softmax(x, -1, is_log, describe(isa, shape, d));
       }
+      // Many rows: blocks of rows (a partial last one) split over both threads.
+      const Tensor many = random_tensor({300, 129}, d, -4, 4);
+      for (bool is_log : {false, true}) check_softmax(many, -1, is_log, describe(isa, {300, 129}, d));
       // Long rows take the chunked online path.
       const Tensor long_rows = random_tensor({3, 20000}, d, -8, 8);
       for (bool is_log : {false, true}) check_softmax(long_rows, 1, is_log, describe(isa, {3, 20000}, d));
