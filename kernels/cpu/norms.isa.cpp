@@ -17,13 +17,20 @@
 //     saved by the ops: y (softmax), mean and rstd as f32 [R] (norms).
 //
 // Bytes per call (the memory traffic the kernels aim for): forward R*C*sizeof(T) read + the same
-// written; backward two such reads (y or x, and dy) + one write. FLOPs are a few per element,
-// ~11 vector instructions per 16 elements for softmax's exp (simd.h): the norms, the backward
-// kernels and the f32 softmax forward run near the bandwidth of the cache level their data sits
-// in (the softmax forward once it prefetches across rows: see the exp pass); the bf16 softmax
-// forward, with half the bytes per element, is bound by the ~19 vector instructions per 16
-// elements (max, exp, scale, bf16 conversions) on the two AVX-512 ports (see
-// bench/kernels/norms_bench.cpp).
+// written; backward two such reads (y or x, and dy) + one write. The f32 kernels run at the
+// bandwidth of the cache level their data sits in. With bf16 storage (half the bytes per element,
+// so twice the elements per second for the same bandwidth) the norms and the backward kernels
+// come near it too; the softmax forward is bound by its vector instructions: per 16 elements the
+// exp alone is ~10 (the coarse one, simd.h), ~5 cycles on the two AVX-512 ports with its sum
+// (measured from L1), plus the max pass, the scratch store and the write pass (~12 cycles in all,
+// measured with the row in L2), against the ~9 cycles per 16 elements that 80% of the copy
+// bandwidth (~30 GB/s one thread) leaves (see bench/kernels/NOTES.md).
+//
+// bf16 with AVX-512: where the lane order does not matter (sums, max) or is kept (exp into the
+// scratch row and back, the norm backward's pass 1 with the weight and dw/db partials in the same
+// order), whole pairs of vectors are loaded as the even and odd halves of 32-bit words (one shift
+// and one and; simd.h load_pair_any) instead of a vpermw per vector, and stored back with
+// vcvtne2ps2bf16 + one vpermw per pair (store_pair_any).
 //
 // Passes: a row is read from memory once and then re-read from L1/L2 (statistics pass, then the
 // write pass). layer_norm takes both moments of d = x - x[0] in one pass (a second pass over
@@ -32,10 +39,14 @@
 // element). Longer softmax rows go in chunks: the max and the
 // rescaled sum of each chunk are taken while the chunk is in L1 (online softmax: s = s * exp(m_old
 // - m_new) + chunk sum), then one write pass recomputes exp: two reads of x from memory.
-// Sums accumulate in f32 lanes (4 vectors) per chunk of at most kChunk elements and in double
-// across chunks. Rows are split across OpenMP threads above kGrain elements of work; the norm
-// backward gives each thread a block of rows and its own f32 dw/db partial row, summed at the end
-// in double. Reference: the composites of ops/nn_functional.cpp in float64.
+// Short rows go in blocks of up to kNormBlockBytes (softmax and norm forward, 16-bit norm
+// backward): each pass over every row of the block before the next pass, so that a row's serial
+// tail (horizontal sums, sqrt, log, division) overlaps the next row's work; the next block is
+// prefetched meanwhile (rows end within a page, where the hardware prefetcher stops).
+// Sums accumulate in f32 lanes per chunk of at most kChunk elements and in double across chunks.
+// Rows are split across OpenMP threads above kGrain elements of work; the norm backward gives each
+// thread a block of rows and its own f32 dw/db partial rows (on cache lines of their own), summed
+// at the end in double. Reference: the composites of ops/nn_functional.cpp in float64.
 #include <omp.h>
 
 #include <algorithm>
@@ -232,10 +243,12 @@ template <typename T> void softmax_impl(T* y, const T* x, int64_t rows, int64_t 
     for (int64_t r = 0; r < rows; ++r) softmax_long_row(y + r * cols, x + r * cols, cols, is_log);
     return;
   }
-  // Blocks of rows of at most kNormBlockBytes of x; rows of 4 KiB and more one at a time (f32
-  // 4096 x 1024 measured ~4% slower in pairs).
+  // Blocks of rows of at most kNormBlockBytes of x for 16-bit rows of up to 2 KiB and for f32 rows
+  // of up to 256 bytes; other rows one at a time (f32 8192 x 256 measured ~10% slower in blocks,
+  // 4096 x 1024 ~4%).
   const int64_t row_bytes = cols * static_cast<int64_t>(sizeof(T));
-  const int64_t block = row_bytes >= 4096 ? 1 : std::clamp<int64_t>(kNormBlockBytes / row_bytes, 1, kNormBlockRows);
+  const bool blocked = sizeof(T) == 2 ? row_bytes < 4096 : row_bytes <= 256;
+  const int64_t block = blocked ? std::clamp<int64_t>(kNormBlockBytes / row_bytes, 1, kNormBlockRows) : 1;
   const int64_t blocks = (rows + block - 1) / block;
   const int threads = static_cast<int>(std::min<int64_t>(threads_for(rows * cols), blocks));
 #pragma omp parallel num_threads(threads)
