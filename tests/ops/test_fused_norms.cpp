@@ -146,6 +146,9 @@ TEST_CASE("fused softmax and log_softmax match the f64 composite on every ISA", 
         const Tensor x = random_tensor(shape, d, -4, 4);
         for (bool is_log : {false, true}) check_softmax(x, -1, is_log, describe(isa, shape, d));
       }
+      // Many rows: blocks of rows (a partial last one) split over both threads.
+      const Tensor many = random_tensor({300, 129}, d, -4, 4);
+      for (bool is_log : {false, true}) check_softmax(many, -1, is_log, describe(isa, {300, 129}, d));
       // Long rows take the chunked online path.
       const Tensor long_rows = random_tensor({3, 20000}, d, -8, 8);
       for (bool is_log : {false, true}) check_softmax(long_rows, 1, is_log, describe(isa, {3, 20000}, d));
@@ -333,18 +336,24 @@ TEST_CASE("16-bit storage gives the f32 computation rounded once", "[fused]") {
         const Tensor x = random_tensor(shape, d, -6, 6);
         const Tensor x32 = x.to(DType::f32);
         const Tensor w = random_tensor({shape[1]}, DType::f32);
-        CHECK(all(softmax(x, -1) == softmax(x32, -1).to(d)).item<bool>());
-        CHECK(all(log_softmax(x, -1) == log_softmax(x32, -1).to(d)).item<bool>());
+        // bf16 (AVX-512) sums its rows in another lane order (even and odd elements) and softmax's
+        // exp is the coarse one (relative error < 1e-5): an f32 result near a bf16 rounding boundary
+        // may round the other way, a few elements in a thousand; a rounding bug would change about
+        // half of them. f16 takes the f32 arithmetic exactly.
+        const int64_t allowed = d == DType::bf16 ? x.numel() / 100 : 0;
+        auto differing = [](const Tensor& a, const Tensor& b) { return sum((a != b).to(DType::i64)).item<int64_t>(); };
+        CHECK(differing(softmax(x, -1), softmax(x32, -1).to(d)) <= allowed);
+        CHECK(differing(log_softmax(x, -1), log_softmax(x32, -1).to(d)) <= allowed);
         // layer_norm: where the compiler contracts a multiply-add into an FMA may differ between the
         // instantiations, which can move an f32 result across a rounding boundary now and then;
         // a rounding bug (truncation) would change about half of the elements.
         const Tensor differs = layer_norm(x, {shape[1]}, w, w) != layer_norm(x32, {shape[1]}, w, w).to(d);
         CHECK(sum(differs.to(DType::i64)).item<int64_t>() <= x.numel() / 100);
-        CHECK(all(rms_norm(x, {shape[1]}, w, 1e-6) == rms_norm(x32, {shape[1]}, w, 1e-6).to(d)).item<bool>());
+        CHECK(differing(rms_norm(x, {shape[1]}, w, 1e-6), rms_norm(x32, {shape[1]}, w, 1e-6).to(d)) <= allowed);
         const Tensor y = softmax(x, -1);
         const Tensor dy = random_tensor(shape, d);
-        CHECK(all(softmax_backward(y, dy, -1) == softmax_backward(y.to(DType::f32), dy.to(DType::f32), -1).to(d))
-                  .item<bool>());
+        CHECK(differing(softmax_backward(y, dy, -1),
+                        softmax_backward(y.to(DType::f32), dy.to(DType::f32), -1).to(d)) <= allowed);
       }
     }
   }
