@@ -141,8 +141,13 @@ def build_section(rows, info, env):
             if target and keel:
                 kind, value, peer = target
                 if kind == "ratio" and peer in by_impl:
-                    verdicts.append((group, case, threads, keel_speed / speed(by_impl[peer])[0] >= value,
-                                     f"{keel_speed / speed(by_impl[peer])[0]:.2f}x {peer}"))
+                    why = f"{keel_speed / speed(by_impl[peer])[0]:.2f}x {peer}"
+                    if group.startswith("attention") and limit:
+                        # The best any kernel doing flash's FLOPs could do: all of them at the FMA
+                        # peak, against the composite's measured time.
+                        best = by_impl[peer]["seconds"] / (keel["flops"] / (limit * 1e9))
+                        why += f"; at most {best:.2f}x with every FLOP at the FMA peak"
+                    verdicts.append((group, case, threads, keel_speed / speed(by_impl[peer])[0] >= value, why))
                 elif kind == "limit" and limit:
                     verdicts.append((group, case, threads, keel_speed >= value * limit, f"{100 * keel_speed / limit:.0f}% of limit"))
         lines.append("")
