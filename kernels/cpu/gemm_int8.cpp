@@ -117,56 +117,92 @@ void epilogue_row_scalar(const Epilogue& e, int64_t i, int64_t j0, int64_t count
 
 // The same with AVX-512, 16 columns at a time (identical results: the same f32 operations in the
 // same order, IEEE division, round-half-even, and the NaN-to-qmin clamp of quantize_value).
+template <Int8GemmOutput kOutput>
+using OutElement = std::conditional_t<kOutput == Int8GemmOutput::s32, int32_t,
+                                      std::conditional_t<kOutput == Int8GemmOutput::f32, float,
+                                                         std::conditional_t<kOutput == Int8GemmOutput::u8, uint8_t, int8_t>>>;
+
+// The output conversion of 16 exact sums v (zero points folded in) of one row: the f32 epilogue
+// real = v * multiplier + bias, then the output dtype; stores the lanes of mask at out.
+template <Int8GemmOutput kOutput>
+KEEL_TARGET_VNNI inline __attribute__((always_inline)) void finish_vector(const Epilogue& e, __m512i v, __m512 multiplier,
+                                                                         __m512 bias, OutElement<kOutput>* out,
+                                                                         __mmask16 mask) {
+  if constexpr (kOutput == Int8GemmOutput::s32) {
+    _mm512_mask_storeu_epi32(out, mask, v);
+  } else {
+    __m512 real = _mm512_mul_ps(_mm512_cvtepi32_ps(v), multiplier);
+    real = _mm512_add_ps(real, bias);
+    if constexpr (kOutput == Int8GemmOutput::f32) {
+      _mm512_mask_storeu_ps(out, mask, real);
+    } else {
+      const Int8GemmArgs& args = *e.args;
+      __m512 y = _mm512_roundscale_ps(_mm512_div_ps(real, _mm512_set1_ps(args.out_scale)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      y = _mm512_add_ps(y, _mm512_set1_ps(static_cast<float>(args.out_zero_point)));
+      y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(e.qmin)), _mm512_set1_ps(e.qmax));  // vmaxps gives its second operand for NaN
+      const __m512i q = _mm512_cvtps_epi32(y);
+      if constexpr (kOutput == Int8GemmOutput::u8) _mm512_mask_cvtusepi32_storeu_epi8(out, mask, q);
+      else _mm512_mask_cvtsepi32_storeu_epi8(out, mask, q);
+    }
+  }
+}
+
+// out[i0 + r, j0 .. j0 + count) for r < rows from the raw sums acc[r * ld ..]. A full 64-column
+// block (the VNNI micro-tile) loads its column operands once for all its rows.
 template <Int8GemmOutput kOutput, bool kHasRows>
-KEEL_TARGET_VNNI void epilogue_row_avx512(const Epilogue& e, int64_t i, int64_t j0, int64_t count,
-                                          const int32_t* __restrict acc) {
+KEEL_TARGET_VNNI void epilogue_block_avx512(const Epilogue& e, int64_t i0, int64_t rows, int64_t j0, int64_t count,
+                                            const int32_t* __restrict acc, int64_t ld) {
   const Int8GemmArgs& args = *e.args;
-  const __m512i row_sum = _mm512_set1_epi32(kHasRows ? e.row_sums[i] : 0);
-  const __m512 out_scale = _mm512_set1_ps(args.out_scale), out_zp = _mm512_set1_ps(static_cast<float>(args.out_zero_point));
-  const __m512 qmin = _mm512_set1_ps(e.qmin), qmax = _mm512_set1_ps(e.qmax);
+  OutElement<kOutput>* out = static_cast<OutElement<kOutput>*>(args.out) + i0 * args.out_row_stride + j0;
   const int32_t* __restrict column_term = e.column_term.data() + j0;
   const int32_t* __restrict zb = e.zb.data() + j0;
   const float* __restrict multiplier = e.multiplier.data() + j0;
   const float* __restrict bias = e.bias.data() + j0;
-  using Out = std::conditional_t<kOutput == Int8GemmOutput::s32, int32_t,
-                                 std::conditional_t<kOutput == Int8GemmOutput::f32, float,
-                                                    std::conditional_t<kOutput == Int8GemmOutput::u8, uint8_t, int8_t>>>;
-  Out* __restrict out = static_cast<Out*>(args.out) + i * args.out_row_stride + j0;
-  // Full vectors, then one masked tail (the same code with a mask of ones compiles to plain moves
-  // only when the mask is a constant).
-  auto vector_at = [&](int64_t t, __mmask16 mask) __attribute__((always_inline)) {
-    __m512i v = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mask, acc + t), _mm512_maskz_loadu_epi32(mask, column_term + t));
-    if constexpr (kHasRows) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mask, zb + t), row_sum));
-    if constexpr (kOutput == Int8GemmOutput::s32) {
-      _mm512_mask_storeu_epi32(out + t, mask, v);
-    } else {
-      __m512 real = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_maskz_loadu_ps(mask, multiplier + t));
-      real = _mm512_add_ps(real, _mm512_maskz_loadu_ps(mask, bias + t));
-      if constexpr (kOutput == Int8GemmOutput::f32) {
-        _mm512_mask_storeu_ps(out + t, mask, real);
-      } else {
-        __m512 y = _mm512_roundscale_ps(_mm512_div_ps(real, out_scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        y = _mm512_add_ps(y, out_zp);
-        y = _mm512_min_ps(_mm512_max_ps(y, qmin), qmax);  // vmaxps gives its second operand for NaN
-        const __m512i q = _mm512_cvtps_epi32(y);
-        if constexpr (kOutput == Int8GemmOutput::u8) _mm512_mask_cvtusepi32_storeu_epi8(out + t, mask, q);
-        else _mm512_mask_cvtsepi32_storeu_epi8(out + t, mask, q);
+  if (count == 64) {
+    __m512i ct[4], zbv[4];
+    __m512 mul[4], add[4];
+    for (int v = 0; v < 4; ++v) {
+      ct[v] = _mm512_loadu_si512(column_term + 16 * v);
+      if constexpr (kHasRows) zbv[v] = _mm512_loadu_si512(zb + 16 * v);
+      mul[v] = _mm512_loadu_ps(multiplier + 16 * v);
+      add[v] = _mm512_loadu_ps(bias + 16 * v);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const __m512i row_sum = _mm512_set1_epi32(kHasRows ? e.row_sums[i0 + r] : 0);
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) {
+        __m512i x = _mm512_add_epi32(_mm512_loadu_si512(acc + r * ld + 16 * v), ct[v]);
+        if constexpr (kHasRows) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(zbv[v], row_sum));
+        finish_vector<kOutput>(e, x, mul[v], add[v], out + r * args.out_row_stride + 16 * v, __mmask16(0xffff));
       }
     }
-  };
-  int64_t t = 0;
-  for (; t + 16 <= count; t += 16) vector_at(t, __mmask16(0xffff));
-  if (t < count) vector_at(t, static_cast<__mmask16>((1u << (count - t)) - 1));
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const __m512i row_sum = _mm512_set1_epi32(kHasRows ? e.row_sums[i0 + r] : 0);
+    for (int64_t t = 0; t < count; t += 16) {
+      const __mmask16 mask = count - t >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (count - t)) - 1);
+      __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mask, acc + r * ld + t), _mm512_maskz_loadu_epi32(mask, column_term + t));
+      if constexpr (kHasRows) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mask, zb + t), row_sum));
+      finish_vector<kOutput>(e, x, _mm512_maskz_loadu_ps(mask, multiplier + t), _mm512_maskz_loadu_ps(mask, bias + t),
+                             out + r * args.out_row_stride + t, mask);
+    }
+  }
 }
 
-using EpilogueRow = void (*)(const Epilogue&, int64_t, int64_t, int64_t, const int32_t*);
+void epilogue_block_scalar(const Epilogue& e, int64_t i0, int64_t rows, int64_t j0, int64_t count, const int32_t* acc,
+                           int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r) epilogue_row_scalar(e, i0 + r, j0, count, acc + r * ld);
+}
 
-template <bool kHasRows> EpilogueRow pick_avx512_epilogue(Int8GemmOutput output) {
+using EpilogueBlock = void (*)(const Epilogue&, int64_t, int64_t, int64_t, int64_t, const int32_t*, int64_t);
+
+template <bool kHasRows> EpilogueBlock pick_avx512_epilogue(Int8GemmOutput output) {
   switch (output) {
-    case Int8GemmOutput::s32: return &epilogue_row_avx512<Int8GemmOutput::s32, kHasRows>;
-    case Int8GemmOutput::f32: return &epilogue_row_avx512<Int8GemmOutput::f32, kHasRows>;
-    case Int8GemmOutput::u8: return &epilogue_row_avx512<Int8GemmOutput::u8, kHasRows>;
-    default: return &epilogue_row_avx512<Int8GemmOutput::i8, kHasRows>;
+    case Int8GemmOutput::s32: return &epilogue_block_avx512<Int8GemmOutput::s32, kHasRows>;
+    case Int8GemmOutput::f32: return &epilogue_block_avx512<Int8GemmOutput::f32, kHasRows>;
+    case Int8GemmOutput::u8: return &epilogue_block_avx512<Int8GemmOutput::u8, kHasRows>;
+    default: return &epilogue_block_avx512<Int8GemmOutput::i8, kHasRows>;
   }
 }
 
@@ -183,9 +219,11 @@ struct VnniPath {
   static constexpr int64_t kKGroup = 4;   // k values per vpdpbusd lane
   using AElement = uint8_t;
   using BElement = int8_t;
-  // Measured on the development machine (1024^3 and 2048^3, 1 and 2 threads): K blocks of 1024
-  // beat 256 and 512 by a few percent; the B strip (64 KiB) streams from L2 without loss.
-  static constexpr int64_t kKC = 1024;
+  // Measured on the development machine (all the benchmark's shapes, 1 and 2 threads): one K block
+  // up to K = 4096 (B strips of up to 256 KiB, streamed from L2) is as fast as K blocks of
+  // 256 / 512 / 1024 with tiles of 48 x 64 .. 96 x 128 (the partial sums then wait in a tile
+  // buffer), and each micro-tile goes through the epilogue straight after its sums.
+  static constexpr int64_t kKC = 4096;
   static constexpr int64_t kMC = 96;
   static constexpr int64_t kNC = 128;
 };
@@ -278,7 +316,9 @@ KEEL_TARGET_VNNI void pack_b_vnni(const Int8GemmArgs& args, int64_t j0, int64_t 
 }
 
 // c[rows x 64] (row stride ldc) = (accumulate ? c : 0) + a[rows x 4*groups] * strip, where a is
-// row-major u8 (row stride lda) and strip a packed B strip ([groups][64][4]).
+// row-major u8 (row stride lda) and strip a packed B strip ([groups][64][4]). 24 zmm accumulators,
+// 4 B vectors and one broadcast register: 24 vpdpbusd per 10 loads. (The epilogue is not fused
+// into this function: GCC then spills the accumulators in the k loop.)
 template <int kRows>
 KEEL_TARGET_VNNI void micro_vnni(int64_t groups, const uint8_t* a, int64_t lda, const int8_t* strip, int32_t* c,
                                  int64_t ldc, bool accumulate) {
@@ -417,8 +457,12 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
   const int64_t m = args.m, n = args.n, k = args.k;
   const int64_t kp = round_up(k, 4);
   const int64_t strips = ceil_div(n, nr);
-  Buffer<BElement> b_packed = allocate<BElement>(strips * nr * kp);
-  std::vector<int32_t> col_sums(strips * nr);
+  // B: packed beforehand (pack_int8_b), or here, shared out over the threads.
+  const bool prepacked = args.packed_b != nullptr;
+  Buffer<BElement> b_buffer = prepacked ? nullptr : allocate<BElement>(strips * nr * kp);
+  std::vector<int32_t> col_sums_buffer(prepacked ? 0 : strips * nr);
+  const BElement* b_packed = prepacked ? static_cast<const BElement*>(args.packed_b->data.get()) : b_buffer.get();
+  const int32_t* col_sums = prepacked ? args.packed_b->column_sums.data() : col_sums_buffer.data();
   // A is read in place when it already is what the VNNI kernel reads; otherwise copied.
   constexpr bool vnni = std::is_same_v<Path, VnniPath>;
   const bool a_in_place = vnni && !args.a_is_signed && args.a_col_stride == 1 && k % 4 == 0;
@@ -426,6 +470,10 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
   Buffer<AElement> a_packed = a_in_place ? nullptr : allocate<AElement>(m * kp);
   const AElement* a_rows = a_in_place ? static_cast<const AElement*>(args.a) : a_packed.get();
   const int64_t lda = a_in_place ? args.a_row_stride : kp;
+  if (prepacked)  // the column terms from the stored sums (O(N), before any thread starts)
+    for (int64_t j = 0; j < n; ++j)
+      e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
+  const bool prologue = !prepacked || !a_in_place || need_row_sums;
 
   // Tiles: shrink them until every thread has a few.
   int64_t mc = Path::kMC, nc = Path::kNC;
@@ -437,14 +485,17 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    // One barrier before the tiles: B's strips (with their column terms) and A's rows (only when A
-    // is copied or its row sums are needed) are shared out first.
+    // One barrier before the tiles, when there is a prologue: B's strips (with their column terms;
+    // not when B is prepacked) and A's rows (only when A is copied or its row sums are needed)
+    // are shared out first.
+    if (!prepacked) {
 #pragma omp for schedule(static) nowait
-    for (int64_t s = 0; s < strips; ++s) {
-      if constexpr (vnni) pack_b_vnni(args, s * nr, kp, b_packed.get() + s * nr * kp, col_sums.data() + s * nr);
-      else pack_b_avx2(args, s * nr, kp, b_packed.get() + s * nr * kp, col_sums.data() + s * nr);
-      for (int64_t j = s * nr; j < std::min(n, (s + 1) * nr); ++j)
-        e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
+      for (int64_t s = 0; s < strips; ++s) {
+        if constexpr (vnni) pack_b_vnni(args, s * nr, kp, b_buffer.get() + s * nr * kp, col_sums_buffer.data() + s * nr);
+        else pack_b_avx2(args, s * nr, kp, b_buffer.get() + s * nr * kp, col_sums_buffer.data() + s * nr);
+        for (int64_t j = s * nr; j < std::min(n, (s + 1) * nr); ++j)
+          e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
+      }
     }
     if (!a_in_place || need_row_sums) {
 #pragma omp for schedule(static) nowait
@@ -459,9 +510,14 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
         }
       }
     }
-    Buffer<int32_t> tile = allocate<int32_t>(mc * nc);
+    // All of K in one block: each micro-tile goes through the epilogue straight away from a small
+    // buffer that stays in L1, where a tile of mc x nc sums would fill L1 (48 KiB here).
+    const bool one_block = kp <= kc;
+    Buffer<int32_t> tile = allocate<int32_t>(one_block ? kMR * nr : mc * nc);
+    if (prologue) {
 #pragma omp barrier
-    const EpilogueRow epilogue_row = !vnni               ? &epilogue_row_scalar
+    }
+    const EpilogueBlock epilogue_block = !vnni           ? &epilogue_block_scalar
                                      : e.row_sums.empty() ? pick_avx512_epilogue<false>(args.output)
                                                           : pick_avx512_epilogue<true>(args.output);
     // Few row tiles (a short A, e.g. a linear layer's batch): tiles in column-major order, in
@@ -471,23 +527,32 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
     const bool by_columns = m_tiles < 2 * threads;
     auto compute_tile = [&](int64_t i0, int64_t j0) {
       const int64_t rows = std::min(mc, m - i0), columns = std::min(nc, n - j0);
+      if (one_block) {
+        for (int64_t js = 0; js < columns; js += nr) {
+          const BElement* strip = b_packed + (j0 + js) / nr * nr * kp;
+          for (int64_t is = 0; is < rows; is += kMR) {
+            const int64_t strip_rows = std::min(kMR, rows - is);
+            call_micro<Path>(strip_rows, kp / group, a_rows + (i0 + is) * lda, lda, strip, tile.get(), nr, false);
+            epilogue_block(e, i0 + is, strip_rows, j0 + js, std::min(nr, columns - js), tile.get(), nr);
+          }
+        }
+        return;
+      }
       if (kp == 0) {
         std::fill(tile.get(), tile.get() + mc * nc, 0);
-        for (int64_t r = 0; r < rows; ++r) epilogue_row(e, i0 + r, j0, columns, tile.get() + r * nc);
+        epilogue_block(e, i0, rows, j0, columns, tile.get(), nc);
       }
       for (int64_t p0 = 0; p0 < kp; p0 += kc) {
         const int64_t depth = std::min(kc, kp - p0);
         const bool last = p0 + depth == kp;
         for (int64_t js = 0; js < columns; js += nr) {
-          const BElement* strip = b_packed.get() + (j0 + js) / nr * nr * kp + p0 * nr;
+          const BElement* strip = b_packed + (j0 + js) / nr * nr * kp + p0 * nr;
           for (int64_t is = 0; is < rows; is += kMR) {
             const int64_t strip_rows = std::min(kMR, rows - is);
             int32_t* block = tile.get() + is * nc + js;
             call_micro<Path>(strip_rows, depth / group, a_rows + (i0 + is) * lda + p0, lda, strip, block, nc, p0 > 0);
             // After the last K block, the epilogue reads the micro-tile while it is still in L1.
-            if (last)
-              for (int64_t r = 0; r < strip_rows; ++r)
-                epilogue_row(e, i0 + is + r, j0 + js, std::min(nr, columns - js), block + r * nc);
+            if (last) epilogue_block(e, i0 + is, strip_rows, j0 + js, std::min(nr, columns - js), block, nc);
           }
         }
       }
@@ -503,9 +568,14 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
 }
 
 // ---- scalar path ------------------------------------------------------------------------------
-void run_scalar(const Int8GemmArgs& args, Epilogue& e, int threads) {
+void run_scalar(const Int8GemmArgs& given, Epilogue& e, int threads) {
+  Int8GemmArgs args = given;
+  if (given.packed_b) {  // the scalar packing is B as [N, K] row-major
+    args.b = static_cast<const int8_t*>(given.packed_b->data.get());
+    args.b_n_stride = given.k;
+    args.b_k_stride = 1;
+  }
   const int64_t m = args.m, n = args.n, k = args.k;
-  std::vector<int32_t> col_sums(n, 0);
   for (int64_t j = 0; j < n; ++j) {
     int32_t sum = 0;
     for (int64_t p = 0; p < k; ++p) sum += b_at(args, j, p);
@@ -527,32 +597,76 @@ void run_scalar(const Int8GemmArgs& args, Epilogue& e, int threads) {
   }
 }
 
-enum class Path { vnni, avx2, scalar };
-
-Path pick_path() {
+Int8GemmPath pick_path() {
   const CpuFeatures f = cpu_features();
-  if (f.avx512 && f.avx512_vnni) return Path::vnni;
-  if (f.avx2) return Path::avx2;
-  return Path::scalar;
+  if (f.avx512 && f.avx512_vnni) return Int8GemmPath::avx512_vnni;
+  if (f.avx2) return Int8GemmPath::avx2;
+  return Int8GemmPath::scalar;
 }
 
 }  // namespace
 
-std::string_view gemm_int8_path() {
-  switch (pick_path()) {
-    case Path::vnni: return "avx512_vnni";
-    case Path::avx2: return "avx2";
+std::string_view int8_gemm_path_name(Int8GemmPath path) {
+  switch (path) {
+    case Int8GemmPath::avx512_vnni: return "avx512_vnni";
+    case Int8GemmPath::avx2: return "avx2";
     default: return "scalar";
   }
 }
+
+std::string_view gemm_int8_path() { return int8_gemm_path_name(pick_path()); }
+Int8GemmPath gemm_int8_path_kind() { return pick_path(); }
 
 int64_t gemm_int8_max_depth(int64_t max_abs_a, int64_t max_abs_b) {
   const int64_t product = std::max<int64_t>(1, max_abs_a * max_abs_b);
   return std::numeric_limits<int32_t>::max() / product;
 }
 
+Int8PackedB pack_int8_b(const int8_t* b, int64_t n, int64_t k, int64_t b_n_stride, int64_t b_k_stride) {
+  KEEL_ASSERT(n >= 0 && k >= 0);
+  Int8PackedB packed;
+  packed.path = pick_path();
+  packed.n = n;
+  packed.k = k;
+  Int8GemmArgs args;  // the packing functions read B through these fields
+  args.n = n, args.k = k, args.b = b, args.b_n_stride = b_n_stride, args.b_k_stride = b_k_stride;
+  const int64_t kp = round_up(k, 4);
+  auto pack_strips = [&]<typename Path>(Path) {
+    using BElement = typename Path::BElement;
+    constexpr int64_t nr = Path::kNR;
+    const int64_t strips = ceil_div(n, nr);
+    std::shared_ptr<BElement> data(allocate<BElement>(strips * nr * kp).release(), AlignedFree<BElement>());
+    packed.column_sums.assign(strips * nr, 0);
+    const int64_t work = strips * nr * kp;
+    const int threads = work < 2 * kGrain || omp_in_parallel() ? 1 : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t s = 0; s < strips; ++s) {
+      if constexpr (std::is_same_v<Path, VnniPath>) pack_b_vnni(args, s * nr, kp, data.get() + s * nr * kp, packed.column_sums.data() + s * nr);
+      else pack_b_avx2(args, s * nr, kp, data.get() + s * nr * kp, packed.column_sums.data() + s * nr);
+    }
+    packed.data = std::move(data);
+  };
+  switch (packed.path) {
+    case Int8GemmPath::avx512_vnni: pack_strips(VnniPath{}); break;
+    case Int8GemmPath::avx2: pack_strips(Avx2Path{}); break;
+    default: {
+      std::shared_ptr<int8_t> data(allocate<int8_t>(n * k).release(), AlignedFree<int8_t>());
+      packed.column_sums.assign(n, 0);
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t p = 0; p < k; ++p) {
+          data.get()[j * k + p] = b_at(args, j, p);
+          packed.column_sums[j] += b_at(args, j, p);
+        }
+      packed.data = std::move(data);
+    }
+  }
+  return packed;
+}
+
 void gemm_int8(const Int8GemmArgs& args) {
   KEEL_ASSERT(args.m >= 0 && args.n >= 0 && args.k >= 0);
+  const Int8GemmPath path = pick_path();
+  KEEL_ASSERT(!args.packed_b || (args.packed_b->path == path && args.packed_b->n == args.n && args.packed_b->k == args.k));
   if (args.m == 0 || args.n == 0) return;
   Epilogue e;
   e.args = &args;
@@ -577,9 +691,9 @@ void gemm_int8(const Int8GemmArgs& args) {
   const int threads = work < 2 * kGrain || omp_in_parallel()
                           ? 1
                           : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), work / kGrain));
-  switch (pick_path()) {
-    case Path::vnni: return run_blocked<VnniPath>(args, e, threads);
-    case Path::avx2: return run_blocked<Avx2Path>(args, e, threads);
+  switch (path) {
+    case Int8GemmPath::avx512_vnni: return run_blocked<VnniPath>(args, e, threads);
+    case Int8GemmPath::avx2: return run_blocked<Avx2Path>(args, e, threads);
     default: return run_scalar(args, e, threads);
   }
 }
