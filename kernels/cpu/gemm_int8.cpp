@@ -21,17 +21,25 @@
 //                16-bit values; B packed as [K/2][16][2] s16 per strip, A copied to s16 rows.
 //                Also taken on AVX-512 CPUs without VNNI.
 //   scalar       plain loops over the strided operands (x86-64-v2 baseline).
-// No AMX-INT8 path: the development machine's CPUID reports no AMX, so one could not be tested.
+// No AMX-INT8 path yet: the development machine's CPUID reports no AMX, so one could not be run or
+// tested. One would slot in as a fourth Int8GemmPath (kernels/cpu/gemm_int8_amx.cpp) with its own
+// micro-kernel over the same packed B strips (see Int8PackedB) and the same epilogue.
 //
-// Blocking (both SIMD paths): tiles of out (MC x NC) are shared out over OpenMP threads; a tile's
-// s32 sums stay in a per-thread buffer while K is walked in KC-deep blocks (a B strip KC x NR
-// stays in L1 across the tile's row strips), and the epilogue writes the tile once, after all of K.
+// B packed beforehand (Int8PackedB, pack_int8_b: keel::pack_quantized_weight) or here, per call.
+// The SIMD paths start their sums from the column terms (-za colsum_b[j] + K za zb[j]), so the
+// epilogue only subtracts zb[j] rowsum_a[i] (when some zb != 0) and converts.
+//
+// Blocking (both SIMD paths): tiles of out (MC x NC) are shared out over OpenMP threads. When K
+// fits one KC block (K <= 4096 on the VNNI path), each micro-tile's sums go through the epilogue
+// straight from a 6 x NR buffer that stays in L1; deeper K walks KC blocks with the tile's sums
+// waiting in a per-thread MC x NC buffer, and the epilogue runs after the last block.
 #include "keel/kernels/cpu/gemm_int8.h"
 
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -45,7 +53,8 @@
 // GCC 12 warns that the _mm512_undefined_* operands inside its own intrinsics "may be used
 // uninitialized" once they are inlined into masked loads/conversions; they are undefined by design.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// The f32 epilogue is a * b + c rounded twice in every path (the scalar one has no FMA to use).
+// The f32 epilogue is fma(f32(acc), a_scale * b_scale, bias), rounded once, in every path
+// (std::fma in the scalar ones); nothing else may be contracted.
 #pragma GCC optimize("fp-contract=off")
 
 namespace keel::cpu {
@@ -76,7 +85,7 @@ template <typename T> Buffer<T> allocate(int64_t count) {
 struct Epilogue {
   const Int8GemmArgs* args = nullptr;
   int32_t za = 0;                      // the u8 zero point (za + 128 for s8 activations)
-  std::vector<int32_t> column_term;    // -za * colsum_b[j] + K * za * zb[j] (mod 2^32)
+  std::vector<int32_t> column_term;    // -za * colsum_b[j] + K * za * zb[j] (mod 2^32), 0 beyond N
   std::vector<int32_t> zb;             // zb[j]
   std::vector<int32_t> row_sums;       // sum_p a[i, p] (u8 values); empty when every zb is 0
   std::vector<float> multiplier;       // a_scale * b_scale[j]
@@ -87,13 +96,15 @@ struct Epilogue {
 inline uint32_t wrap(int64_t value) { return static_cast<uint32_t>(value); }
 
 // out[i, j0 .. j0 + count) from the raw sums acc[0 .. count).
-void epilogue_row_scalar(const Epilogue& e, int64_t i, int64_t j0, int64_t count, const int32_t* acc) {
+// add_column_term: false when the sums started from the column terms (the SIMD paths).
+void epilogue_row_scalar(const Epilogue& e, int64_t i, int64_t j0, int64_t count, const int32_t* acc,
+                         bool add_column_term) {
   const Int8GemmArgs& args = *e.args;
   const bool has_rows = !e.row_sums.empty();
   const uint32_t row_sum = has_rows ? wrap(e.row_sums[i]) : 0;
   for (int64_t t = 0; t < count; ++t) {
     const int64_t j = j0 + t;
-    uint32_t v = wrap(acc[t]) + wrap(e.column_term[j]);
+    uint32_t v = wrap(acc[t]) + (add_column_term ? wrap(e.column_term[j]) : 0u);
     if (has_rows) v -= wrap(e.zb[j]) * row_sum;
     const int32_t exact = static_cast<int32_t>(v);
     switch (args.output) {
@@ -101,11 +112,11 @@ void epilogue_row_scalar(const Epilogue& e, int64_t i, int64_t j0, int64_t count
         static_cast<int32_t*>(args.out)[i * args.out_row_stride + j] = exact;
         break;
       case Int8GemmOutput::f32:
-        static_cast<float*>(args.out)[i * args.out_row_stride + j] = static_cast<float>(exact) * e.multiplier[j] + e.bias[j];
+        static_cast<float*>(args.out)[i * args.out_row_stride + j] = std::fma(static_cast<float>(exact), e.multiplier[j], e.bias[j]);
         break;
       case Int8GemmOutput::u8:
       case Int8GemmOutput::i8: {
-        const float real = static_cast<float>(exact) * e.multiplier[j] + e.bias[j];
+        const float real = std::fma(static_cast<float>(exact), e.multiplier[j], e.bias[j]);
         const int32_t q = quantize_value(real, args.out_scale, static_cast<float>(args.out_zero_point), e.qmin, e.qmax);
         if (args.output == Int8GemmOutput::u8) static_cast<uint8_t*>(args.out)[i * args.out_row_stride + j] = static_cast<uint8_t>(q);
         else static_cast<int8_t*>(args.out)[i * args.out_row_stride + j] = static_cast<int8_t>(q);
@@ -131,8 +142,7 @@ KEEL_TARGET_VNNI inline __attribute__((always_inline)) void finish_vector(const 
   if constexpr (kOutput == Int8GemmOutput::s32) {
     _mm512_mask_storeu_epi32(out, mask, v);
   } else {
-    __m512 real = _mm512_mul_ps(_mm512_cvtepi32_ps(v), multiplier);
-    real = _mm512_add_ps(real, bias);
+    const __m512 real = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), multiplier, bias);
     if constexpr (kOutput == Int8GemmOutput::f32) {
       _mm512_mask_storeu_ps(out, mask, real);
     } else {
@@ -154,15 +164,13 @@ KEEL_TARGET_VNNI void epilogue_block_avx512(const Epilogue& e, int64_t i0, int64
                                             const int32_t* __restrict acc, int64_t ld) {
   const Int8GemmArgs& args = *e.args;
   OutElement<kOutput>* out = static_cast<OutElement<kOutput>*>(args.out) + i0 * args.out_row_stride + j0;
-  const int32_t* __restrict column_term = e.column_term.data() + j0;
   const int32_t* __restrict zb = e.zb.data() + j0;
   const float* __restrict multiplier = e.multiplier.data() + j0;
   const float* __restrict bias = e.bias.data() + j0;
   if (count == 64) {
-    __m512i ct[4], zbv[4];
+    __m512i zbv[4];
     __m512 mul[4], add[4];
     for (int v = 0; v < 4; ++v) {
-      ct[v] = _mm512_loadu_si512(column_term + 16 * v);
       if constexpr (kHasRows) zbv[v] = _mm512_loadu_si512(zb + 16 * v);
       mul[v] = _mm512_loadu_ps(multiplier + 16 * v);
       add[v] = _mm512_loadu_ps(bias + 16 * v);
@@ -171,7 +179,7 @@ KEEL_TARGET_VNNI void epilogue_block_avx512(const Epilogue& e, int64_t i0, int64
       const __m512i row_sum = _mm512_set1_epi32(kHasRows ? e.row_sums[i0 + r] : 0);
 #pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) {
-        __m512i x = _mm512_add_epi32(_mm512_loadu_si512(acc + r * ld + 16 * v), ct[v]);
+        __m512i x = _mm512_loadu_si512(acc + r * ld + 16 * v);
         if constexpr (kHasRows) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(zbv[v], row_sum));
         finish_vector<kOutput>(e, x, mul[v], add[v], out + r * args.out_row_stride + 16 * v, __mmask16(0xffff));
       }
@@ -182,7 +190,7 @@ KEEL_TARGET_VNNI void epilogue_block_avx512(const Epilogue& e, int64_t i0, int64
     const __m512i row_sum = _mm512_set1_epi32(kHasRows ? e.row_sums[i0 + r] : 0);
     for (int64_t t = 0; t < count; t += 16) {
       const __mmask16 mask = count - t >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (count - t)) - 1);
-      __m512i x = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mask, acc + r * ld + t), _mm512_maskz_loadu_epi32(mask, column_term + t));
+      __m512i x = _mm512_maskz_loadu_epi32(mask, acc + r * ld + t);
       if constexpr (kHasRows) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mask, zb + t), row_sum));
       finish_vector<kOutput>(e, x, _mm512_maskz_loadu_ps(mask, multiplier + t), _mm512_maskz_loadu_ps(mask, bias + t),
                              out + r * args.out_row_stride + t, mask);
@@ -192,7 +200,7 @@ KEEL_TARGET_VNNI void epilogue_block_avx512(const Epilogue& e, int64_t i0, int64
 
 void epilogue_block_scalar(const Epilogue& e, int64_t i0, int64_t rows, int64_t j0, int64_t count, const int32_t* acc,
                            int64_t ld) {
-  for (int64_t r = 0; r < rows; ++r) epilogue_row_scalar(e, i0 + r, j0, count, acc + r * ld);
+  for (int64_t r = 0; r < rows; ++r) epilogue_row_scalar(e, i0 + r, j0, count, acc + r * ld, false);
 }
 
 using EpilogueBlock = void (*)(const Epilogue&, int64_t, int64_t, int64_t, int64_t, const int32_t*, int64_t);
@@ -315,18 +323,19 @@ KEEL_TARGET_VNNI void pack_b_vnni(const Int8GemmArgs& args, int64_t j0, int64_t 
   for (int v = 0; v < 4; ++v) _mm512_storeu_si512(col_sums + 16 * v, sums[v]);
 }
 
-// c[rows x 64] (row stride ldc) = (accumulate ? c : 0) + a[rows x 4*groups] * strip, where a is
+// c[rows x 64] (row stride ldc) = (init ? init : c) + a[rows x 4*groups] * strip (init: one row of
+// 64 start values for every row, the column terms of the epilogue), where a is
 // row-major u8 (row stride lda) and strip a packed B strip ([groups][64][4]). 24 zmm accumulators,
 // 4 B vectors and one broadcast register: 24 vpdpbusd per 10 loads. (The epilogue is not fused
 // into this function: GCC then spills the accumulators in the k loop.)
 template <int kRows>
 KEEL_TARGET_VNNI void micro_vnni(int64_t groups, const uint8_t* a, int64_t lda, const int8_t* strip, int32_t* c,
-                                 int64_t ldc, bool accumulate) {
+                                 int64_t ldc, const int32_t* init) {
   __m512i acc[kRows][4];
 #pragma GCC unroll 6
   for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) acc[r][v] = accumulate ? _mm512_loadu_si512(c + r * ldc + 16 * v) : _mm512_setzero_si512();
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_loadu_si512(init ? init + 16 * v : c + r * ldc + 16 * v);
   for (int64_t g = 0; g < groups; ++g) {
     const __m512i b0 = _mm512_load_si512(strip), b1 = _mm512_load_si512(strip + 64);
     const __m512i b2 = _mm512_load_si512(strip + 128), b3 = _mm512_load_si512(strip + 192);
@@ -375,13 +384,13 @@ void pack_b_avx2(const Int8GemmArgs& args, int64_t j0, int64_t kp, int16_t* dst,
 
 template <int kRows>
 KEEL_TARGET_AVX2 void micro_avx2(int64_t groups, const int16_t* a, int64_t lda, const int16_t* strip, int32_t* c,
-                                 int64_t ldc, bool accumulate) {
+                                 int64_t ldc, const int32_t* init) {
   __m256i acc[kRows][2];
 #pragma GCC unroll 6
   for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 2
     for (int v = 0; v < 2; ++v)
-      acc[r][v] = accumulate ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + r * ldc + 8 * v)) : _mm256_setzero_si256();
+      acc[r][v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init ? init + 8 * v : c + r * ldc + 8 * v));
   for (int64_t g = 0; g < groups; ++g) {
     const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(strip));
     const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(strip + 16));
@@ -404,24 +413,24 @@ KEEL_TARGET_AVX2 void micro_avx2(int64_t groups, const int16_t* a, int64_t lda, 
 // ---- the blocked driver of both SIMD paths ------------------------------------------------------
 template <typename Path>
 void call_micro(int64_t rows, int64_t groups, const typename Path::AElement* a, int64_t lda,
-                const typename Path::BElement* strip, int32_t* c, int64_t ldc, bool accumulate) {
+                const typename Path::BElement* strip, int32_t* c, int64_t ldc, const int32_t* init) {
   if constexpr (std::is_same_v<Path, VnniPath>) {
     switch (rows) {
-      case 6: return micro_vnni<6>(groups, a, lda, strip, c, ldc, accumulate);
-      case 5: return micro_vnni<5>(groups, a, lda, strip, c, ldc, accumulate);
-      case 4: return micro_vnni<4>(groups, a, lda, strip, c, ldc, accumulate);
-      case 3: return micro_vnni<3>(groups, a, lda, strip, c, ldc, accumulate);
-      case 2: return micro_vnni<2>(groups, a, lda, strip, c, ldc, accumulate);
-      default: return micro_vnni<1>(groups, a, lda, strip, c, ldc, accumulate);
+      case 6: return micro_vnni<6>(groups, a, lda, strip, c, ldc, init);
+      case 5: return micro_vnni<5>(groups, a, lda, strip, c, ldc, init);
+      case 4: return micro_vnni<4>(groups, a, lda, strip, c, ldc, init);
+      case 3: return micro_vnni<3>(groups, a, lda, strip, c, ldc, init);
+      case 2: return micro_vnni<2>(groups, a, lda, strip, c, ldc, init);
+      default: return micro_vnni<1>(groups, a, lda, strip, c, ldc, init);
     }
   } else {
     switch (rows) {
-      case 6: return micro_avx2<6>(groups, a, lda, strip, c, ldc, accumulate);
-      case 5: return micro_avx2<5>(groups, a, lda, strip, c, ldc, accumulate);
-      case 4: return micro_avx2<4>(groups, a, lda, strip, c, ldc, accumulate);
-      case 3: return micro_avx2<3>(groups, a, lda, strip, c, ldc, accumulate);
-      case 2: return micro_avx2<2>(groups, a, lda, strip, c, ldc, accumulate);
-      default: return micro_avx2<1>(groups, a, lda, strip, c, ldc, accumulate);
+      case 6: return micro_avx2<6>(groups, a, lda, strip, c, ldc, init);
+      case 5: return micro_avx2<5>(groups, a, lda, strip, c, ldc, init);
+      case 4: return micro_avx2<4>(groups, a, lda, strip, c, ldc, init);
+      case 3: return micro_avx2<3>(groups, a, lda, strip, c, ldc, init);
+      case 2: return micro_avx2<2>(groups, a, lda, strip, c, ldc, init);
+      default: return micro_avx2<1>(groups, a, lda, strip, c, ldc, init);
     }
   }
 }
@@ -532,7 +541,8 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
           const BElement* strip = b_packed + (j0 + js) / nr * nr * kp;
           for (int64_t is = 0; is < rows; is += kMR) {
             const int64_t strip_rows = std::min(kMR, rows - is);
-            call_micro<Path>(strip_rows, kp / group, a_rows + (i0 + is) * lda, lda, strip, tile.get(), nr, false);
+            call_micro<Path>(strip_rows, kp / group, a_rows + (i0 + is) * lda, lda, strip, tile.get(), nr,
+                             e.column_term.data() + j0 + js);
             epilogue_block(e, i0 + is, strip_rows, j0 + js, std::min(nr, columns - js), tile.get(), nr);
           }
         }
@@ -550,7 +560,8 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
           for (int64_t is = 0; is < rows; is += kMR) {
             const int64_t strip_rows = std::min(kMR, rows - is);
             int32_t* block = tile.get() + is * nc + js;
-            call_micro<Path>(strip_rows, depth / group, a_rows + (i0 + is) * lda + p0, lda, strip, block, nc, p0 > 0);
+            call_micro<Path>(strip_rows, depth / group, a_rows + (i0 + is) * lda + p0, lda, strip, block, nc,
+                             p0 == 0 ? e.column_term.data() + j0 + js : nullptr);
             // After the last K block, the epilogue reads the micro-tile while it is still in L1.
             if (last) epilogue_block(e, i0 + is, strip_rows, j0 + js, std::min(nr, columns - js), block, nc);
           }
@@ -593,7 +604,7 @@ void run_scalar(const Int8GemmArgs& given, Epilogue& e, int threads) {
       for (int64_t p = 0; p < k; ++p) acc += static_cast<uint32_t>(int32_t{a_at(args, i, p)} * int32_t{b_at(args, j, p)});
       row[j] = static_cast<int32_t>(acc);
     }
-    epilogue_row_scalar(e, i, 0, n, row.data());
+    epilogue_row_scalar(e, i, 0, n, row.data(), true);
   }
 }
 
@@ -671,7 +682,7 @@ void gemm_int8(const Int8GemmArgs& args) {
   Epilogue e;
   e.args = &args;
   e.za = args.a_zero_point + (args.a_is_signed ? 128 : 0);
-  e.column_term.resize(args.n);
+  e.column_term.assign(round_up(args.n, 64), 0);  // whole strips: the SIMD paths start their sums from it
   e.zb.resize(args.n);
   e.multiplier.resize(args.n);
   e.bias.resize(args.n);

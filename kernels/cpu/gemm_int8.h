@@ -5,7 +5,7 @@
 //
 //   acc[i, j] = sum_p (a[i, p] - za) * (b[j, p] - zb[j])                        exact in s32
 //   s32:    out = acc                                                           (ONNX MatMulInteger)
-//   f32:    out = (a_scale * b_scale[j]) * f32(acc) + bias[j]
+//   f32:    out = fma(f32(acc), a_scale * b_scale[j], bias[j])                  (one rounding)
 //   u8/i8:  out = saturate(round_half_even(f32_out / out_scale) + out_zp)       (ONNX QLinearMatMul)
 //           bit-identical to quantize_per_tensor applied to the f32 epilogue's result
 //
