@@ -490,8 +490,7 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
       e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
   const bool prologue = !prepacked || !a_in_place || need_row_sums;
 
-  // Tiles: shrink them until every thread has a few.
-  // One K block: tiles as wide as a B block of about 1 MiB (half of this machine's L2) allows,
+  // Tiles (shrunk below until every thread has a few). One K block: tiles as wide as a B block of about 1 MiB (half of this machine's L2) allows,
   // walked one row strip at a time across all their columns, so that the A panel (6 x K) stays in
   // L1 and each row of out is written in long runs. Measured on 1 thread against 128-column
   // tiles walked column strip by column strip: +6% at 1024^3 and 2048^3, the same on the
