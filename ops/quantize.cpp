@@ -240,19 +240,19 @@ ChannelQParams choose_qparams_per_channel(const Tensor& x, int64_t axis, DType d
 }
 
 // ---- INT8 matrix product ------------------------------------------------------------------------
-Tensor quantized_matmul(const Tensor& a, const Tensor& b, const QuantizedMatmulOptions& options) {
-  const char* op = "quantized_matmul";
+namespace {
+
+// quantized_matmul with b either a tensor [K, N] or a packed weight (then b_tensor is null and
+// b_shape is the packed weight's [K, N]).
+Tensor quantized_matmul_impl(const char* op, const Tensor& a, const Tensor* b_tensor, const cpu::Int8PackedB* packed,
+                             const Shape& b_shape, const QuantizedMatmulOptions& options) {
   check_cpu(op, a, "the first operand");
-  check_cpu(op, b, "the second operand");
   KEEL_CHECK(a.dtype() == DType::u8 || a.dtype() == DType::i8, "[", op,
              "] the first operand (activations) must be uint8 or int8, got ", dtype_name(a.dtype()));
-  KEEL_CHECK(b.dtype() == DType::i8, "[", op, "] the second operand (weights) must be int8, got ",
-             dtype_name(b.dtype()));
   KEEL_CHECK(a.dim() >= 1, "[", op, "] the first operand must have at least 1 dim [..., K], got shape ", a.shape());
-  KEEL_CHECK(b.dim() == 2, "[", op, "] the second operand must be 2-D [K, N], got shape ", b.shape());
-  const int64_t k = a.shape().back(), n = b.size(1);
-  KEEL_CHECK(b.size(0) == k, "[", op, "] shapes cannot be multiplied: got ", a.shape(), " and ", b.shape(), " (", k,
-             " columns of the first against ", b.size(0), " rows of the second)");
+  const int64_t k = a.shape().back(), n = b_shape[1];
+  KEEL_CHECK(b_shape[0] == k, "[", op, "] shapes cannot be multiplied: got ", a.shape(), " and ", b_shape, " (", k,
+             " columns of the first against ", b_shape[0], " rows of the second)");
   const DType out_dtype = options.out_dtype;
   KEEL_CHECK(out_dtype == DType::f32 || out_dtype == DType::i32 || out_dtype == DType::u8 || out_dtype == DType::i8,
              "[", op, "] out_dtype must be float32, int32, uint8 or int8, got ", dtype_name(out_dtype));
@@ -266,13 +266,13 @@ Tensor quantized_matmul(const Tensor& a, const Tensor& b, const QuantizedMatmulO
   std::vector<int32_t> b_zero_points;
   if (options.b_scales.defined()) {
     const Tensor none_zero = zeros({n}, {.dtype = DType::i64});
-    b_scales = channel_params(op, options.b_scales, none_zero, n, b_range, b.shape(), 1).scales;
+    b_scales = channel_params(op, options.b_scales, none_zero, n, b_range, b_shape, 1).scales;
   } else {
     check_scale(op, options.b_scale, "b_scale");
     b_scales = {static_cast<float>(options.b_scale)};
   }
   if (options.b_zero_points.defined()) {
-    b_zero_points = channel_params(op, ones({n}), options.b_zero_points, n, b_range, b.shape(), 1).zero_points;
+    b_zero_points = channel_params(op, ones({n}), options.b_zero_points, n, b_range, b_shape, 1).zero_points;
   } else {
     check_zero_point(op, options.b_zero_point, b_range, "b_zero_point");
     b_zero_points = {static_cast<int32_t>(options.b_zero_point)};
@@ -317,9 +317,12 @@ Tensor quantized_matmul(const Tensor& a, const Tensor& b, const QuantizedMatmulO
   args.a_col_stride = a2.stride(1);
   args.a_zero_point = static_cast<int32_t>(options.a_zero_point);
   args.a_scale = static_cast<float>(options.a_scale);
-  args.b = static_cast<const int8_t*>(b.raw_data());
-  args.b_n_stride = b.stride(1);
-  args.b_k_stride = b.stride(0);
+  if (b_tensor) {
+    args.b = static_cast<const int8_t*>(b_tensor->raw_data());
+    args.b_n_stride = b_tensor->stride(1);
+    args.b_k_stride = b_tensor->stride(0);
+  }
+  args.packed_b = packed;
   args.b_zero_points = b_zero_points.data();
   args.b_zero_point_stride = b_zero_points.size() > 1 ? 1 : 0;
   args.b_scales = b_scales.data();
@@ -337,11 +340,59 @@ Tensor quantized_matmul(const Tensor& a, const Tensor& b, const QuantizedMatmulO
   return out;
 }
 
+}  // namespace
+
+Tensor quantized_matmul(const Tensor& a, const Tensor& b, const QuantizedMatmulOptions& options) {
+  const char* op = "quantized_matmul";
+  check_cpu(op, b, "the second operand");
+  KEEL_CHECK(b.dtype() == DType::i8, "[", op, "] the second operand (weights) must be int8, got ",
+             dtype_name(b.dtype()));
+  KEEL_CHECK(b.dim() == 2, "[", op, "] the second operand must be 2-D [K, N], got shape ", b.shape());
+  return quantized_matmul_impl(op, a, &b, nullptr, b.shape(), options);
+}
+
 Tensor quantized_linear(const Tensor& x, const Tensor& weight, const QuantizedMatmulOptions& options) {
   check_cpu("quantized_linear", weight, "weight");
   KEEL_CHECK(weight.dim() == 2, "[quantized_linear] weight must be 2-D [out_features, in_features], got shape ",
              weight.shape());
   return quantized_matmul(x, weight.t(), options);
+}
+
+// ---- prepacked weights ------------------------------------------------------------------------
+int64_t PackedInt8Weight::out_features() const { return packed_ ? packed_->n : 0; }
+int64_t PackedInt8Weight::in_features() const { return packed_ ? packed_->k : 0; }
+std::string_view PackedInt8Weight::path() const {
+  return packed_ ? cpu::int8_gemm_path_name(packed_->path) : std::string_view("none");
+}
+const cpu::Int8PackedB& PackedInt8Weight::packed() const {
+  KEEL_CHECK(packed_ != nullptr, "[PackedInt8Weight] the weight is undefined (default-constructed)");
+  return *packed_;
+}
+
+PackedInt8Weight pack_quantized_weight(const Tensor& weight) {
+  const char* op = "pack_quantized_weight";
+  check_cpu(op, weight, "weight");
+  KEEL_CHECK(weight.dtype() == DType::i8, "[", op, "] the weight must be int8, got ", dtype_name(weight.dtype()));
+  KEEL_CHECK(weight.dim() == 2, "[", op, "] the weight must be 2-D [out_features, in_features], got shape ",
+             weight.shape());
+  PackedInt8Weight result;
+  result.packed_ = std::make_shared<const cpu::Int8PackedB>(
+      cpu::pack_int8_b(static_cast<const int8_t*>(weight.raw_data()), weight.size(0), weight.size(1), weight.stride(0),
+                       weight.stride(1)));
+  return result;
+}
+
+Tensor quantized_linear(const Tensor& x, const PackedInt8Weight& weight, const QuantizedMatmulOptions& options) {
+  const char* op = "quantized_linear";
+  KEEL_CHECK(weight.defined(), "[", op, "] the packed weight is undefined (default-constructed)");
+  const cpu::Int8PackedB& packed = weight.packed();
+  const cpu::Int8GemmPath now = cpu::gemm_int8_path_kind();
+  KEEL_CHECK(packed.path == now, "[", op, "] the weight was packed for the ", cpu::int8_gemm_path_name(packed.path),
+             " kernel path but this call takes ", cpu::int8_gemm_path_name(now),
+             " (the CPU caps changed since packing): pack it again with pack_quantized_weight");
+  KEEL_CHECK(x.dim() >= 1 && x.shape().back() == packed.k, "[", op, "] the input's last dim must be in_features = ",
+             packed.k, " of the packed weight [", packed.n, ", ", packed.k, "], got input shape ", x.shape());
+  return quantized_matmul_impl(op, x, nullptr, &packed, Shape{packed.k, packed.n}, options);
 }
 
 }  // namespace keel

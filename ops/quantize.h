@@ -16,9 +16,16 @@
 // within an ulp of a rounding tie can round the other way; and PyTorch's +inf (and finite values
 // beyond 2^63 * scale) wrap to the lowest value, where Keel saturates to the highest.
 // None of these ops is differentiable (integer results; use fake quantization for training).
+#include <memory>
+#include <string_view>
+
 #include "keel/core/tensor.h"
 
 namespace keel {
+
+namespace cpu {
+struct Int8PackedB;
+}
 
 // x: floating (converted to f32 first); dtype u8 or i8; scale > 0 and finite; zero_point in the
 // dtype's range. Symmetric quantization is i8 with zero_point 0.
@@ -84,5 +91,35 @@ Tensor quantized_matmul(const Tensor& a, const Tensor& b, const QuantizedMatmulO
 // torch.ops.quantized.linear: x [..., in] u8 or i8, weight i8 [out, in] (per-channel scales along
 // out); = quantized_matmul(x, weight.t(), options).
 Tensor quantized_linear(const Tensor& x, const Tensor& weight, const QuantizedMatmulOptions& options = {});
+
+// ---- prepacked weights ----------------------------------------------------------------------
+// An i8 weight [out_features, in_features] packed once into the layout of the INT8 kernel path
+// this CPU takes now (avx512_vnni: 64-column strips [K/4][64][4]; avx2: 16-bit [K/2][16][2];
+// scalar: a contiguous copy), with its column sums (the zero-point compensation), so that
+// inference with fixed weights never packs them again. It holds no scales or zero points: those
+// stay in QuantizedMatmulOptions (per tensor or per out_feature), as for the unpacked weight.
+// Immutable and cheap to copy (the packed data is shared). The results equal
+// quantized_linear(x, weight, options) bit for bit.
+class PackedInt8Weight {
+ public:
+  PackedInt8Weight() = default;
+  bool defined() const { return packed_ != nullptr; }
+  int64_t out_features() const;
+  int64_t in_features() const;
+  // The kernel path it was packed for ("avx512_vnni", "avx2", "scalar").
+  std::string_view path() const;
+  const cpu::Int8PackedB& packed() const;
+
+ private:
+  friend PackedInt8Weight pack_quantized_weight(const Tensor& weight);
+  std::shared_ptr<const cpu::Int8PackedB> packed_;
+};
+// weight: i8 [out_features, in_features], any strides (a [K, N] matrix b packs as b.t()).
+PackedInt8Weight pack_quantized_weight(const Tensor& weight);
+// quantized_linear with a prepacked weight. Errors (keel::Error, never a silent repack): x's last
+// dim differs from in_features; the weight is undefined; or the kernel path differs from the one it
+// was packed for (the CPU caps changed since: KEEL_CPU_ISA, KEEL_CPU_DISABLE, cpu::set_cpu_isa) —
+// pack it again.
+Tensor quantized_linear(const Tensor& x, const PackedInt8Weight& weight, const QuantizedMatmulOptions& options = {});
 
 }  // namespace keel

@@ -4,8 +4,8 @@ Run: /usr/bin/python3 bench/kernels/torch_int8.py [filter]   (prints the same JS
 
 Debian's torch 1.13 has no fbgemm (torch.backends.quantized.supported_engines is qnnpack, onednn,
 none); the onednn engine is used. Not quite Keel's computation, which the report should say:
-torch's weight is prepacked once outside the timing loop (Keel and the oneDNN primitive pack b on
-every call), and its output is requantized u8 (quantized::linear has no f32 output), where
+torch's weight is prepacked once outside the timing loop (as in kernel_bench_int8's "keel" and
+"onednn" rows; its "*_per_call" rows pack b in every call), and its output is requantized u8 (quantized::linear has no f32 output), where
 kernel_bench_int8 times the dequantized f32 output. Same u8 activations with zero point 128, s8
 weights with zero point 0, per-tensor scales; ops = 2 M N K.
 """

@@ -433,7 +433,9 @@ void check_int8_kernel(const Int8Kernel& kernel, Dims d, const Int8Setup& s, std
       }
       REQUIRE(std::llabs(acc) < (int64_t{1} << 31));
       const int64_t at = i * out_row_stride + j;
-      const float real = static_cast<float>(acc) * (args.a_scale * scales[s.per_channel ? j : 0]) + (s.bias ? bias[j] : 0.0f);
+      // gemm_int8's f32 epilogue: fma(f32(sum), a_scale * b_scale, bias), rounded once.
+      const float real = std::fma(static_cast<float>(acc), args.a_scale * scales[s.per_channel ? j : 0],
+                                  s.bias ? bias[j] : 0.0f);
       bool ok = true;
       switch (s.output) {
         case cpu::Int8GemmOutput::s32: ok = reinterpret_cast<const int32_t*>(out.data())[at] == acc; break;

@@ -258,6 +258,19 @@ void check_matmul(const MatmulCase& mc, std::mt19937& rng) {
     options.b_scale = b_scales[0];
     options.b_zero_point = zb[0];
   }
+  // Every product also through the prepacked weight (packed for the path this call takes), which
+  // must give the same bytes.
+  const PackedInt8Weight packed = pack_quantized_weight(b.t());
+  REQUIRE(packed.path() == cpu::gemm_int8_path());
+  REQUIRE((packed.out_features() == n && packed.in_features() == k));
+  auto quantized_matmul = [&](const Tensor& x, const Tensor& w, const QuantizedMatmulOptions& o) {
+    const Tensor unpacked = keel::quantized_matmul(x, w, o);
+    const Tensor prepacked = quantized_linear(x, packed, o);
+    REQUIRE(prepacked.dtype() == unpacked.dtype());
+    REQUIRE(prepacked.shape() == unpacked.shape());
+    REQUIRE(std::memcmp(prepacked.raw_data(), unpacked.raw_data(), unpacked.numel() * dtype_size(unpacked.dtype())) == 0);
+    return unpacked;
+  };
   // int64 reference
   std::vector<int64_t> acc(m * n, 0);
   for (int64_t i = 0; i < m; ++i)
@@ -332,6 +345,9 @@ TEST_CASE("quantized_matmul: exact against int64 sums on every kernel path", "[q
       check_matmul({.m = 13, .n = 70, .k = 130, .a_dtype = i8, .a_zero_point = 5, .per_channel = true,
                     .b_zero_points = true, .b_as_weight = true, .a_transposed = true}, rng);
       check_matmul({.m = 65, .n = 129, .k = 66, .a_zero_point = 1, .a_transposed = true}, rng);
+      // deeper than one K block of the VNNI path (4096): partial sums wait in a tile buffer
+      check_matmul({.m = 13, .n = 67, .k = 4099, .a_zero_point = 100, .per_channel = true, .b_zero_points = true,
+                    .b_as_weight = true}, rng);
     }
   }
 }
@@ -411,4 +427,59 @@ TEST_CASE("quantized_matmul: bad arguments name the op", "[quantize][gemm_int8]"
   CHECK_THROWS_WITH(quantized_matmul(a, b, {.out_dtype = f64}), Contains("out_dtype must be float32, int32, uint8 or int8"));
   CHECK_THROWS_WITH(quantized_matmul(a, b, {.out_dtype = u8, .out_zero_point = 300}), Contains("out_zero_point 300 is outside"));
   CHECK_THROWS_WITH(quantized_linear(a, zeros({4}, {.dtype = i8})), Contains("[quantized_linear] weight must be 2-D"));
+}
+
+TEST_CASE("pack_quantized_weight: prepacked results equal unpacked ones; bad inputs throw", "[quantize][gemm_int8]") {
+  using Catch::Matchers::Contains;
+  CapsGuard restore;
+  std::mt19937 rng(5);
+  const Tensor w = make(random_ints<int8_t>(rng, 70 * 37, -128, 127), {70, 37});
+  const Tensor x = make(random_ints<uint8_t>(rng, 3 * 5 * 37, 0, 255), {3, 5, 37});
+  const QuantizedMatmulOptions options{.a_scale = 0.1, .a_zero_point = 7, .b_scale = 0.01, .b_zero_point = 3};
+  for (const PathCase& path : available_paths()) {
+    cpu::set_cpu_isa(path.isa);
+    cpu::set_cpu_disabled(path.disabled);
+    INFO("path " << path.path);
+    const PackedInt8Weight packed = pack_quantized_weight(w);
+    CHECK(packed.path() == path.path);
+    // Batched activations, and a packed weight used many times.
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      const Tensor y = quantized_linear(x, packed, options);
+      REQUIRE(y.shape() == Shape{3, 5, 70});
+      REQUIRE(values_of<float>(y) == values_of<float>(quantized_linear(x, w, options)));
+    }
+    // A copy shares the packed data.
+    const PackedInt8Weight copy = packed;
+    CHECK(values_of<float>(quantized_linear(x, copy, options)) == values_of<float>(quantized_linear(x, w, options)));
+    // K mismatch
+    CHECK_THROWS_WITH(quantized_linear(make(random_ints<uint8_t>(rng, 2 * 36, 0, 255), {2, 36}), packed, options),
+                      Contains("[quantized_linear] the input's last dim must be in_features = 37 of the packed weight [70, 37], got input shape [2, 36]"));
+    // Per-channel parameters of the wrong length, and the K bound, are checked as for the unpacked weight.
+    CHECK_THROWS_WITH(quantized_linear(x, packed, {.b_scales = ones({37})}), Contains("[quantized_linear] scales must be 1-D with 70 values"));
+  }
+  // Packed for one path, used on another: an error, never a silent repack or a wrong result.
+  const std::vector<PathCase> paths = available_paths();
+  for (size_t p = 0; p + 1 < paths.size(); ++p) {
+    cpu::set_cpu_isa(paths[p].isa);
+    cpu::set_cpu_disabled(paths[p].disabled);
+    const PackedInt8Weight packed = pack_quantized_weight(w);
+    const PathCase& other = paths[p + 1];
+    cpu::set_cpu_isa(other.isa);
+    cpu::set_cpu_disabled(other.disabled);
+    if (cpu::gemm_int8_path() == packed.path()) continue;
+    CHECK_THROWS_WITH(quantized_linear(x, packed, options),
+                      Contains(std::string("[quantized_linear] the weight was packed for the ") + paths[p].path +
+                               " kernel path but this call takes " + other.path));
+  }
+  cpu::set_cpu_isa("amx");
+  cpu::set_cpu_disabled("");
+  // Bad weights and an undefined packed weight.
+  CHECK_THROWS_WITH(pack_quantized_weight(w.to(u8)), Contains("[pack_quantized_weight] the weight must be int8"));
+  CHECK_THROWS_WITH(pack_quantized_weight(w.select(0, 0)), Contains("[pack_quantized_weight] the weight must be 2-D"));
+  CHECK_THROWS_WITH(quantized_linear(x, PackedInt8Weight{}, options), Contains("[quantized_linear] the packed weight is undefined"));
+  // Empty shapes: no rows, no depth.
+  const PackedInt8Weight packed = pack_quantized_weight(w);
+  CHECK(quantized_linear(empty({0, 37}, {.dtype = u8}), packed).shape() == Shape{0, 70});
+  const PackedInt8Weight shallow = pack_quantized_weight(empty({4, 0}, {.dtype = i8}));
+  CHECK(values_of<int32_t>(quantized_linear(empty({2, 0}, {.dtype = u8}), shallow, {.out_dtype = i32})) == std::vector<int32_t>(8, 0));
 }
