@@ -136,18 +136,31 @@ void softmax_cached_rows(T* y, const T* x, int64_t count, int64_t n, float* scra
   // of the tensor is harmless) and take the lines of these rows of y for writing: rows of <= 4 KiB
   // end within a page, where the hardware prefetcher stops, and stores that miss would otherwise
   // stall the write pass (1.6 -> 1.2 ms per 4096 x 1024 f32 rows, one thread).
-  for (int64_t k = 0; k < count; ++k) {
+  // bf16 on AVX-512: exp(x - m) = 2^t, t = x log2(e) - m log2(e) in one FMA for softmax where
+  // |m| < 64 (the rounding of m log2(e) moves t by at most 2^-18: a relative error of ~2.6e-6 in
+  // exp), else t = (x - m) log2(e), which is exactly 0 at x = m (log_softmax of the maximum
+  // element must come out exactly 0 - log s); then exp2_for_bf16 (simd.h). Other ISAs and dtypes: exp_nonpositive(x - m),
+  // the coarse one for bf16 (bf16 results keep 8 significant bits).
+  auto exp_row = [&](int64_t k, auto fold_tag) {
+    [[maybe_unused]] constexpr bool kFold = decltype(fold_tag)::value;
     const T* xk = x + k * n;
     T* yk = y + k * n;
     float* ek = scratch + k * stride;
     const vfloat vm = splat(m[k]);
+    [[maybe_unused]] const vfloat vlog2e = splat(1.44269504088896341f);
+    [[maybe_unused]] const vfloat vshift = splat(-m[k] * 1.44269504088896341f);
     auto exp_at = [&](int64_t j, vfloat v) {
       if (sizeof(T) == 4 || j % kPair == 0) {  // once per 64 bytes of x and of y
         __builtin_prefetch(xk + ahead + j, 0, 3);
         __builtin_prefetch(yk + j, 1, 3);
       }
-      // bf16 results keep 8 significant bits: the coarse exp (2 instructions fewer) is ample.
-      const vfloat e = kBF16 ? exp_nonpositive_coarse(v - vm) : exp_nonpositive(v - vm);
+      vfloat e;
+#if KEEL_SIMD_WIDTH == 16
+      if constexpr (kBF16) e = exp2_for_bf16(kFold ? v * vlog2e + vshift : (v - vm) * vlog2e);
+      else e = exp_nonpositive(v - vm);
+#else
+      e = kBF16 ? exp_nonpositive_coarse(v - vm) : exp_nonpositive(v - vm);
+#endif
       if constexpr (!is_log) store(ek + j, e);
       return e;
     };
@@ -173,6 +186,10 @@ void softmax_cached_rows(T* y, const T* x, int64_t count, int64_t n, float* scra
       sum += static_cast<double>(reduce_add((acc[0] + acc[1]) + (acc[2] + acc[3])));
     }
     s[k] = sum;
+  };
+  for (int64_t k = 0; k < count; ++k) {
+    if (!is_log && kBF16 && kWidth == 16 && std::fabs(m[k]) < 64.f) exp_row(k, std::true_type{});
+    else exp_row(k, std::false_type{});
   }
   // Write passes.
   for (int64_t k = 0; k < count; ++k) {
