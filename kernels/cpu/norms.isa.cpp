@@ -100,6 +100,45 @@ template <typename T> float row_max(const T* x, int64_t n) {
   return reduce_max(max(max(acc[0], acc[1]), max(acc[2], acc[3])));
 }
 
+#if KEEL_SIMD_WIDTH == 16
+// Max of a bf16 row by 16-bit signed integer max/min on the raw bits (32 elements per instruction,
+// no conversion): as signed integers, non-negative bf16 values (and +NaN above +inf) order like
+// their values and lie above every negative one. So the integer max is the answer when it is >= 0;
+// when the whole row is negative, the largest value is the one of smallest magnitude: the integer
+// minimum (-0.0 = 0x8000 first), taken by a second pass over the row (in L1). A -NaN in such a
+// row is not picked, but it makes the row's sum NaN (and so every output) as the f32 path does.
+template <typename T> float bf16_row_max(const T* x, int64_t n) {
+  const auto* p = reinterpret_cast<const uint16_t*>(x);
+  auto pass = [&](bool is_max) {
+    const __m512i fill = _mm512_set1_epi16(is_max ? static_cast<short>(0x8000) : 0x7fff);
+    __m512i acc[kUnroll] = {fill, fill, fill, fill};
+    auto op = [&](__m512i a, __m512i b) { return is_max ? _mm512_max_epi16(a, b) : _mm512_min_epi16(a, b); };
+    int64_t i = 0;
+    for (; i + kUnroll * 32 <= n; i += kUnroll * 32)
+      for (int u = 0; u < kUnroll; ++u) acc[u] = op(acc[u], _mm512_loadu_si512(p + i + 32 * u));
+    for (; i < n; i += 32) {
+      const __mmask32 mask = n - i >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << (n - i)) - 1u);
+      acc[0] = op(acc[0], _mm512_mask_loadu_epi16(fill, mask, p + i));
+    }
+    const __m512i v = op(op(acc[0], acc[1]), op(acc[2], acc[3]));
+    __m256i h = _mm512_castsi512_si256(v);
+    const __m256i h2 = _mm512_extracti64x4_epi64(v, 1);
+    h = is_max ? _mm256_max_epi16(h, h2) : _mm256_min_epi16(h, h2);
+    __m128i q = _mm256_castsi256_si128(h);
+    const __m128i q2 = _mm256_extracti128_si256(h, 1);
+    auto op128 = [&](__m128i a, __m128i b) { return is_max ? _mm_max_epi16(a, b) : _mm_min_epi16(a, b); };
+    q = op128(q, q2);
+    q = op128(q, _mm_shuffle_epi32(q, 0x4e));
+    q = op128(q, _mm_shuffle_epi32(q, 0xb1));
+    q = op128(q, _mm_srli_epi32(q, 16));
+    return static_cast<int16_t>(_mm_extract_epi16(q, 0));
+  };
+  int16_t bits = pass(true);
+  if (bits < 0) bits = pass(false);
+  return to_float(BFloat16(static_cast<uint16_t>(bits), BFloat16::FromBits{}));
+}
+#endif
+
 // ---- softmax forward ------------------------------------------------------------------------------
 // Rows of up to kCachedRow elements, in blocks of `count` consecutive rows (each row's arithmetic is
 // the same as alone): the max of every row of the block, then their exp passes, then their write
@@ -119,6 +158,12 @@ void softmax_cached_rows(T* y, const T* x, int64_t count, int64_t n, float* scra
   // Max passes.
   for (int64_t k = 0; k < count; ++k) {
     const T* xk = x + k * n;
+#if KEEL_SIMD_WIDTH == 16
+    if constexpr (kBF16) {
+      m[k] = bf16_row_max(xk, n);
+      continue;
+    }
+#endif
     vfloat macc[kUnroll];
     for (auto& a : macc) a = splat(-INFINITY);
     int64_t i = 0;
