@@ -20,11 +20,12 @@
 // written; backward two such reads (y or x, and dy) + one write. The f32 kernels run at the
 // bandwidth of the cache level their data sits in. With bf16 storage (half the bytes per element,
 // so twice the elements per second for the same bandwidth) the norms and the backward kernels
-// come near it too; the softmax forward is bound by its vector instructions: per 16 elements the
-// exp alone is ~10 (the coarse one, simd.h), ~5 cycles on the two AVX-512 ports with its sum
-// (measured from L1), plus the max pass, the scratch store and the write pass (~12 cycles in all,
-// measured with the row in L2), against the ~9 cycles per 16 elements that 80% of the copy
-// bandwidth (~30 GB/s one thread) leaves (see bench/kernels/NOTES.md).
+// come near it too; the softmax forward is bound by its vector instructions: on AVX-512 per 16
+// elements the max pass takes 0.5 (16-bit integer max on the bits, bf16_row_max), the exp pass 10
+// (split of the 32-bit words, t in one FMA, exp2_for_bf16's 7, the sum; simd.h) and the write
+// pass 2 (two multiplies, vcvtne2ps2bf16 and vpermw per 32): >= 6.3 cycles on the two vector
+// ports, ~8.8 measured with the rows in L2, against the ~8.8 cycles per 16 elements that 80% of
+// the copy bandwidth (~30 GB/s one thread) leaves (see bench/kernels/NOTES.md).
 //
 // bf16 with AVX-512: where the lane order does not matter (sums, max) or is kept (exp into the
 // scratch row and back, the norm backward's pass 1 with the weight and dw/db partials in the same
