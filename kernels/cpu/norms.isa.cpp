@@ -234,8 +234,14 @@ void softmax_cached_rows(T* y, const T* x, int64_t count, int64_t n, float* scra
     s[k] = sum;
   };
   for (int64_t k = 0; k < count; ++k) {
-    if (!is_log && kBF16 && kWidth == 16 && std::fabs(m[k]) < 64.f) exp_row(k, std::true_type{});
-    else exp_row(k, std::false_type{});
+    // One call site (inlined) where the fold does not apply: f32 4096 x 1024 measured ~12% slower
+    // with both instantiations called.
+    if constexpr (!is_log && kBF16 && kWidth == 16) {
+      if (std::fabs(m[k]) < 64.f) exp_row(k, std::true_type{});
+      else exp_row(k, std::false_type{});
+    } else {
+      exp_row(k, std::false_type{});
+    }
   }
   // Write passes.
   for (int64_t k = 0; k < count; ++k) {
