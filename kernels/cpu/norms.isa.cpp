@@ -20,11 +20,12 @@
 // written; backward two such reads (y or x, and dy) + one write. The f32 kernels run at the
 // bandwidth of the cache level their data sits in. With bf16 storage (half the bytes per element,
 // so twice the elements per second for the same bandwidth) the norms and the backward kernels
-// come near it too; the softmax forward is bound by its vector instructions: per 16 elements the
-// exp alone is ~10 (the coarse one, simd.h), ~5 cycles on the two AVX-512 ports with its sum
-// (measured from L1), plus the max pass, the scratch store and the write pass (~12 cycles in all,
-// measured with the row in L2), against the ~9 cycles per 16 elements that 80% of the copy
-// bandwidth (~30 GB/s one thread) leaves (see bench/kernels/NOTES.md).
+// come near it too; the softmax forward is bound by its vector instructions: on AVX-512 per 16
+// elements the max pass takes 0.5 (16-bit integer max on the bits, bf16_row_max), the exp pass 10
+// (split of the 32-bit words, t in one FMA, exp2_for_bf16's 7, the sum; simd.h) and the write
+// pass 2 (two multiplies, vcvtne2ps2bf16 and vpermw per 32): >= 6.3 cycles on the two vector
+// ports, ~8.8 measured with the rows in L2, against the ~8.8 cycles per 16 elements that 80% of
+// the copy bandwidth (~30 GB/s one thread) leaves (see bench/kernels/NOTES.md).
 //
 // bf16 with AVX-512: where the lane order does not matter (sums, max) or is kept (exp into the
 // scratch row and back, the norm backward's pass 1 with the weight and dw/db partials in the same
@@ -100,6 +101,45 @@ template <typename T> float row_max(const T* x, int64_t n) {
   return reduce_max(max(max(acc[0], acc[1]), max(acc[2], acc[3])));
 }
 
+#if KEEL_SIMD_WIDTH == 16
+// Max of a bf16 row by 16-bit signed integer max/min on the raw bits (32 elements per instruction,
+// no conversion): as signed integers, non-negative bf16 values (and +NaN above +inf) order like
+// their values and lie above every negative one. So the integer max is the answer when it is >= 0;
+// when the whole row is negative, the largest value is the one of smallest magnitude: the integer
+// minimum (-0.0 = 0x8000 first), taken by a second pass over the row (in L1). A -NaN in such a
+// row is not picked, but it makes the row's sum NaN (and so every output) as the f32 path does.
+template <typename T> float bf16_row_max(const T* x, int64_t n) {
+  const auto* p = reinterpret_cast<const uint16_t*>(x);
+  auto pass = [&](bool is_max) {
+    const __m512i fill = _mm512_set1_epi16(is_max ? static_cast<short>(0x8000) : 0x7fff);
+    __m512i acc[kUnroll] = {fill, fill, fill, fill};
+    auto op = [&](__m512i a, __m512i b) { return is_max ? _mm512_max_epi16(a, b) : _mm512_min_epi16(a, b); };
+    int64_t i = 0;
+    for (; i + kUnroll * 32 <= n; i += kUnroll * 32)
+      for (int u = 0; u < kUnroll; ++u) acc[u] = op(acc[u], _mm512_loadu_si512(p + i + 32 * u));
+    for (; i < n; i += 32) {
+      const __mmask32 mask = n - i >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << (n - i)) - 1u);
+      acc[0] = op(acc[0], _mm512_mask_loadu_epi16(fill, mask, p + i));
+    }
+    const __m512i v = op(op(acc[0], acc[1]), op(acc[2], acc[3]));
+    __m256i h = _mm512_castsi512_si256(v);
+    const __m256i h2 = _mm512_extracti64x4_epi64(v, 1);
+    h = is_max ? _mm256_max_epi16(h, h2) : _mm256_min_epi16(h, h2);
+    __m128i q = _mm256_castsi256_si128(h);
+    const __m128i q2 = _mm256_extracti128_si256(h, 1);
+    auto op128 = [&](__m128i a, __m128i b) { return is_max ? _mm_max_epi16(a, b) : _mm_min_epi16(a, b); };
+    q = op128(q, q2);
+    q = op128(q, _mm_shuffle_epi32(q, 0x4e));
+    q = op128(q, _mm_shuffle_epi32(q, 0xb1));
+    q = op128(q, _mm_srli_epi32(q, 16));
+    return static_cast<int16_t>(_mm_extract_epi16(q, 0));
+  };
+  int16_t bits = pass(true);
+  if (bits < 0) bits = pass(false);
+  return to_float(BFloat16(static_cast<uint16_t>(bits), BFloat16::FromBits{}));
+}
+#endif
+
 // ---- softmax forward ------------------------------------------------------------------------------
 // Rows of up to kCachedRow elements, in blocks of `count` consecutive rows (each row's arithmetic is
 // the same as alone): the max of every row of the block, then their exp passes, then their write
@@ -119,6 +159,12 @@ void softmax_cached_rows(T* y, const T* x, int64_t count, int64_t n, float* scra
   // Max passes.
   for (int64_t k = 0; k < count; ++k) {
     const T* xk = x + k * n;
+#if KEEL_SIMD_WIDTH == 16
+    if constexpr (kBF16) {
+      m[k] = bf16_row_max(xk, n);
+      continue;
+    }
+#endif
     vfloat macc[kUnroll];
     for (auto& a : macc) a = splat(-INFINITY);
     int64_t i = 0;
@@ -136,18 +182,31 @@ void softmax_cached_rows(T* y, const T* x, int64_t count, int64_t n, float* scra
   // of the tensor is harmless) and take the lines of these rows of y for writing: rows of <= 4 KiB
   // end within a page, where the hardware prefetcher stops, and stores that miss would otherwise
   // stall the write pass (1.6 -> 1.2 ms per 4096 x 1024 f32 rows, one thread).
-  for (int64_t k = 0; k < count; ++k) {
+  // bf16 on AVX-512: exp(x - m) = 2^t, t = x log2(e) - m log2(e) in one FMA for softmax where
+  // |m| < 64 (the rounding of m log2(e) moves t by at most 2^-18: a relative error of ~2.6e-6 in
+  // exp), else t = (x - m) log2(e), which is exactly 0 at x = m (log_softmax of the maximum
+  // element must come out exactly 0 - log s); then exp2_for_bf16 (simd.h). Other ISAs and dtypes: exp_nonpositive(x - m),
+  // the coarse one for bf16 (bf16 results keep 8 significant bits).
+  auto exp_row = [&](int64_t k, auto fold_tag) {
+    [[maybe_unused]] constexpr bool kFold = decltype(fold_tag)::value;
     const T* xk = x + k * n;
     T* yk = y + k * n;
     float* ek = scratch + k * stride;
     const vfloat vm = splat(m[k]);
+    [[maybe_unused]] const vfloat vlog2e = splat(1.44269504088896341f);
+    [[maybe_unused]] const vfloat vshift = splat(-m[k] * 1.44269504088896341f);
     auto exp_at = [&](int64_t j, vfloat v) {
       if (sizeof(T) == 4 || j % kPair == 0) {  // once per 64 bytes of x and of y
         __builtin_prefetch(xk + ahead + j, 0, 3);
         __builtin_prefetch(yk + j, 1, 3);
       }
-      // bf16 results keep 8 significant bits: the coarse exp (2 instructions fewer) is ample.
-      const vfloat e = kBF16 ? exp_nonpositive_coarse(v - vm) : exp_nonpositive(v - vm);
+      vfloat e;
+#if KEEL_SIMD_WIDTH == 16
+      if constexpr (kBF16) e = exp2_for_bf16(kFold ? v * vlog2e + vshift : (v - vm) * vlog2e);
+      else e = exp_nonpositive(v - vm);
+#else
+      e = kBF16 ? exp_nonpositive_coarse(v - vm) : exp_nonpositive(v - vm);
+#endif
       if constexpr (!is_log) store(ek + j, e);
       return e;
     };
@@ -173,6 +232,16 @@ void softmax_cached_rows(T* y, const T* x, int64_t count, int64_t n, float* scra
       sum += static_cast<double>(reduce_add((acc[0] + acc[1]) + (acc[2] + acc[3])));
     }
     s[k] = sum;
+  };
+  for (int64_t k = 0; k < count; ++k) {
+    // One call site (inlined) where the fold does not apply: f32 4096 x 1024 measured ~12% slower
+    // with both instantiations called.
+    if constexpr (!is_log && kBF16 && kWidth == 16) {
+      if (std::fabs(m[k]) < 64.f) exp_row(k, std::true_type{});
+      else exp_row(k, std::false_type{});
+    } else {
+      exp_row(k, std::false_type{});
+    }
   }
   // Write passes.
   for (int64_t k = 0; k < count; ++k) {
@@ -500,47 +569,81 @@ void norm_backward_rows_of(T* dx, float* pdw, float* pdb, const T* dy, const T* 
   float mean_g[kNormBlockRows], mean_gx[kNormBlockRows];
   for (int64_t r0 = first; r0 < last; r0 += block) {
     const int64_t n = std::min(block, last - r0);
-    for (int64_t k = 0; k < n; ++k) {
-      const int64_t r = r0 + k;
-      const T* xr = x + r * cols;
-      const T* dyr = dy + r * cols;
-      const vfloat vmu = splat(kCentered ? mean[r] : 0.f);
-      const vfloat vrstd = splat(rstd[r]);
-      double total_g = 0.0, total_gx = 0.0;
+    // Pass 1 over R = 2 rows at a time (one row for the last of an odd block): the weight and the
+    // dw/db partials are loaded and stored once per pair of rows (layer_norm bf16 [8192, 256]: the
+    // partial rows' loads and stores were the difference to rms_norm).
+    auto pass1 = [&](int64_t k0, auto rows_tag) {
+      constexpr int R = decltype(rows_tag)::value;
+      const T* xr[R];
+      const T* dyr[R];
+      vfloat vmu[R], vrstd[R];
+      double total_g[R] = {}, total_gx[R] = {};
+      for (int q = 0; q < R; ++q) {
+        const int64_t r = r0 + k0 + q;
+        xr[q] = x + r * cols;
+        dyr[q] = dy + r * cols;
+        vmu[q] = splat(kCentered ? mean[r] : 0.f);
+        vrstd[q] = splat(rstd[r]);
+      }
       for (int64_t start = 0; start < cols; start += kChunk) {  // kChunk is a multiple of kPair
         const int64_t end = std::min(cols, start + kChunk);
-        vfloat sum_g[2] = {}, sum_gx[2] = {};
-        // One vector: its g and g * xhat sums and the dw/db partials (d = 0 past the row).
-        auto step = [&](int u, int64_t i, int64_t count, vfloat d, vfloat xv, const float* w) {
-          const vfloat xhat = (xv - vmu) * vrstd;
-          const vfloat g = kWeight ? d * load(w + i, count, 0.f) : d;
-          if (pdw) store(pdw + i, load(pdw + i) + d * xhat);
-          if (pdb) store(pdb + i, load(pdb + i) + d);
-          sum_g[u] += g;
-          sum_gx[u] += g * xhat;
-        };
+        vfloat sum_g[R][2] = {}, sum_gx[R][2] = {};
         int64_t i = start;
         for (; i + kPair <= end; i += kPair) {
-          vfloat da, db, xa, xb;
-          // 16-bit rows: take the lines of the row's dx for writing (stores that miss stall pass 2;
-          // bf16 4096 x 1024 layer_norm 1.23 -> 1.09 ms, one thread). With f32 rows (and the
-          // prefetch of the next block below) it measured 10% slower.
-          if (kPrefetch && dx) __builtin_prefetch(dx + r * cols + i, 1, 3);
-          load_pair_any(dyr + i, da, db);
-          load_pair_any(xr + i, xa, xb);
-          step(0, i, kWidth, da, xa, wpair);
-          step(1, i + kWidth, kWidth, db, xb, wpair);
+          vfloat pw[2] = {}, pb[2] = {}, w[2];
+          for (int h = 0; h < 2; ++h) {
+            if (pdw) pw[h] = load(pdw + i + h * kWidth);
+            if (pdb) pb[h] = load(pdb + i + h * kWidth);
+            if (kWeight) w[h] = load(wpair + i + h * kWidth);
+          }
+          for (int q = 0; q < R; ++q) {
+            // 16-bit rows: take the lines of the row's dx for writing (stores that miss stall pass
+            // 2; bf16 4096 x 1024 layer_norm 1.23 -> 1.09 ms, one thread). With f32 rows (and the
+            // prefetch of the next block below) it measured 10% slower.
+            if (kPrefetch && dx) __builtin_prefetch(dx + (r0 + k0 + q) * cols + i, 1, 3);
+            vfloat d[2], xv[2];
+            load_pair_any(dyr[q] + i, d[0], d[1]);
+            load_pair_any(xr[q] + i, xv[0], xv[1]);
+            for (int h = 0; h < 2; ++h) {
+              const vfloat xhat = (xv[h] - vmu[q]) * vrstd[q];
+              const vfloat g = kWeight ? d[h] * w[h] : d[h];
+              pw[h] += d[h] * xhat;
+              pb[h] += d[h];
+              sum_g[q][h] += g;
+              sum_gx[q][h] += g * xhat;
+            }
+          }
+          for (int h = 0; h < 2; ++h) {
+            if (pdw) store(pdw + i + h * kWidth, pw[h]);
+            if (pdb) store(pdb + i + h * kWidth, pb[h]);
+          }
         }
+        // The rest by single vectors in memory order (d = 0 past the row).
         for (; i < end; i += kWidth) {
           const int64_t count = std::min<int64_t>(kWidth, end - i);
-          step(0, i, count, load(dyr + i, count, 0.f), load(xr + i, count, 0.f), wpair);
+          for (int q = 0; q < R; ++q) {
+            const vfloat d = load(dyr[q] + i, count, 0.f);
+            const vfloat xhat = (load(xr[q] + i, count, 0.f) - vmu[q]) * vrstd[q];
+            const vfloat g = kWeight ? d * load(wpair + i, count, 0.f) : d;
+            if (pdw) store(pdw + i, load(pdw + i) + d * xhat);
+            if (pdb) store(pdb + i, load(pdb + i) + d);
+            sum_g[q][0] += g;
+            sum_gx[q][0] += g * xhat;
+          }
         }
-        total_g += reduce_add(sum_g[0] + sum_g[1]);
-        total_gx += reduce_add(sum_gx[0] + sum_gx[1]);
+        for (int q = 0; q < R; ++q) {
+          total_g[q] += reduce_add(sum_g[q][0] + sum_g[q][1]);
+          total_gx[q] += reduce_add(sum_gx[q][0] + sum_gx[q][1]);
+        }
       }
-      mean_g[k] = kCentered ? static_cast<float>(total_g / cols) : 0.f;
-      mean_gx[k] = static_cast<float>(total_gx / cols);
-    }
+      for (int q = 0; q < R; ++q) {
+        mean_g[k0 + q] = kCentered ? static_cast<float>(total_g[q] / cols) : 0.f;
+        mean_gx[k0 + q] = static_cast<float>(total_gx[q] / cols);
+      }
+    };
+    int64_t k = 0;
+    for (; k + 2 <= n; k += 2) pass1(k, std::integral_constant<int, 2>{});
+    if (k < n) pass1(k, std::integral_constant<int, 1>{});
     if (!dx) continue;
     const int64_t ahead = n * cols;
     for (int64_t k = 0; k < n; ++k) {
