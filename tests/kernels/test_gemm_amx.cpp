@@ -490,7 +490,8 @@ void int8_suite(const Int8Kernel& kernel, const std::string& name) {
       s.zero_points = variant & 2;
       s.bias = variant != 0;
       s.a_signed = variant == 3;
-      for (Dims d : {Dims{17, 33, 65}, Dims{1, 5, 1}, Dims{3, 4, 0}}) check_int8_kernel(kernel, d, s, rng, name);
+      // {13, 130, 70}: full 6 x 64 micro-tiles and a 2-column strip (gemm_int8's fused epilogue).
+      for (Dims d : {Dims{17, 33, 65}, Dims{13, 130, 70}, Dims{1, 5, 1}, Dims{3, 4, 0}}) check_int8_kernel(kernel, d, s, rng, name);
     }
   // The raw sum of a b wraps in s32 (255 * -128 * 65793 < -2^31) while the exact result, with
   // za = 255, is 0: the largest K the op allows for u8 x s8.
