@@ -59,6 +59,11 @@
 //      except at the edge (masked loads with a mask register cost 7%); transposes from 128-bit
 //      pieces; thin products in 6 x 4 blocks, one shuffle tree for 16 sums, no divisions per block
 //      (64x256->10: 79 -> 130 GFLOP/s). At 256^3: 190 -> 198 / 210 on 1 thread.
+//   v6 row-major f32 A with rows 256 apart read in place (no copy): 256^3 198 -> 207 / 211 on 1
+//      thread. Tried without gain: tiles of balanced heights (256 rows as 9 x 14 + 10 x 13 instead
+//      of 18 x 14 + 4: 196-198 against 198-200), 512^3 on 2 threads split by columns (within
+//      noise of the row split), software prefetch (T1) of the next 16 W rows in the transposes
+//      (within noise), computing x W^T as (W x^T)^T (0.55-0.75x: the transposed write-out).
 #include <omp.h>
 
 #include <algorithm>
@@ -265,7 +270,7 @@ template <int R> inline void store_tile(__m512 (&acc)[kMR][2], float* c, int64_t
 
 // R rows x `width` columns; B's rows are ldb apart (kNR in a packed strip, or B itself); the
 // loads are masked to the width (B itself has nothing past its last column).
-template <int R, bool kMasked>
+template <int R, bool kMasked, int64_t kLda = kAStride>
 void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
                       float* __restrict c, int64_t ldc, bool accumulate, int64_t width) {
   const TileMasks masks(width);
@@ -281,7 +286,7 @@ void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __rest
     const __m512 b1 = kMasked ? _mm512_maskz_loadu_ps(masks.high, b + 16) : _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < R; ++i) {
-      const __m512 av = _mm512_set1_ps(a[i * kAStride]);
+      const __m512 av = _mm512_set1_ps(a[i * kLda]);
       acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
     }
@@ -293,14 +298,28 @@ void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __rest
 
 // Kernels by height: table[R - 1] computes R rows.
 using F32TileFn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool, int64_t);
-template <bool kMasked, int... R>
+template <bool kMasked, int64_t kLda, int... R>
 constexpr std::array<F32TileFn, sizeof...(R)> f32_kernels(std::integer_sequence<int, R...>) {
-  return {&micro_kernel_f32<R + 1, kMasked>...};
+  return {&micro_kernel_f32<R + 1, kMasked, kLda>...};
 }
-constexpr std::array<F32TileFn, kMR> kF32Kernels = f32_kernels<false>(std::make_integer_sequence<int, kMR>{});
-constexpr std::array<F32TileFn, kMR> kF32EdgeKernels = f32_kernels<true>(std::make_integer_sequence<int, kMR>{});
+constexpr std::array<F32TileFn, kMR> kF32Kernels = f32_kernels<false, kAStride>(std::make_integer_sequence<int, kMR>{});
+constexpr std::array<F32TileFn, kMR> kF32EdgeKernels = f32_kernels<true, kAStride>(std::make_integer_sequence<int, kMR>{});
+// Row-major f32 A with rows exactly kDirectALda elements apart is read in place by kernels with
+// that row stride as a constant (broadcasts at fixed offsets, as from the packed block): 256^3
+// 198 -> 207 GFLOP/s on 1 thread (the copy of A was ~4% of the time). Rows 1 KiB apart fall in 4
+// L1 sets per strip column, which the 12 ways hold beside the B strip. (Rows 2 KiB apart, 512^3:
+// within the noise of the copy, not enabled; 4 KiB apart would put 14 rows in one 12-way set.)
+constexpr int64_t kDirectALda = 256;
+constexpr std::array<F32TileFn, kMR> kF32DirectAKernels =
+    f32_kernels<false, kDirectALda>(std::make_integer_sequence<int, kMR>{});
+constexpr std::array<F32TileFn, kMR> kF32DirectAEdgeKernels =
+    f32_kernels<true, kDirectALda>(std::make_integer_sequence<int, kMR>{});
+// a_direct: `a` is A itself (rows kDirectALda apart), not the packed block.
 inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
-                             bool accumulate, int64_t height, int64_t width) {
+                             bool accumulate, int64_t height, int64_t width, bool a_direct) {
+  if (a_direct)
+    return (width == kNR ? kF32DirectAKernels : kF32DirectAEdgeKernels)[height - 1](kc, a, b, ldb, c, ldc, accumulate,
+                                                                                    width);
   (width == kNR ? kF32Kernels : kF32EdgeKernels)[height - 1](kc, a, b, ldb, c, ldc, accumulate, width);
 }
 #else
@@ -346,7 +365,7 @@ inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float*
 }
 // Tiles cut by the output's edge go through a full tile in a buffer.
 inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t /*ldb: always kNR*/, float* c,
-                             int64_t ldc, bool accumulate, int64_t height, int64_t width) {
+                             int64_t ldc, bool accumulate, int64_t height, int64_t width, bool /*a_direct*/) {
   if (height == kMR && width == kNR) return micro_kernel_f32(kc, a, b, c, ldc, accumulate);
   alignas(64) float tile[kMR * kNR];
   micro_kernel_f32(kc, a, b, tile, kNR, false);
@@ -481,8 +500,8 @@ struct F32Kernel {
   }
 
   static void compute(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
-                      int64_t height, int64_t width) {
-    compute_tile_f32(kc, a, b, ldb, c, ldc, accumulate, height, width);
+                      int64_t height, int64_t width, bool a_direct) {
+    compute_tile_f32(kc, a, b, ldb, c, ldc, accumulate, height, width, a_direct);
   }
 };
 
@@ -574,7 +593,7 @@ struct Bf16DotKernel {
   static constexpr bool reads_b_directly = false;
   static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, int64_t /*ldb*/, float* c, int64_t ldc,
                       bool accumulate,
-                      int64_t height, int64_t width) {
+                      int64_t height, int64_t width, bool /*a_direct*/) {
     static constexpr std::array<TileFn, kMR> table = kernels(std::make_integer_sequence<int, kMR>{});
     table[height - 1](packed_depth(kc), a, b, c, ldc, accumulate, width);
   }
@@ -739,6 +758,11 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
   // (rows <= 1 KiB apart, so that a strip's rows share pages; 4 KiB apart measured 15% slower).
   constexpr bool direct_b_possible = Kernel::reads_b_directly && std::is_same_v<T, float> && std::is_same_v<Packed, float>;
   const bool direct_b = direct_b_possible && p.b_n == 1 && p.b_k <= kDirectBMaxStride;
+#if defined(__AVX512F__)
+  const bool direct_a = direct_b_possible && p.a_k == 1 && p.a_m == kDirectALda;
+#else
+  constexpr bool direct_a = false;
+#endif
 
   for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
     const int64_t rows = std::min(i1, r0 + sizes.rows_per_pass) - r0;
@@ -764,7 +788,7 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
         if (!direct_b) Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack);
         for (int64_t ic = 0; ic < rows; ic += kMC) {
           const int64_t mc = std::min(kMC, rows - ic);
-          Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
+          if (!direct_a) Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
           for (int64_t jr = 0; jr < nc; jr += nr) {
             const int64_t width = std::min(nr, nc - jr);
             for (int64_t ir = 0; ir < mc; ir += mr) {
@@ -784,7 +808,10 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
                 b_strip = b_pack + jr * depth;
                 ldb = nr;
               }
-              Kernel::compute(kc, a_pack + Kernel::a_strip_offset(ir, depth), b_strip, ldb, c, ldc, !first, height, width);
+              const Packed* a_strip = a_pack + Kernel::a_strip_offset(ir, depth);
+              if constexpr (direct_b_possible)
+                if (direct_a) a_strip = a + (r0 + ic + ir) * p.a_m + pc;
+              Kernel::compute(kc, a_strip, b_strip, ldb, c, ldc, !first, height, width, direct_a);
               if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
             }
           }

@@ -157,6 +157,12 @@ TEST_CASE("gemm: transposed, strided and expanded operands on every path", "[gem
       // Dot products in blocks of 6 x 4 and their edges (13 x 9 is computed as 9 x 13).
       check_matmul(random_tensor({13, 70}, dtype), random_tensor({9, 70}, dtype).t(), prefix + "thin x W^T");
       check_matmul(random_tensor({16, 33}, dtype), random_tensor({40, 33}, dtype).t(), prefix + "16 rows x W^T");
+      // Row-major f32 A with rows 256 apart is read in place on AVX-512 (no copy): K below and at
+      // one slice, an unaligned start, edge rows and columns, and the threaded split by rows.
+      const Tensor wide = random_tensor({257, 256}, dtype);
+      check_matmul(wide.narrow(1, 3, 200), random_tensor({200, 33}, dtype), prefix + "A rows 256 apart, K 200");
+      check_matmul(wide, random_tensor({256, 65}, dtype), prefix + "A rows 256 apart, K 256");
+      check_matmul(wide.narrow(0, 0, 200), random_tensor({256, 300}, dtype), prefix + "A rows 256 apart, threaded");
     }
   }
 }
