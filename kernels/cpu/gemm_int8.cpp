@@ -339,14 +339,12 @@ KEEL_TARGET_VNNI void pack_b_vnni(const Int8GemmArgs& args, int64_t j0, int64_t 
 // row-major u8 (row stride lda) and strip a packed B strip ([groups][64][4]). 24 zmm accumulators,
 // 4 B vectors and one broadcast register: 24 vpdpbusd per 10 loads. Used when K spans several
 // blocks; with one block, micro_vnni_fused below also converts the sums.
+// The k loop of both VNNI micro-kernels: acc[r][v] += the u8 x s8 quad products of `groups` groups
+// of 4 along K (A rows lda apart, B strip in VNNI order). Inlined, so acc stays in registers.
 template <int kRows>
-KEEL_TARGET_VNNI void micro_vnni(int64_t groups, const uint8_t* a, int64_t lda, const int8_t* strip, int32_t* c,
-                                 int64_t ldc, const int32_t* init) {
-  __m512i acc[kRows][4];
-#pragma GCC unroll 6
-  for (int r = 0; r < kRows; ++r)
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_loadu_si512(init ? init + 16 * v : c + r * ldc + 16 * v);
+KEEL_TARGET_VNNI inline __attribute__((always_inline)) void vnni_k_loop(__m512i (&acc)[kRows][4], int64_t groups,
+                                                                        const uint8_t* a, int64_t lda,
+                                                                        const int8_t* strip) {
   for (int64_t g = 0; g < groups; ++g) {
     const __m512i b0 = _mm512_load_si512(strip), b1 = _mm512_load_si512(strip + 64);
     const __m512i b2 = _mm512_load_si512(strip + 128), b3 = _mm512_load_si512(strip + 192);
@@ -362,6 +360,17 @@ KEEL_TARGET_VNNI void micro_vnni(int64_t groups, const uint8_t* a, int64_t lda, 
       acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], av, b3);
     }
   }
+}
+
+template <int kRows>
+KEEL_TARGET_VNNI void micro_vnni(int64_t groups, const uint8_t* a, int64_t lda, const int8_t* strip, int32_t* c,
+                                 int64_t ldc, const int32_t* init) {
+  __m512i acc[kRows][4];
+#pragma GCC unroll 6
+  for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_loadu_si512(init ? init + 16 * v : c + r * ldc + 16 * v);
+  vnni_k_loop<kRows>(acc, groups, a, lda, strip);
 #pragma GCC unroll 6
   for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 4
@@ -393,21 +402,7 @@ KEEL_TARGET_VNNI void micro_vnni_fused(int64_t groups, const uint8_t* a, int64_t
   for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_loadu_si512(init + 16 * v);
-  for (int64_t g = 0; g < groups; ++g) {
-    const __m512i b0 = _mm512_load_si512(strip), b1 = _mm512_load_si512(strip + 64);
-    const __m512i b2 = _mm512_load_si512(strip + 128), b3 = _mm512_load_si512(strip + 192);
-    strip += 256;
-#pragma GCC unroll 6
-    for (int r = 0; r < kRows; ++r) {
-      int32_t quad;
-      std::memcpy(&quad, a + r * lda + 4 * g, 4);
-      const __m512i av = _mm512_set1_epi32(quad);
-      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, b0);
-      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, b1);
-      acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], av, b2);
-      acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], av, b3);
-    }
-  }
+  vnni_k_loop<kRows>(acc, groups, a, lda, strip);
   asm volatile("" ::: "memory");  // keep the epilogue's loads after the loop
   const FusedTail t = *tail;
   OutElement<kOutput>* out = static_cast<OutElement<kOutput>*>(t.out);
