@@ -24,6 +24,7 @@
 #include "keel/ops/factory.h"
 #include "keel/ops/linalg.h"
 #include "keel/ops/nn_functional.h"
+#include "keel/ops/operand_checks.h"
 #include "keel/ops/reduce.h"
 #include "keel/ops/shape.h"
 
@@ -35,18 +36,9 @@ using autograd::VjpArgs;
 
 namespace {
 
-constexpr const char* kOp = "scaled_dot_product_attention";
+using ops_detail::check_operands;
 
-void check_operands(const char* op, const Tensor& a, const Tensor& b, const char* name_a, const char* name_b) {
-  KEEL_CHECK(a.defined(), "[", op, "] ", name_a, " is undefined");
-  KEEL_CHECK(b.defined(), "[", op, "] ", name_b, " is undefined");
-  KEEL_CHECK(a.device() == b.device(), "[", op, "] ", name_a, " is on ", a.device().str(), " but ", name_b, " is on ",
-             b.device().str());
-  KEEL_CHECK(a.dtype() == b.dtype(), "[", op, "] expected ", name_a, " and ", name_b, " to have the same dtype, got ",
-             dtype_name(a.dtype()), " and ", dtype_name(b.dtype()), " (shapes ", a.shape(), " and ", b.shape(), ")");
-  KEEL_CHECK(is_floating(a.dtype()), "[", op, "] expected floating operands (float32, float64, float16, bfloat16), got ",
-             dtype_name(a.dtype()), "; convert them first, e.g. x.to(f32)");
-}
+constexpr const char* kOp = "scaled_dot_product_attention";
 
 Tensor matrix_transpose(const Tensor& x) { return x.transpose(-1, -2); }
 
