@@ -404,15 +404,23 @@ struct RowStats {
   float pivot, delta, rstd;
 };
 
-// Meanwhile the lines of the row's output yr are taken for writing (stores that miss would stall the
-// write pass).
-template <typename T, bool kCentered>
-RowStats norm_stats_row(const T* xr, int64_t cols, double eps, float* mean_out, T* yr) {
-  // One pass for both moments of d = x - pivot, pivot = x[0] (0 for rms_norm): var = E[d^2] -
-  // E[d]^2. With the pivot inside the row's spread the subtraction loses little; when the pivot
-  // lies more than ~1.7 standard deviations from the mean (E[d]^2 > 3 var) a second pass takes
-  // sum((d - E[d])^2) instead. x - mean is then (x - pivot) - delta, delta = mean - pivot: both
-  // differences are small, so a large mean (x = 1000 + noise) costs no precision.
+// norm_moments_row: pass 1 over one row; meanwhile the lines of the row's output yr are taken for
+// writing (stores that miss would stall the write pass). One pass for both moments of d = x - pivot, pivot = x[0] (0 for rms_norm): var = E[d^2] - E[d]^2.
+// With the pivot inside the row's spread the subtraction loses little; when the pivot lies more
+// than ~1.7 standard deviations from the mean (E[d]^2 > 3 var, far()) norm_finish_row takes
+// sum((d - E[d])^2) in a second pass instead. x - mean is then (x - pivot) - delta, delta = mean -
+// pivot: both differences are small, so a large mean (x = 1000 + noise) costs no precision.
+// The far test is left to the caller, after the first pass of every row of the block: as a branch
+// at the end of the row's chain of horizontal sums it resolved ~60 cycles late, and with random
+// rows it mispredicts on ~8% of them (|x[0] - mean| > 1.7 sd), each time discarding the next
+// row's work done meanwhile.
+struct RowMoments {
+  float pivot;
+  double mean_d, squares;  // squares: sum d^2 - cols mean_d^2
+  bool far(int64_t cols) const { return mean_d * mean_d * cols > 3.0 * squares; }
+};
+
+template <typename T, bool kCentered> RowMoments norm_moments_row(const T* xr, int64_t cols, T* yr) {
   const float pivot = kCentered ? to_float(xr[0]) : 0.f;
   const vfloat vpivot = splat(pivot);
   double sum_d = 0.0, squares = 0.0;
@@ -441,10 +449,18 @@ RowStats norm_stats_row(const T* xr, int64_t cols, double eps, float* mean_out, 
     squares += reduce_add(s2[0] + s2[1]);
   }
   const double mean_d = kCentered ? sum_d / cols : 0.0;
-  const float delta = static_cast<float>(mean_d);
-  if (kCentered) *mean_out = static_cast<float>(static_cast<double>(pivot) + mean_d);
-  squares -= mean_d * mean_d * cols;
-  if (kCentered && mean_d * mean_d * cols > 3.0 * squares) {
+  return {pivot, mean_d, squares - mean_d * mean_d * cols};
+}
+
+// The statistics from the moments (the second pass over the row, in L1, when the pivot is far).
+template <typename T, bool kCentered>
+RowStats norm_finish_row(const T* xr, int64_t cols, double eps, float* mean_out, RowMoments m) {
+  const float pivot = m.pivot;
+  const float delta = static_cast<float>(m.mean_d);
+  if (kCentered) *mean_out = static_cast<float>(static_cast<double>(pivot) + m.mean_d);
+  double squares = m.squares;
+  if (kCentered && m.far(cols)) {
+    const vfloat vpivot = splat(pivot);
     const vfloat vdelta = splat(delta);
     squares = sum_lanes(cols, [&](int64_t i, int64_t c) {
       const vfloat d = (load(xr + i, c, pivot) - vpivot) - vdelta;
@@ -506,9 +522,11 @@ void norm_forward_all(T* y, float* mean, float* rstd, const T* x, const float* w
     RowStats stats[kNormBlockRows];
     for (int64_t r0 = first; r0 < last; r0 += block) {
       const int64_t n = std::min(block, last - r0);
+      RowMoments moments[kNormBlockRows];
+      for (int64_t k = 0; k < n; ++k) moments[k] = norm_moments_row<T, kCentered>(x + (r0 + k) * cols, cols, y + (r0 + k) * cols);
       for (int64_t k = 0; k < n; ++k) {
         const int64_t r = r0 + k;
-        stats[k] = norm_stats_row<T, kCentered>(x + r * cols, cols, eps, kCentered ? mean + r : nullptr, y + r * cols);
+        stats[k] = norm_finish_row<T, kCentered>(x + r * cols, cols, eps, kCentered ? mean + r : nullptr, moments[k]);
         rstd[r] = stats[k].rstd;
       }
       for (int64_t k = 0; k < n; ++k) {
