@@ -246,6 +246,13 @@ TEST_CASE("fused layer_norm and rms_norm match the f64 composite on every ISA", 
         check_norm(random_tensor({4, 300}, d) + 1000.0, {300}, centered, true, isa + " offset 1000", 10.0);
         check_norm(random_tensor({2, 5000}, d), {5000}, centered, true, isa + " long rows");
       }
+      // First elements far from the row's mean: layer_norm's one-pass moments are taken around
+      // x[0], so these rows need the second pass over (x - mean)^2 (norm_finish_row).
+      {
+        Tensor far = random_tensor({4, 300}, d);
+        far.slice(1, 0, 1).fill_(400.0);
+        check_norm(far, {300}, true, true, isa + " first element far from the mean");
+      }
       // Many rows: the dweight/dbias partials of both threads are summed.
       check_norm(random_tensor({300, 129}, d), {129}, true, true, describe(isa, {300, 129}, d));
     }
