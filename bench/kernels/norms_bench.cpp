@@ -8,9 +8,13 @@
 // tensors read and written once (forward: x in, y out; backward: y or x, dy in, dx out; the
 // statistics and the [C] parameters are left out; AdamW: p, g, m, v in, p, m, v out).
 // Run: build-h/bench/kernel_bench_norms [filter]   (filter: a substring of the group)
+//      build-h/bench/kernel_bench_norms --one layer_norm_fwd_bf16 8192x256 1   (see run_one)
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -195,7 +199,73 @@ void bench_adamw(int64_t count, int64_t size, int threads) {
 
 }  // namespace
 
+// --one GROUP RxC THREADS: one keel row (GROUP as above, e.g. layer_norm_fwd_bf16) timed as the
+// best of 15 samples, beside a 16 MiB memcpy on the same threads in the same process (row
+// "machine" / "copy_16MiB", impl "memcpy"): for before/after comparisons process by process, the
+// old library through LD_LIBRARY_PATH (bench/kernels/NOTES.md, softmax / norms).
+int run_one(const std::string& group, const std::string& shape, int threads) {
+  const auto x_at = shape.find('x');
+  const Shape2 s{std::stoll(shape.substr(0, x_at)), std::stoll(shape.substr(x_at + 1))};
+  const DType dtype = group.ends_with("_bf16") ? DType::bf16 : DType::f32;
+  const std::string op = group.substr(0, group.rfind('_', group.rfind('_') - 1));  // layer_norm_fwd_bf16 -> layer_norm
+  const bool backward = group.find("_bwd") != std::string::npos;
+  omp_set_num_threads(threads);
+  auto best_seconds = [](const std::function<void()>& body) {
+    using Clock = std::chrono::steady_clock;
+    auto elapsed = [](Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); };
+    const auto warm = Clock::now();
+    int calls = 0;
+    for (; calls < 2 || elapsed(warm) < 0.05; ++calls) body();
+    const int inner = std::max(1, static_cast<int>(0.01 / (elapsed(warm) / calls)));
+    double best = 1e30;
+    for (int r = 0; r < 15; ++r) {
+      const auto start = Clock::now();
+      for (int i = 0; i < inner; ++i) body();
+      best = std::min(best, elapsed(start) / inner);
+    }
+    return best;
+  };
+  const size_t copy_bytes = size_t{16} << 20;
+  std::vector<char> src(copy_bytes, 1), dst(copy_bytes, 2);
+  auto copy = [&] {
+#pragma omp parallel
+    {
+      const size_t t = omp_get_thread_num(), n = omp_get_num_threads();
+      std::memcpy(dst.data() + copy_bytes * t / n, src.data() + copy_bytes * t / n,
+                  copy_bytes * (t + 1) / n - copy_bytes * t / n);
+    }
+  };
+  const double copy_before = best_seconds(copy);
+  const double tensor_bytes = static_cast<double>(s.rows * s.cols) * dtype_size(dtype);
+  const Tensor x = randn({s.rows, s.cols}).to(dtype), dy = randn({s.rows, s.cols}).to(dtype);
+  const Tensor y = empty({s.rows, s.cols}, {.dtype = dtype}), dx = empty({s.rows, s.cols}, {.dtype = dtype});
+  const Tensor weight = randn({s.cols}), bias = randn({s.cols}), dweight = empty({s.cols}), dbias = empty({s.cols});
+  const Tensor mean = empty({s.rows}), rstd = empty({s.rows});
+  const bool centered = op == "layer_norm", is_log = op == "log_softmax";
+  std::function<void()> body;
+  if (op == "softmax" || op == "log_softmax") {
+    cpu::softmax_rows(y, x, is_log);
+    if (backward) body = [&] { cpu::softmax_backward_rows(dx, y, dy, is_log); };
+    else body = [&] { cpu::softmax_rows(y, x, is_log); };
+  } else if (op == "layer_norm" || op == "rms_norm") {
+    const Tensor use_mean = centered ? mean : Tensor(), use_bias = centered ? bias : Tensor();
+    cpu::norm_forward_rows(y, use_mean, rstd, x, weight, use_bias, 1e-5);
+    if (backward)
+      body = [&, use_mean] { cpu::norm_backward_rows(dx, dweight, centered ? dbias : Tensor(), dy, x, use_mean, rstd, weight); };
+    else body = [&, use_mean, use_bias] { cpu::norm_forward_rows(y, use_mean, rstd, x, weight, use_bias, 1e-5); };
+  } else {
+    std::fprintf(stderr, "--one: unknown group %s\n", group.c_str());
+    return 2;
+  }
+  const double seconds = best_seconds(body);
+  kb::emit(group, s.name(), "keel", threads, seconds, 0, (backward ? 3 : 2) * tensor_bytes, "copy_bw");
+  kb::emit("machine", "copy_16MiB", "memcpy", threads, std::min(copy_before, best_seconds(copy)), 0,
+           2.0 * static_cast<double>(copy_bytes), "copy_bw");
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--one") return run_one(argv[2], argv[3], std::atoi(argv[4]));
   if (argc > 1) filter = argv[1];
   std::fprintf(stderr, "# cpu: %s\n", cpu::describe_cpu_features().c_str());
   for (int threads : kb::thread_counts()) {
