@@ -41,7 +41,7 @@
 // rescaled sum of each chunk are taken while the chunk is in L1 (online softmax: s = s * exp(m_old
 // - m_new) + chunk sum), then one write pass recomputes exp: two reads of x from memory.
 // Short rows go in blocks of up to kNormBlockBytes (softmax and norm forward, 16-bit norm
-// backward): each pass over every row of the block before the next pass, so that a row's serial
+// backward; half that for 16-bit softmax, beside its f32 scratch rows): each pass over every row of the block before the next pass, so that a row's serial
 // tail (horizontal sums, sqrt, log, division) overlaps the next row's work; the next block is
 // prefetched meanwhile (rows end within a page, where the hardware prefetcher stops).
 // Sums accumulate in f32 lanes per chunk of at most kChunk elements and in double across chunks.
