@@ -633,23 +633,28 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
     while (tile_count() < 4 * parts && mc > 2 * kMR) mc = mc / 2 / kMR * kMR;
     return Tiling{mc, nc};
   };
-  // B prepacked, several threads: each thread takes one rectangle of out (a run of whole 6-row
-  // strips, or of whole 64-column strips: whichever is split more evenly, rows on a near tie) and
-  // walks it as one thread walks the whole product, with nothing shared and no barrier after the
-  // prologue. Measured on 2 threads against the tiles of the whole product shared out statically
-  // (below; kept for B packed in the call, whose strips each thread packs for the columns it
-  // computes): see bench/kernels/NOTES.md.
+  // B prepacked, several threads: each thread takes one rectangle of out, a run of whole 6-row
+  // strips or of whole 64-column strips, and walks it as one thread walks the whole product:
+  // nothing shared, no barrier after the prologue. Rows unless the columns split the work more
+  // evenly by more than 4%, counting a strip of fewer than 6 rows as 3/4 of a full one (it reads
+  // as much B) and one of fewer than 64 columns as a whole one. Measured on 2 threads (one
+  // process, alternating) against the tiles of the whole product shared out statically (still
+  // done for B packed in the call, whose strips each thread packs for the columns it computes):
+  // 256^3 34 -> 24 us, 512^3 187 -> 164 us, 1024^3 1360 -> 1290-1310 us, 64 x 784 -> 256 (by
+  // columns) and 256 x 1024 -> 1024 the same; splitting 256^3 and 512^3 by columns instead is as
+  // slow as the shared tiles, splitting 64 x 784 -> 256 by rows (32 + 32 or 36 + 28) 5-10% slower.
   const char* tmp_split = keel_int8_tmp_split;  // TEMPORARY
   const bool rectangles = prepacked && threads > 1 && !(tmp_split && tmp_split[0] == 'o');
   bool split_rows = false;
   if (rectangles) {
+    auto rows_cost = [](int64_t rows) { return double(rows / kMR) + (rows % kMR ? 0.75 : 0.0); };
     const int64_t row_chunk = std::min(m, round_up(ceil_div(m, threads), kMR));
-    const int64_t column_chunk = std::min(round_up(n, nr), round_up(ceil_div(n, threads), nr));
-    // Work of the largest part, in row x padded-column units (a strip of fewer than 64 columns
-    // costs a whole strip; a strip of fewer than 6 rows costs less than 6).
-    const double by_rows = double(row_chunk) * double(round_up(n, nr));
-    const double by_columns = double(m) * double(column_chunk);
-    split_rows = by_rows <= 1.05 * by_columns;
+    const int64_t strips_n = ceil_div(n, nr);
+    double by_rows = 0;
+    for (int64_t begin = 0; begin < m; begin += row_chunk)
+      by_rows = std::max(by_rows, rows_cost(std::min(row_chunk, m - begin)) * double(strips_n));
+    const double by_columns = rows_cost(m) * double(ceil_div(strips_n, threads));
+    split_rows = by_rows <= 1.04 * by_columns;
     if (tmp_split && tmp_split[0] == 'r') split_rows = true;
     if (tmp_split && tmp_split[0] == 'c') split_rows = false;
   }
