@@ -30,7 +30,10 @@
 // The SIMD paths start their sums from the column terms (-za colsum_b[j] + K za zb[j]), so the
 // epilogue only subtracts zb[j] rowsum_a[i] (when some zb != 0) and converts.
 //
-// Blocking (both SIMD paths): tiles of out (MC x NC) are shared out over OpenMP threads. When K
+// Blocking (both SIMD paths): tiles of out (MC x NC) are shared out over OpenMP threads (B packed
+// in the call), or, with B prepacked, each thread takes one rectangle of out (a run of 6-row or of
+// 64-column strips) and walks its tiles alone. One thread runs without a parallel region. Scratch
+// (epilogue vectors, packed A and B, tile buffers) is per thread and grow-only. When K
 // fits one KC block (K <= 4096 on the VNNI path), the VNNI micro-kernel converts its 24
 // accumulators to the output in registers after its k loop (micro_vnni_fused: the epilogue fused,
 // as oneDNN does; +1-5% on the whole product against the sums going through a 6 x 64 buffer
@@ -63,7 +66,6 @@
 // (std::fma in the scalar ones); nothing else may be contracted.
 #pragma GCC optimize("fp-contract=off")
 
-extern "C" __attribute__((visibility("default"))) const char* keel_int8_tmp_split = std::getenv("KEEL_INT8_SPLIT");  // TEMPORARY
 namespace keel::cpu {
 
 namespace {
@@ -643,8 +645,7 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
   // 256^3 34 -> 24 us, 512^3 187 -> 164 us, 1024^3 1360 -> 1290-1310 us, 64 x 784 -> 256 (by
   // columns) and 256 x 1024 -> 1024 the same; splitting 256^3 and 512^3 by columns instead is as
   // slow as the shared tiles, splitting 64 x 784 -> 256 by rows (32 + 32 or 36 + 28) 5-10% slower.
-  const char* tmp_split = keel_int8_tmp_split;  // TEMPORARY
-  const bool rectangles = prepacked && threads > 1 && !(tmp_split && tmp_split[0] == 'o');
+  const bool rectangles = prepacked && threads > 1;
   bool split_rows = false;
   if (rectangles) {
     auto rows_cost = [](int64_t rows) { return double(rows / kMR) + (rows % kMR ? 0.75 : 0.0); };
@@ -655,8 +656,6 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
       by_rows = std::max(by_rows, rows_cost(std::min(row_chunk, m - begin)) * double(strips_n));
     const double by_columns = rows_cost(m) * double(ceil_div(strips_n, threads));
     split_rows = by_rows <= 1.04 * by_columns;
-    if (tmp_split && tmp_split[0] == 'r') split_rows = true;
-    if (tmp_split && tmp_split[0] == 'c') split_rows = false;
   }
   const Tiling whole = tiling(m, n, threads);
 
