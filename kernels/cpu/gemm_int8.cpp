@@ -645,7 +645,10 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
   // 256^3 34 -> 24 us, 512^3 187 -> 164 us, 1024^3 1360 -> 1290-1310 us, 64 x 784 -> 256 (by
   // columns) and 256 x 1024 -> 1024 the same; splitting 256^3 and 512^3 by columns instead is as
   // slow as the shared tiles, splitting 64 x 784 -> 256 by rows (32 + 32 or 36 + 28) 5-10% slower.
-  const bool rectangles = prepacked && threads > 1;
+  // Only while all of B (read by every thread when the rows are split) is at most 512 KiB: with
+  // 1 MiB (1024^3, 256 x 1024 -> 1024) and 4 MiB (2048^3) the rectangles measured the same or
+  // slower in the benchmark (2048^3: 14.1 against 10.9-11.0 ms), so those keep the shared tiles.
+  const bool rectangles = prepacked && threads > 1 && strips * nr * kp * int64_t(sizeof(BElement)) <= (int64_t{1} << 19);
   bool split_rows = false;
   if (rectangles) {
     auto rows_cost = [](int64_t rows) { return double(rows / kMR) + (rows % kMR ? 0.75 : 0.0); };
