@@ -642,9 +642,9 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
   // as much B) and one of fewer than 64 columns as a whole one. Measured on 2 threads (one
   // process, alternating) against the tiles of the whole product shared out statically (still
   // done for B packed in the call, whose strips each thread packs for the columns it computes):
-  // 256^3 34 -> 24 us, 512^3 187 -> 164 us, 1024^3 1360 -> 1290-1310 us, 64 x 784 -> 256 (by
-  // columns) and 256 x 1024 -> 1024 the same; splitting 256^3 and 512^3 by columns instead is as
-  // slow as the shared tiles, splitting 64 x 784 -> 256 by rows (32 + 32 or 36 + 28) 5-10% slower.
+  // 256^3 34 -> 24 us, 512^3 187 -> 164 us, 64 x 784 -> 256 (by columns) the same; splitting
+  // 256^3 and 512^3 by columns instead is as slow as the shared tiles, splitting 64 x 784 -> 256
+  // by rows (32 + 32 or 36 + 28) 5-10% slower.
   // Only while all of B (read by every thread when the rows are split) is at most 512 KiB: with
   // 1 MiB (1024^3, 256 x 1024 -> 1024) and 4 MiB (2048^3) the rectangles measured the same or
   // slower in the benchmark (2048^3: 14.1 against 10.9-11.0 ms), so those keep the shared tiles.
