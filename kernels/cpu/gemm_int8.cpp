@@ -30,7 +30,10 @@
 // The SIMD paths start their sums from the column terms (-za colsum_b[j] + K za zb[j]), so the
 // epilogue only subtracts zb[j] rowsum_a[i] (when some zb != 0) and converts.
 //
-// Blocking (both SIMD paths): tiles of out (MC x NC) are shared out over OpenMP threads. When K
+// Blocking (both SIMD paths): tiles of out (MC x NC) are shared out over OpenMP threads (B packed
+// in the call), or, with B prepacked, each thread takes one rectangle of out (a run of 6-row or of
+// 64-column strips) and walks its tiles alone. One thread runs without a parallel region. Scratch
+// (epilogue vectors, packed A and B, tile buffers) is per thread and grow-only. When K
 // fits one KC block (K <= 4096 on the VNNI path), the VNNI micro-kernel converts its 24
 // accumulators to the output in registers after its k loop (micro_vnni_fused: the epilogue fused,
 // as oneDNN does; +1-5% on the whole product against the sums going through a 6 x 64 buffer
@@ -44,6 +47,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -85,17 +89,48 @@ template <typename T> Buffer<T> allocate(int64_t count) {
   return Buffer<T>(static_cast<T*>(std::aligned_alloc(64, bytes)));
 }
 
+// Per-thread scratch that only grows (as gemm.isa.cpp's ThreadBuffers): a call allocates nothing
+// once the buffers have reached its size, where it allocated and zeroed five to eight vectors.
+// The contents are not kept from call to call: every call writes what it reads.
+enum ScratchSlot : int { kEpilogueScratch, kAPackScratch, kBPackScratch, kColSumsScratch, kTileScratch, kScratchSlots };
+struct Scratch {
+  Buffer<char> buffer;
+  int64_t bytes = 0;
+  template <typename T> T* get(int64_t count) {
+    const int64_t need = round_up(std::max<int64_t>(count, 1) * int64_t(sizeof(T)), 64);
+    if (need > bytes) {
+      buffer.reset();
+      buffer = allocate<char>(need);
+      bytes = need;
+    }
+    return reinterpret_cast<T*>(buffer.get());
+  }
+};
+Scratch& scratch(ScratchSlot slot) {
+  static thread_local Scratch buffers[kScratchSlots];
+  return buffers[slot];
+}
+
+// A view of a scratch array (the Epilogue's per-column and per-row values).
+template <typename T> struct Span {
+  T* ptr = nullptr;
+  int64_t size = 0;
+  T* data() const { return ptr; }
+  bool empty() const { return size == 0; }
+  T& operator[](int64_t i) const { return ptr[i]; }
+};
+
 // ---- the epilogue, shared by every path -----------------------------------------------------------
 // What the epilogue needs per column (length N) and per row (length M): folded zero points and
 // the f32 multipliers.
 struct Epilogue {
   const Int8GemmArgs* args = nullptr;
   int32_t za = 0;                      // the u8 zero point (za + 128 for s8 activations)
-  std::vector<int32_t> column_term;    // -za * colsum_b[j] + K * za * zb[j] (mod 2^32), 0 beyond N
-  std::vector<int32_t> zb;             // zb[j]
-  std::vector<int32_t> row_sums;       // sum_p a[i, p] (u8 values); empty when every zb is 0
-  std::vector<float> multiplier;       // a_scale * b_scale[j]
-  std::vector<float> bias;             // bias[j] or 0
+  Span<int32_t> column_term;    // -za * colsum_b[j] + K * za * zb[j] (mod 2^32), 0 beyond N
+  Span<int32_t> zb;             // zb[j]
+  Span<int32_t> row_sums;       // sum_p a[i, p] (u8 values); empty when every zb is 0
+  Span<float> multiplier;       // a_scale * b_scale[j]
+  Span<float> bias;             // bias[j] or 0
   float qmin = 0, qmax = 0;
 };
 
@@ -558,48 +593,87 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
   const int64_t strips = ceil_div(n, nr);
   // B: packed beforehand (pack_int8_b), or here, shared out over the threads.
   const bool prepacked = args.packed_b != nullptr;
-  Buffer<BElement> b_buffer = prepacked ? nullptr : allocate<BElement>(strips * nr * kp);
-  std::vector<int32_t> col_sums_buffer(prepacked ? 0 : strips * nr);
-  const BElement* b_packed = prepacked ? static_cast<const BElement*>(args.packed_b->data.get()) : b_buffer.get();
-  const int32_t* col_sums = prepacked ? args.packed_b->column_sums.data() : col_sums_buffer.data();
+  BElement* const b_buffer = prepacked ? nullptr : scratch(kBPackScratch).get<BElement>(strips * nr * kp);
+  int32_t* const col_sums_buffer = prepacked ? nullptr : scratch(kColSumsScratch).get<int32_t>(strips * nr);
+  const BElement* b_packed = prepacked ? static_cast<const BElement*>(args.packed_b->data.get()) : b_buffer;
+  const int32_t* col_sums = prepacked ? args.packed_b->column_sums.data() : col_sums_buffer;
   // A is read in place when it already is what the VNNI kernel reads; otherwise copied.
   constexpr bool vnni = std::is_same_v<Path, VnniPath>;
   const bool a_in_place = vnni && !args.a_is_signed && args.a_col_stride == 1 && k % 4 == 0;
   const bool need_row_sums = !e.row_sums.empty();
-  Buffer<AElement> a_packed = a_in_place ? nullptr : allocate<AElement>(m * kp);
-  const AElement* a_rows = a_in_place ? static_cast<const AElement*>(args.a) : a_packed.get();
+  AElement* const a_packed = a_in_place ? nullptr : scratch(kAPackScratch).get<AElement>(m * kp);
+  const AElement* a_rows = a_in_place ? static_cast<const AElement*>(args.a) : a_packed;
   const int64_t lda = a_in_place ? args.a_row_stride : kp;
-  if (prepacked)  // the column terms from the stored sums (O(N), before any thread starts)
+  if (prepacked) {  // the column terms from the stored sums (O(N), before any thread starts)
+    // The same values mod 2^32 as the int64 formula of the packing loop, in u32 (vectorized).
+    const uint32_t minus_za = wrap(-int64_t{e.za}), k_za = wrap(k * int64_t{e.za});
+    const int32_t* __restrict zb = e.zb.data();
+    int32_t* __restrict column_term = e.column_term.data();
     for (int64_t j = 0; j < n; ++j)
-      e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
+      column_term[j] = static_cast<int32_t>(minus_za * static_cast<uint32_t>(col_sums[j]) + k_za * static_cast<uint32_t>(zb[j]));
+  }
   const bool prologue = !prepacked || !a_in_place || need_row_sums;
 
-  // Tiles (shrunk below until every thread has a few). One K block: tiles as wide as a B block of about 1 MiB (half of this machine's L2) allows,
-  // walked one row strip at a time across all their columns, so that the A panel (6 x K) stays in
-  // L1 and each row of out is written in long runs. Measured on 1 thread against 128-column
-  // tiles walked column strip by column strip: +6% at 1024^3 and 2048^3, the same on the
-  // others (2 threads: +2-4% at 1024^3 and 2048^3).
+  // Tiles. One K block: tiles as wide as a B block of about 1 MiB (half of this machine's L2)
+  // allows, walked one row strip at a time across all their columns, so that the A panel (6 x K)
+  // stays in L1 and each row of out is written in long runs. Measured on 1 thread against
+  // 128-column tiles walked column strip by column strip: +6% at 1024^3 and 2048^3, the same on
+  // the others (2 threads: +2-4% at 1024^3 and 2048^3). The tiles are shrunk until every thread
+  // has a few (4 on one thread).
   const int64_t kc = Path::kKC;
   const bool one_block = kp <= kc;
-  int64_t mc = threads > 1 ? Path::kMC : Path::kMC / 2;
-  int64_t nc = one_block ? std::clamp<int64_t>(kBBlockBytes / std::max<int64_t>(kp * int64_t(sizeof(BElement)), 1) / nr * nr, nr,
-                                               round_up(n, nr))
-                         : Path::kNC;
-  auto tile_count = [&] { return ceil_div(m, mc) * ceil_div(n, nc); };
-  while (tile_count() < 4 * threads && nc > nr) nc = std::max(nr, nc / 2 / nr * nr);
-  while (tile_count() < 4 * threads && mc > 2 * kMR) mc = mc / 2 / kMR * kMR;
-  const int64_t m_tiles = ceil_div(m, mc), n_tiles = ceil_div(n, nc);
+  struct Tiling {
+    int64_t mc, nc;
+  };
+  auto tiling = [&](int64_t rows, int64_t columns, int parts) {
+    int64_t mc = parts > 1 ? Path::kMC : Path::kMC / 2;
+    int64_t nc = one_block ? std::clamp<int64_t>(kBBlockBytes / std::max<int64_t>(kp * int64_t(sizeof(BElement)), 1) / nr * nr,
+                                                 nr, round_up(columns, nr))
+                           : Path::kNC;
+    auto tile_count = [&] { return ceil_div(rows, mc) * ceil_div(columns, nc); };
+    while (tile_count() < 4 * parts && nc > nr) nc = std::max(nr, nc / 2 / nr * nr);
+    while (tile_count() < 4 * parts && mc > 2 * kMR) mc = mc / 2 / kMR * kMR;
+    return Tiling{mc, nc};
+  };
+  // B prepacked, several threads: each thread takes one rectangle of out, a run of whole 6-row
+  // strips or of whole 64-column strips, and walks it as one thread walks the whole product:
+  // nothing shared, no barrier after the prologue. Rows unless the columns split the work more
+  // evenly by more than 4%, counting a strip of fewer than 6 rows as 3/4 of a full one (it reads
+  // as much B) and one of fewer than 64 columns as a whole one. Measured on 2 threads (one
+  // process, alternating) against the tiles of the whole product shared out statically (still
+  // done for B packed in the call, whose strips each thread packs for the columns it computes):
+  // 256^3 34 -> 24 us, 512^3 187 -> 164 us, 64 x 784 -> 256 (by columns) the same; splitting
+  // 256^3 and 512^3 by columns instead is as slow as the shared tiles, splitting 64 x 784 -> 256
+  // by rows (32 + 32 or 36 + 28) 5-10% slower.
+  // Only while all of B (read by every thread when the rows are split) is at most 512 KiB: with
+  // 1 MiB (1024^3, 256 x 1024 -> 1024) and 4 MiB (2048^3) the rectangles measured the same or
+  // slower in the benchmark (2048^3: 14.1 against 10.9-11.0 ms), so those keep the shared tiles.
+  const bool rectangles = prepacked && threads > 1 && strips * nr * kp * int64_t(sizeof(BElement)) <= (int64_t{1} << 19);
+  bool split_rows = false;
+  if (rectangles) {
+    auto rows_cost = [](int64_t rows) { return double(rows / kMR) + (rows % kMR ? 0.75 : 0.0); };
+    const int64_t row_chunk = std::min(m, round_up(ceil_div(m, threads), kMR));
+    const int64_t strips_n = ceil_div(n, nr);
+    double by_rows = 0;
+    for (int64_t begin = 0; begin < m; begin += row_chunk)
+      by_rows = std::max(by_rows, rows_cost(std::min(row_chunk, m - begin)) * double(strips_n));
+    const double by_columns = rows_cost(m) * double(ceil_div(strips_n, threads));
+    split_rows = by_rows <= 1.04 * by_columns;
+  }
+  const Tiling whole = tiling(m, n, threads);
 
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
+  // The work of each thread; on one thread called without a parallel region (its worksharing
+  // constructs then run on their own), which costs libgomp a team allocation and futex calls
+  // (~0.1-0.2 us a call, measured with perf on 6 x 4 -> 64 products).
+  auto thread_body = [&] {
     // One barrier before the tiles, when there is a prologue: B's strips (with their column terms;
     // not when B is prepacked) and A's rows (only when A is copied or its row sums are needed)
     // are shared out first.
     if (!prepacked) {
 #pragma omp for schedule(static) nowait
       for (int64_t s = 0; s < strips; ++s) {
-        if constexpr (vnni) pack_b_vnni(args, s * nr, kp, b_buffer.get() + s * nr * kp, col_sums_buffer.data() + s * nr);
-        else pack_b_avx2(args, s * nr, kp, b_buffer.get() + s * nr * kp, col_sums_buffer.data() + s * nr);
+        if constexpr (vnni) pack_b_vnni(args, s * nr, kp, b_buffer + s * nr * kp, col_sums_buffer + s * nr);
+        else pack_b_avx2(args, s * nr, kp, b_buffer + s * nr * kp, col_sums_buffer + s * nr);
         for (int64_t j = s * nr; j < std::min(n, (s + 1) * nr); ++j)
           e.column_term[j] = static_cast<int32_t>(wrap(-int64_t{e.za} * col_sums[j] + k * int64_t{e.za} * e.zb[j]));
       }
@@ -608,7 +682,7 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
 #pragma omp for schedule(static) nowait
       for (int64_t i = 0; i < m; ++i) {
         if (!a_in_place) {
-          const int32_t sum = pack_a_row<Path>(args, i, kp, a_packed.get() + i * kp);
+          const int32_t sum = pack_a_row<Path>(args, i, kp, a_packed + i * kp);
           if (need_row_sums) e.row_sums[i] = sum;
         } else {
           int32_t sum = 0;
@@ -617,13 +691,26 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
         }
       }
     }
-    // All of K in one block: each micro-tile goes through the epilogue straight away from a small
-    // buffer that stays in L1, where a tile of mc x nc sums would fill L1 (48 KiB here).
-    // (None on the VNNI path with one K block: its epilogue is fused into the micro-kernel.)
-    Buffer<int32_t> tile = one_block && vnni ? nullptr : allocate<int32_t>(one_block ? kMR * nr : mc * nc);
     if (prologue) {
 #pragma omp barrier
     }
+    // This thread's part of out and its tiles.
+    int64_t i_begin = 0, i_end = m, j_begin = 0, j_end = n;
+    Tiling t = whole;
+    if (rectangles) {
+      const int part = omp_get_thread_num(), parts = omp_get_num_threads();
+      const int64_t count = split_rows ? m : n, step = split_rows ? kMR : nr;
+      const int64_t chunk = round_up(ceil_div(count, parts), step);
+      const int64_t begin = std::min(count, part * chunk), end = std::min(count, begin + chunk);
+      if (split_rows) i_begin = begin, i_end = end;
+      else j_begin = begin, j_end = end;
+      t = tiling(i_end - i_begin, j_end - j_begin, 1);
+    }
+    const int64_t mc = t.mc, nc = t.nc;
+    // All of K in one block: each micro-tile goes through the epilogue straight away from a small
+    // buffer that stays in L1, where a tile of mc x nc sums would fill L1 (48 KiB here).
+    // (None on the VNNI path with one K block: its epilogue is fused into the micro-kernel.)
+    int32_t* const tile = one_block && vnni ? nullptr : scratch(kTileScratch).get<int32_t>(one_block ? kMR * nr : mc * nc);
     const EpilogueBlock epilogue_block = !vnni           ? &epilogue_block_scalar
                                      : e.row_sums.empty() ? pick_avx512_epilogue<false>(args.output)
                                                           : pick_avx512_epilogue<true>(args.output);
@@ -631,13 +718,8 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
     if constexpr (vnni)
       for (int64_t r = 1; r <= kMR; ++r)
         fused[r - 1] = e.row_sums.empty() ? pick_fused<false>(args.output, r) : pick_fused<true>(args.output, r);
-    // Tiles in column-major order, in contiguous static chunks: each thread computes the columns
-    // whose B strips it packed itself (the same static split), which stay in its own L2, and walks
-    // all of A. Measured on 2 threads against row-major order shared out dynamically (which lets
-    // the threads walk A's row blocks together) and column-major order shared out dynamically:
-    // +4% at 1024^3 and 2048^3, +5% at 512^3, the same at 256^3.
-    auto compute_tile = [&](int64_t i0, int64_t j0) {
-      const int64_t rows = std::min(mc, m - i0), columns = std::min(nc, n - j0);
+    // out[i0 .. i0 + rows, j0 .. j0 + columns), rows <= mc, columns <= nc, j0 a multiple of nr.
+    auto compute_tile = [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
       if (one_block && vnni) {  // the epilogue fused into the micro-kernel
         const size_t out_size = args.output == Int8GemmOutput::s32 || args.output == Int8GemmOutput::f32 ? 4 : 1;
         for (int64_t is = 0; is < rows; is += kMR) {
@@ -664,16 +746,16 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
           const int64_t strip_rows = std::min(kMR, rows - is);
           for (int64_t js = 0; js < columns; js += nr) {
             const BElement* strip = b_packed + (j0 + js) / nr * nr * kp;
-            call_micro<Path>(strip_rows, kp / group, a_rows + (i0 + is) * lda, lda, strip, tile.get(), nr,
+            call_micro<Path>(strip_rows, kp / group, a_rows + (i0 + is) * lda, lda, strip, tile, nr,
                              e.column_term.data() + j0 + js);
-            epilogue_block(e, i0 + is, strip_rows, j0 + js, std::min(nr, columns - js), tile.get(), nr);
+            epilogue_block(e, i0 + is, strip_rows, j0 + js, std::min(nr, columns - js), tile, nr);
           }
         }
         return;
       }
       if (kp == 0) {
-        std::fill(tile.get(), tile.get() + mc * nc, 0);
-        epilogue_block(e, i0, rows, j0, columns, tile.get(), nc);
+        std::fill(tile, tile + mc * nc, 0);
+        epilogue_block(e, i0, rows, j0, columns, tile, nc);
       }
       for (int64_t p0 = 0; p0 < kp; p0 += kc) {
         const int64_t depth = std::min(kc, kp - p0);
@@ -682,7 +764,7 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
           const BElement* strip = b_packed + (j0 + js) / nr * nr * kp + p0 * nr;
           for (int64_t is = 0; is < rows; is += kMR) {
             const int64_t strip_rows = std::min(kMR, rows - is);
-            int32_t* block = tile.get() + is * nc + js;
+            int32_t* block = tile + is * nc + js;
             call_micro<Path>(strip_rows, depth / group, a_rows + (i0 + is) * lda + p0, lda, strip, block, nc,
                              p0 == 0 ? e.column_term.data() + j0 + js : nullptr);
             // After the last K block, the epilogue reads the micro-tile while it is still in L1.
@@ -691,8 +773,30 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
         }
       }
     };
+    // Tiles in column-major order. Shared out over the threads (B packed in the call) in
+    // contiguous static chunks: each thread computes the columns whose B strips it packed itself
+    // (the same static split), which stay in its own L2, and walks all of A. Measured on 2 threads
+    // against row-major order shared out dynamically (which lets the threads walk A's row blocks
+    // together) and column-major order shared out dynamically: +4% at 1024^3 and 2048^3, +5% at
+    // 512^3, the same at 256^3.
+    const int64_t rows = i_end - i_begin, columns = j_end - j_begin;
+    const int64_t m_tiles = ceil_div(rows, mc), n_tiles = ceil_div(columns, nc);
+    auto run_tile = [&](int64_t index) {
+      const int64_t i0 = i_begin + index % m_tiles * mc, j0 = j_begin + index / m_tiles * nc;
+      compute_tile(i0, std::min(mc, i_end - i0), j0, std::min(nc, j_end - j0));
+    };
+    if (rectangles || threads == 1) {
+      for (int64_t index = 0; index < m_tiles * n_tiles; ++index) run_tile(index);
+    } else {
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < m_tiles * n_tiles; ++t) compute_tile(t % m_tiles * mc, t / m_tiles * nc);
+      for (int64_t index = 0; index < m_tiles * n_tiles; ++index) run_tile(index);
+    }
+  };
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    thread_body();
+  } else {
+    thread_body();
   }
 }
 
@@ -805,19 +909,35 @@ void gemm_int8(const Int8GemmArgs& args) {
   Epilogue e;
   e.args = &args;
   e.za = args.a_zero_point + (args.a_is_signed ? 128 : 0);
-  e.column_term.assign(round_up(args.n, 64), 0);  // whole strips: the SIMD paths start their sums from it
-  e.zb.resize(args.n);
-  e.multiplier.resize(args.n);
-  e.bias.resize(args.n);
+  // The per-column and per-row arrays, 64-byte aligned, in this thread's scratch.
+  const int64_t columns = round_up(args.n, 64), rows = round_up(args.m, 16);
+  static_assert(sizeof(float) == sizeof(int32_t));
+  int32_t* const values = scratch(kEpilogueScratch).get<int32_t>(4 * columns + rows);
+  e.column_term = {values, columns};  // whole strips: the SIMD paths start their sums from it
+  e.zb = {values + columns, args.n};
+  e.multiplier = {reinterpret_cast<float*>(values + 2 * columns), args.n};
+  e.bias = {reinterpret_cast<float*>(values + 3 * columns), args.n};
+  std::fill(values + args.n, values + columns, 0);  // the column terms beyond N
+  // One value per tensor (stride 0) fills; one per channel copies (a loop the compiler vectorizes;
+  // the per-column loop with strides took ~0.5 us of a 64 x 784 -> 256 product).
   bool any_zb = false;
-  for (int64_t j = 0; j < args.n; ++j) {
-    e.zb[j] = args.b_zero_points ? args.b_zero_points[j * args.b_zero_point_stride] : 0;
-    any_zb |= e.zb[j] != 0;
-    const float b_scale = args.b_scales ? args.b_scales[j * args.b_scale_stride] : 1.0f;
-    e.multiplier[j] = args.a_scale * b_scale;
-    e.bias[j] = args.bias ? args.bias[j] : 0.0f;
+  if (!args.b_zero_points || args.b_zero_point_stride == 0) {
+    const int32_t zb = args.b_zero_points ? args.b_zero_points[0] : 0;
+    std::fill(e.zb.data(), e.zb.data() + args.n, zb);
+    any_zb = zb != 0;
+  } else {
+    int32_t any = 0;
+    for (int64_t j = 0; j < args.n; ++j) any |= e.zb[j] = args.b_zero_points[j * args.b_zero_point_stride];
+    any_zb = any != 0;
   }
-  if (any_zb) e.row_sums.assign(args.m, 0);
+  if (!args.b_scales || args.b_scale_stride == 0) {
+    std::fill(e.multiplier.data(), e.multiplier.data() + args.n, args.a_scale * (args.b_scales ? args.b_scales[0] : 1.0f));
+  } else {
+    for (int64_t j = 0; j < args.n; ++j) e.multiplier[j] = args.a_scale * args.b_scales[j * args.b_scale_stride];
+  }
+  if (args.bias) std::memcpy(e.bias.data(), args.bias, static_cast<size_t>(args.n) * sizeof(float));
+  else std::fill(e.bias.data(), e.bias.data() + args.n, 0.0f);
+  if (any_zb) e.row_sums = {values + 4 * columns, args.m};  // written before they are read
   e.qmin = args.output == Int8GemmOutput::u8 ? 0.0f : -128.0f;
   e.qmax = args.output == Int8GemmOutput::u8 ? 255.0f : 127.0f;
 

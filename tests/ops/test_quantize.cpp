@@ -3,6 +3,8 @@
 // parameters, and quantized_matmul exact against an int64 reference on every kernel path this
 // machine has (avx512_vnni, avx2, scalar), odd sizes, strided operands and extreme values.
 // tests/parity/quantize_parity.py checks the same ops against torch on random data.
+#include <omp.h>
+
 #include <cstring>
 #include <limits>
 #include <random>
@@ -482,4 +484,70 @@ TEST_CASE("pack_quantized_weight: prepacked results equal unpacked ones; bad inp
   CHECK(quantized_linear(empty({0, 37}, {.dtype = u8}), packed).shape() == Shape{0, 70});
   const PackedInt8Weight shallow = pack_quantized_weight(empty({4, 0}, {.dtype = i8}));
   CHECK(values_of<int32_t>(quantized_linear(empty({2, 0}, {.dtype = u8}), shallow, {.out_dtype = i32})) == std::vector<int32_t>(8, 0));
+}
+
+TEST_CASE("quantized_linear: prepacked weights on 1 and 2 threads, calls of changing sizes", "[quantize][gemm_int8]") {
+  // The kernel keeps grow-only scratch per thread (epilogue vectors, packed A, tile buffers) and
+  // gives each of 2 threads one rectangle of the output when the weight is prepacked (a run of
+  // rows or of 64-column strips): calls of shrinking and growing sizes, with and without zero
+  // points (row sums), one and several K blocks, must stay exact on every path.
+  CapsGuard restore;
+  std::mt19937 rng(11);
+  struct Shape3 {
+    int64_t m, k, n;
+    bool zero_points;
+  };
+  // rows split, columns split, one thread, several K blocks (K > 4096), wide N, rows split again.
+  const std::vector<Shape3> shapes = {{257, 300, 131, true},  {64, 784, 256, false}, {5, 33, 17, true},
+                                      {13, 4100, 60, true},   {200, 64, 520, false}, {7, 1000, 700, true},
+                                      {257, 300, 131, false}, {64, 784, 256, true}};
+  const int threads = omp_get_max_threads();
+  for (const PathCase& path : available_paths()) {
+    cpu::set_cpu_isa(path.isa);
+    cpu::set_cpu_disabled(path.disabled);
+    std::mt19937 data_rng(17);
+    for (const Shape3& s : shapes) {
+      INFO("path " << path.path << ", " << s.m << " x " << s.k << " -> " << s.n << (s.zero_points ? ", zero points" : ""));
+      const std::vector<uint8_t> a_val = random_ints<uint8_t>(data_rng, s.m * s.k, 0, 255);
+      const std::vector<int8_t> w_val = random_ints<int8_t>(data_rng, s.n * s.k, -128, 127);
+      const Tensor x = make(a_val, {s.m, s.k}), w = make(w_val, {s.n, s.k});
+      std::vector<int64_t> zb(s.n, 0);
+      if (s.zero_points)
+        for (int64_t j = 0; j < s.n; ++j) zb[j] = (j * 29) % 255 - 127;
+      QuantizedMatmulOptions options{.a_scale = 0.03, .a_zero_point = s.zero_points ? 100 : 0, .b_scale = 0.002};
+      if (s.zero_points) {
+        options.b_scales = full({s.n}, 0.002);
+        options.b_zero_points = make(zb, {s.n}).to(DType::i32);
+      }
+      std::vector<int64_t> acc(s.m * s.n);
+      for (int64_t i = 0; i < s.m; ++i)
+        for (int64_t j = 0; j < s.n; ++j) {
+          int64_t sum = 0;
+          for (int64_t p = 0; p < s.k; ++p)
+            sum += (int64_t{a_val[i * s.k + p]} - options.a_zero_point) * (int64_t{w_val[j * s.k + p]} - zb[j]);
+          acc[i * s.n + j] = sum;
+        }
+      const PackedInt8Weight packed = pack_quantized_weight(w);
+      for (const int t : {1, 2}) {
+        omp_set_num_threads(t);
+        INFO("threads " << t);
+        QuantizedMatmulOptions o = options;
+        o.out_dtype = DType::i32;
+        const std::vector<int32_t> got = values_of<int32_t>(quantized_linear(x, packed, o));
+        for (int64_t e = 0; e < s.m * s.n; ++e) {
+          INFO("element " << e);
+          REQUIRE(got[e] == acc[e]);
+        }
+        for (const DType out : {DType::f32, DType::u8}) {
+          o.out_dtype = out;
+          o.out_scale = 0.5;
+          o.out_zero_point = 9;
+          o.bias = full({s.n}, 0.25);
+          const Tensor prepacked = quantized_linear(x, packed, o), unpacked = quantized_linear(x, w, o);
+          REQUIRE(std::memcmp(prepacked.raw_data(), unpacked.raw_data(), unpacked.numel() * dtype_size(out)) == 0);
+        }
+      }
+      omp_set_num_threads(threads);
+    }
+  }
 }
