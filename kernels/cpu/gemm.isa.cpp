@@ -12,8 +12,10 @@
 // rows, or its NR-wide column strips, whichever makes the threads pack less twice; each packs its
 // own blocks, and there is no shared buffer and no barrier):
 //   for each NC-wide column block:  for each KC-deep slice of K:
-//     pack B's KC x NC block into NR-wide strips (p-major), or, for row-major f32 B with rows at
-//     most 1 KiB apart, read B in place (no packing);
+//     B's KC x NC block is packed into NR-wide strips (p-major), one strip just before its tiles
+//     in the first row block (the tiles of the strip before prefetch the next one's source lines
+//     when B is transposed and large), or, for row-major f32 B with rows at most 1 KiB apart,
+//     read in place (no packing);
 //     for each MC-high row block:
 //       pack A's MC x KC block (AVX-512: row-major with padded rows, a copy for row-major A;
 //       AVX2, baseline: MR-high strips, p-major)
@@ -64,6 +66,12 @@
 //      of 18 x 14 + 4: 196-198 against 198-200), 512^3 on 2 threads split by columns (within
 //      noise of the row split), software prefetch (T1) of the next 16 W rows in the transposes
 //      (within noise), computing x W^T as (W x^T)^T (0.55-0.75x: the transposed write-out).
+//   v7 B packed strip by strip just before its first tiles, not as a whole block first (64x784->256
+//      155.6 -> 151.0 us, 1 thread); for transposed B over 1 MiB (W^T of a large linear layer) the
+//      tiles software-prefetch (T1) the next strip's W rows, one line every two k steps
+//      (256x1024->1024 3126 -> 3059 us). Packing costs ~10% there (3126 against 2804 us with the
+//      packing skipped); the W reads from L3 are most of it (a second pack of a strip from cache:
+//      ~60 us of the ~320), and the prefetch hides only a quarter of them.
 #include <omp.h>
 
 #include <algorithm>
@@ -234,6 +242,13 @@ void pack_transposed(const T* src, int64_t line_stride, int64_t count, int64_t d
 }
 #endif
 
+// Lines a tile prefetches while it runs (for the next B strip's packing): `rows` runs of
+// `lines_per_row` cache lines, `stride` bytes apart, from `base`; base == nullptr: none.
+struct LinePrefetch {
+  const char* base = nullptr;
+  int64_t stride = 0, lines_per_row = 0, rows = 0;
+};
+
 // ---- f32 micro-kernels: c[MR x NR] (row stride ldc) (+)= a_strip^T b_strip -------------------------
 // a_strip: kc x MR (p-major), b_strip: kc x NR (p-major). accumulate = false overwrites c.
 // K depth of a packed slice (see the block sizes below).
@@ -296,6 +311,50 @@ void micro_kernel_f32(int64_t kc, const float* __restrict a, const float* __rest
   store_tile<R>(acc, c, ldc, accumulate, masks);
 }
 
+// The same with one software prefetch (T1) every two k steps, spread over the k loop.
+template <int R, bool kMasked>
+void micro_kernel_f32_prefetch(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
+                               float* __restrict c, int64_t ldc, bool accumulate, int64_t width, LinePrefetch pf) {
+  const TileMasks masks(width);
+  __m512 acc[kMR][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  }
+  const char* row = pf.base;
+  const char* line = row;
+  int64_t piece = 0, rows_left = pf.rows;
+  auto step = [&]() __attribute__((always_inline)) {
+    const __m512 b0 = kMasked ? _mm512_maskz_loadu_ps(masks.low, b) : _mm512_loadu_ps(b);
+    const __m512 b1 = kMasked ? _mm512_maskz_loadu_ps(masks.high, b + 16) : _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) {
+      const __m512 av = _mm512_set1_ps(a[i * kAStride]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    a += 1;
+    b += ldb;
+  };
+  int64_t p = 0;
+  for (; p + 2 <= kc; p += 2) {
+    step();
+    if (rows_left > 0) {
+      _mm_prefetch(line, _MM_HINT_T1);
+      line += 64;
+      if (++piece == pf.lines_per_row) {
+        piece = 0;
+        row += pf.stride;
+        line = row;
+        --rows_left;
+      }
+    }
+    step();
+  }
+  if (p < kc) step();
+  store_tile<R>(acc, c, ldc, accumulate, masks);
+}
+
 // Kernels by height: table[R - 1] computes R rows.
 using F32TileFn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool, int64_t);
 template <bool kMasked, int64_t kLda, int... R>
@@ -314,9 +373,22 @@ constexpr std::array<F32TileFn, kMR> kF32DirectAKernels =
     f32_kernels<false, kDirectALda>(std::make_integer_sequence<int, kMR>{});
 constexpr std::array<F32TileFn, kMR> kF32DirectAEdgeKernels =
     f32_kernels<true, kDirectALda>(std::make_integer_sequence<int, kMR>{});
+using F32PrefetchTileFn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool, int64_t,
+                                   LinePrefetch);
+template <bool kMasked, int... R>
+constexpr std::array<F32PrefetchTileFn, sizeof...(R)> f32_prefetch_kernels(std::integer_sequence<int, R...>) {
+  return {&micro_kernel_f32_prefetch<R + 1, kMasked>...};
+}
+constexpr std::array<F32PrefetchTileFn, kMR> kF32PrefetchKernels =
+    f32_prefetch_kernels<false>(std::make_integer_sequence<int, kMR>{});
+constexpr std::array<F32PrefetchTileFn, kMR> kF32PrefetchEdgeKernels =
+    f32_prefetch_kernels<true>(std::make_integer_sequence<int, kMR>{});
 // a_direct: `a` is A itself (rows kDirectALda apart), not the packed block.
 inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
-                             bool accumulate, int64_t height, int64_t width, bool a_direct) {
+                             bool accumulate, int64_t height, int64_t width, bool a_direct, const LinePrefetch& pf) {
+  if (pf.base && !a_direct)
+    return (width == kNR ? kF32PrefetchKernels : kF32PrefetchEdgeKernels)[height - 1](kc, a, b, ldb, c, ldc,
+                                                                                      accumulate, width, pf);
   if (a_direct)
     return (width == kNR ? kF32DirectAKernels : kF32DirectAEdgeKernels)[height - 1](kc, a, b, ldb, c, ldc, accumulate,
                                                                                     width);
@@ -365,7 +437,8 @@ inline void micro_kernel_f32(int64_t kc, const float* __restrict a, const float*
 }
 // Tiles cut by the output's edge go through a full tile in a buffer.
 inline void compute_tile_f32(int64_t kc, const float* a, const float* b, int64_t /*ldb: always kNR*/, float* c,
-                             int64_t ldc, bool accumulate, int64_t height, int64_t width, bool /*a_direct*/) {
+                             int64_t ldc, bool accumulate, int64_t height, int64_t width, bool /*a_direct*/,
+                             const LinePrefetch& /*pf*/) {
   if (height == kMR && width == kNR) return micro_kernel_f32(kc, a, b, c, ldc, accumulate);
   alignas(64) float tile[kMR * kNR];
   micro_kernel_f32(kc, a, b, tile, kNR, false);
@@ -381,6 +454,9 @@ constexpr int64_t kNC = 1024;
 static_assert(kNC % kNR == 0);
 // Row-major f32 B with rows at most this many elements apart is read in place, not packed.
 constexpr int64_t kDirectBMaxStride = 256;
+// Transposed B sources larger than this are prefetched ahead of their packing (a smaller W, e.g.
+// 64x784->256's 784 KiB, stays in L2 between calls, and the prefetches measured 1% slower there).
+constexpr int64_t kPrefetchBMinBytes = int64_t{1} << 20;
 // Multiply-adds per extra thread below which one thread is faster (fork/join ~ a few us).
 constexpr int64_t kGrain = int64_t{1} << 18;
 
@@ -500,8 +576,8 @@ struct F32Kernel {
   }
 
   static void compute(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
-                      int64_t height, int64_t width, bool a_direct) {
-    compute_tile_f32(kc, a, b, ldb, c, ldc, accumulate, height, width, a_direct);
+                      int64_t height, int64_t width, bool a_direct, const LinePrefetch& pf) {
+    compute_tile_f32(kc, a, b, ldb, c, ldc, accumulate, height, width, a_direct, pf);
   }
 };
 
@@ -593,7 +669,7 @@ struct Bf16DotKernel {
   static constexpr bool reads_b_directly = false;
   static void compute(int64_t kc, const uint16_t* a, const uint16_t* b, int64_t /*ldb*/, float* c, int64_t ldc,
                       bool accumulate,
-                      int64_t height, int64_t width, bool /*a_direct*/) {
+                      int64_t height, int64_t width, bool /*a_direct*/, const LinePrefetch& /*pf*/) {
     static constexpr std::array<TileFn, kMR> table = kernels(std::make_integer_sequence<int, kMR>{});
     table[height - 1](packed_depth(kc), a, b, c, ldc, accumulate, width);
   }
@@ -764,6 +840,12 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
   constexpr bool direct_a = false;
 #endif
 
+  // Transposed B (W^T in linear): columns contiguous along K.
+  const bool transposed_b = p.b_k == 1 && p.b_n != 1;
+  // The source of the region's B columns does not stay in L2 between calls (W in linear): its
+  // lines are prefetched while the tiles before their packing run (below).
+  const bool prefetch_b =
+      transposed_b && (j1 - j0) * k * static_cast<int64_t>(sizeof(T)) > kPrefetchBMinBytes;
   for (int64_t r0 = i0; r0 < i1; r0 += sizes.rows_per_pass) {
     const int64_t rows = std::min(i1, r0 + sizes.rows_per_pass) - r0;
     for (int64_t jc = j0; jc < j1; jc += kNC) {
@@ -785,13 +867,35 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
       for (int64_t pc = 0; pc < k; pc += Kernel::kc_max) {
         const int64_t kc = std::min(Kernel::kc_max, k - pc), depth = Kernel::packed_depth(kc);
         const bool first = pc == 0, last = pc + kc == k;
-        if (!direct_b) Kernel::pack_b(MatrixView<T>{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n}, kc, nc, b_pack);
+        const MatrixView<T> b_block{b + pc * p.b_k + jc * p.b_n, p.b_k, p.b_n};
         for (int64_t ic = 0; ic < rows; ic += kMC) {
           const int64_t mc = std::min(kMC, rows - ic);
           if (!direct_a) Kernel::pack_a(MatrixView<T>{a + (r0 + ic) * p.a_m + pc * p.a_k, p.a_m, p.a_k}, mc, kc, a_pack);
           for (int64_t jr = 0; jr < nc; jr += nr) {
             const int64_t width = std::min(nr, nc - jr);
+            // B is packed strip by strip in the first row block, each strip just before its tiles
+            // (still in L1 for them; packing the whole KC x NC block first measured ~3% slower at
+            // 64x784->256). While those tiles run, they prefetch the source lines of the next
+            // strip (prefetch_b: 256x1024->1024 ~2% faster).
+            const bool pack_now = !direct_b && ic == 0;
+            if (pack_now)
+              Kernel::pack_b(MatrixView<T>{b_block.data + jr * p.b_n, p.b_k, p.b_n}, kc, width, b_pack + jr * depth);
+            const bool prefetch_next = pack_now && prefetch_b && jr + nr < nc;
+            const int64_t next_cols = prefetch_next ? std::min(nr, nc - jr - nr) : 0;
+            LinePrefetch pf;
+            pf.stride = p.b_n * static_cast<int64_t>(sizeof(T));
+            pf.lines_per_row = (kc * static_cast<int64_t>(sizeof(T)) + 63) / 64;
+            // A tile prefetches kc / 2 lines: this many of the next strip's source rows.
+            const int64_t rows_per_tile = std::max<int64_t>(1, (kc / 2) / pf.lines_per_row);
+            int64_t next_col = 0;
             for (int64_t ir = 0; ir < mc; ir += mr) {
+              if (next_col < next_cols) {
+                pf.base = reinterpret_cast<const char*>(b_block.data + (jr + nr + next_col) * p.b_n);
+                pf.rows = std::min(rows_per_tile, next_cols - next_col);
+                next_col += pf.rows;
+              } else {
+                pf.base = nullptr;
+              }
               const int64_t height = std::min(mr, mc - ir);
               float* c = c_base + (ic + ir) * ldc + jr;
               const Packed* b_strip;
@@ -811,7 +915,7 @@ void gemm_region(const Problem& p, T* out, const T* a, const T* b, int64_t i0, i
               const Packed* a_strip = a_pack + Kernel::a_strip_offset(ir, depth);
               if constexpr (direct_b_possible)
                 if (direct_a) a_strip = a + (r0 + ic + ir) * p.a_m + pc;
-              Kernel::compute(kc, a_strip, b_strip, ldb, c, ldc, !first, height, width, direct_a);
+              Kernel::compute(kc, a_strip, b_strip, ldb, c, ldc, !first, height, width, direct_a, pf);
               if (last && epilogue.any()) apply_epilogue(epilogue, c, ldc, height, width, r0 + ic + ir, jc + jr);
             }
           }
