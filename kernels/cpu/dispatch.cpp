@@ -151,8 +151,11 @@ const State& state() {
   std::lock_guard lock(state_mutex);
   s = current_state.load(std::memory_order_relaxed);
   if (!s) {
-    if (const char* env = std::getenv("KEEL_CPU_ISA")) current_caps.level = parse_level(env);
-    if (const char* env = std::getenv("KEEL_CPU_DISABLE")) current_caps.disabled = parse_disabled(env);
+    // A variable set to the empty string counts as unset (as `KEEL_CPU_ISA= ./app` usually means).
+    const char* level = std::getenv("KEEL_CPU_ISA");
+    if (level && *level) current_caps.level = parse_level(level);
+    const char* disabled = std::getenv("KEEL_CPU_DISABLE");
+    if (disabled && *disabled) current_caps.disabled = parse_disabled(disabled);
     s = make_state(current_caps);
     current_state.store(s, std::memory_order_release);
   }

@@ -1,5 +1,8 @@
 // The CPU feature caps: KEEL_CPU_ISA / KEEL_CPU_DISABLE and their API forms narrow what the
 // kernels may use, never widen it, and bad names are refused.
+#include <cstdlib>
+#include <string>
+
 #include "test_util.h"
 
 #include "keel/core/error.h"
@@ -70,4 +73,23 @@ TEST_CASE("cpu features: unknown names are refused and change nothing", "[cpu]")
     cpu::set_cpu_isa("avx512");
     CHECK(cpu::cpu_features().avx512_bf16);  // the refused list disabled nothing
   }
+}
+
+// Run by the ctest entry kernels_cpu_features_empty_env, which starts the process with both
+// variables set to the empty string (hidden from the default run: the caps are read once, at the
+// first kernel call of a process, so this needs a process of its own).
+TEST_CASE("cpu features: an empty KEEL_CPU_ISA or KEEL_CPU_DISABLE counts as unset", "[.env]") {
+  const char* level = std::getenv("KEEL_CPU_ISA");
+  const char* disabled = std::getenv("KEEL_CPU_DISABLE");
+  REQUIRE(level != nullptr);
+  REQUIRE(std::string(level).empty());
+  REQUIRE(disabled != nullptr);
+  REQUIRE(std::string(disabled).empty());
+  const cpu::CpuFeatures have = cpu::detected_cpu_features();
+  const cpu::CpuFeatures now = cpu::cpu_features();  // the first read of the caps: must not throw
+  CHECK(now.avx2 == have.avx2);
+  CHECK(now.avx512 == have.avx512);
+  CHECK(now.avx512_vnni == have.avx512_vnni);
+  CHECK(now.avx512_bf16 == have.avx512_bf16);
+  CHECK(now.amx_int8 == have.amx_int8);
 }
