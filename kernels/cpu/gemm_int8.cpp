@@ -465,14 +465,16 @@ KEEL_TARGET_VNNI inline __attribute__((always_inline)) void store_wide_row(const
   }
 }
 
+// init: the sums' start values, row r at init + r * init_ld (init_ld 0: the column terms, one row
+// for all; the tile buffer's partial sums of the earlier K blocks otherwise).
 template <int kRows, Int8GemmOutput kOutput, bool kHasRows>
 KEEL_TARGET_VNNI void micro_vnni_fused(int64_t groups, const uint8_t* a, int64_t lda, const int8_t* strip,
-                                       const int32_t* init, const FusedTail* tail) {
+                                       const int32_t* init, int64_t init_ld, const FusedTail* tail) {
   __m512i acc[kRows][4];
 #pragma GCC unroll 6
   for (int r = 0; r < kRows; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_loadu_si512(init + 16 * v);
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_loadu_si512(init + r * init_ld + 16 * v);
   vnni_k_loop<kRows>(acc, groups, a, lda, strip);
   asm volatile("" ::: "memory");  // keep the epilogue's loads after the loop
   const FusedTail t = *tail;
@@ -519,7 +521,7 @@ KEEL_TARGET_VNNI void micro_vnni_fused(int64_t groups, const uint8_t* a, int64_t
   }
 }
 
-using FusedMicro = void (*)(int64_t, const uint8_t*, int64_t, const int8_t*, const int32_t*, const FusedTail*);
+using FusedMicro = void (*)(int64_t, const uint8_t*, int64_t, const int8_t*, const int32_t*, int64_t, const FusedTail*);
 
 template <Int8GemmOutput kOutput, bool kHasRows> FusedMicro pick_fused_rows(int64_t rows) {
   switch (rows) {
@@ -779,8 +781,8 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
         fused[r - 1] = e.row_sums.empty() ? pick_fused<false>(args.output, r) : pick_fused<true>(args.output, r);
     // out[i0 .. i0 + rows, j0 .. j0 + columns), rows <= mc, columns <= nc, j0 a multiple of nr.
     auto compute_tile = [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
+      const size_t out_size = args.output == Int8GemmOutput::s32 || args.output == Int8GemmOutput::f32 ? 4 : 1;
       if (one_block && vnni) {  // the epilogue fused into the micro-kernel
-        const size_t out_size = args.output == Int8GemmOutput::s32 || args.output == Int8GemmOutput::f32 ? 4 : 1;
         for (int64_t is = 0; is < rows; is += kMR) {
           const int64_t strip_rows = std::min(kMR, rows - is);
           const FusedMicro micro = fused[strip_rows - 1];
@@ -795,7 +797,7 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
                                  e.row_sums.empty() ? nullptr : e.row_sums.data() + i,
                                  std::min(nr, columns - js)};
             if constexpr (vnni)
-              micro(kp / group, a_rows + i * lda, lda, b_packed + j / nr * nr * kp, e.column_term.data() + j, &tail);
+              micro(kp / group, a_rows + i * lda, lda, b_packed + j / nr * nr * kp, e.column_term.data() + j, 0, &tail);
           }
         }
         return;
@@ -824,6 +826,23 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
           for (int64_t is = 0; is < rows; is += kMR) {
             const int64_t strip_rows = std::min(kMR, rows - is);
             int32_t* block = tile + is * nc + js;
+            if constexpr (vnni) {
+              // The last K block: the micro-kernel starts from the partial sums in the tile buffer
+              // and converts its registers to the output (the epilogue fused, as with one block).
+              if (last) {
+                const int64_t i = i0 + is, j = j0 + js;
+                const FusedTail tail{&e,
+                                     static_cast<char*>(args.out) + (i * args.out_row_stride + j) * out_size,
+                                     args.out_row_stride,
+                                     e.multiplier.data() + j,
+                                     e.bias.data() + j,
+                                     e.zb.data() + j,
+                                     e.row_sums.empty() ? nullptr : e.row_sums.data() + i,
+                                     std::min(nr, columns - js)};
+                fused[strip_rows - 1](depth / group, a_rows + i * lda + p0, lda, strip, block, nc, &tail);
+                continue;
+              }
+            }
             call_micro<Path>(strip_rows, depth / group, a_rows + (i0 + is) * lda + p0, lda, strip, block, nc,
                              p0 == 0 ? e.column_term.data() + j0 + js : nullptr);
             // After the last K block, the epilogue reads the micro-tile while it is still in L1.

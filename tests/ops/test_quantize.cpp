@@ -299,6 +299,8 @@ void check_matmul(const MatmulCase& mc, std::mt19937& rng) {
     const double expected = 0.02 * double(b_scales[j]) * double(acc[t]) + bias[j];
     INFO("element " << t << " got " << got[t] << " expected " << expected);
     REQUIRE(std::fabs(got[t] - expected) <= 1e-5 + 1e-5 * std::fabs(expected));
+    // and bit for bit the kernel's f32 epilogue: fma(f32(sum), f32(a_scale) * b_scale, bias), rounded once
+    REQUIRE(got[t] == std::fma(static_cast<float>(acc[t]), 0.02f * b_scales[j], bias[j]));
   }
   // u8 / i8: bit-identical to quantizing the f32 result, within 1 of the f64 formula
   const Tensor f32_out = quantized_matmul(a, b, options);
@@ -350,6 +352,27 @@ TEST_CASE("quantized_matmul: exact against int64 sums on every kernel path", "[q
       // deeper than one K block of the VNNI path (4096): partial sums wait in a tile buffer
       check_matmul({.m = 13, .n = 67, .k = 4099, .a_zero_point = 100, .per_channel = true, .b_zero_points = true,
                     .b_as_weight = true}, rng);
+    }
+  }
+}
+
+TEST_CASE("quantized_matmul: several K blocks (the last one's epilogue fused), every output dtype", "[quantize][gemm_int8]") {
+  // K = 4100 (a last block of one k group) and 8200 (two full blocks of the VNNI path and a short
+  // third), with and without B zero points, per tensor and per channel, rows of the output on and
+  // off 64-byte lines (N = 64, 67), on every path.
+  CapsGuard restore;
+  std::mt19937 rng(11);
+  for (const PathCase& path : available_paths()) {
+    cpu::set_cpu_isa(path.isa);
+    cpu::set_cpu_disabled(path.disabled);
+    REQUIRE(cpu::gemm_int8_path() == path.path);
+    SECTION(std::string("path ") + path.path + " (" + path.isa + (path.disabled[0] ? " without " : "") + path.disabled + ")") {
+      for (const int64_t k : {4100, 8200})
+        for (const bool zero_points : {false, true}) {
+          check_matmul({.m = 13, .n = 67, .k = k, .a_zero_point = 100, .per_channel = true, .b_zero_points = zero_points,
+                        .b_as_weight = true}, rng);
+          check_matmul({.m = 8, .n = 64, .k = k, .a_zero_point = 3, .b_zero_points = zero_points}, rng);
+        }
     }
   }
 }
