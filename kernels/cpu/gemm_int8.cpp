@@ -39,7 +39,9 @@
 // as oneDNN does; +1-5% on the whole product against the sums going through a 6 x 64 buffer
 // first), and the AVX2 path's micro-tiles go through the epilogue from a 6 x NR buffer that stays
 // in L1; deeper K walks KC blocks with the tile's sums waiting in a per-thread MC x NC buffer, and
-// the epilogue runs after the last block.
+// the last block's micro-kernel starts from them and converts its registers (VNNI: the fused
+// epilogue again; measured 0.5-1% faster at K = 4100 and 8192, within this machine's noise; AVX2:
+// the epilogue reads the buffer after the last block).
 #include "keel/kernels/cpu/gemm_int8.h"
 
 #include <immintrin.h>
@@ -429,38 +431,115 @@ struct FusedTail {
   int64_t count;             // columns of the strip that exist (1 .. 64)
 };
 
+// One row of 4-byte results (s32, or f32 bits) y[0 .. 4) for out_row[0 .. count), count 1 .. 64.
+// A row that does not start on a 64-byte line (an output whose row stride is not a multiple of 16
+// elements, or which does not start on a line) is written with aligned masked stores of the
+// vectors shifted into line order (vpermt2d), not with stores that each straddle two lines:
+// see micro_vnni_fused for when (the same values stored).
+template <int kRows>
+KEEL_TARGET_VNNI inline __attribute__((always_inline)) void store_wide_row(const __m512i (&y)[kRows][4], int r,
+                                                                          int32_t* out_row, int64_t count) {
+  const uintptr_t address = reinterpret_cast<uintptr_t>(out_row);
+  const int shift = static_cast<int>(address >> 2) & 15;
+  if (shift == 0 || (address & 3) != 0) {
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      const int64_t left = count - 16 * v;
+      if (left <= 0) break;
+      const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+      _mm512_mask_storeu_epi32(out_row + 16 * v, mask, y[r][v]);
+    }
+    return;
+  }
+  // Line u of the row (64-byte aligned, starting shift elements before out_row) holds lanes
+  // 16 - shift .. 15 of y[u - 1] and lanes 0 .. 15 - shift of y[u].
+  int32_t* const line = out_row - shift;
+  const __m512i index = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(16 - shift));
+  const unsigned __int128 valid = ((static_cast<unsigned __int128>(1) << count) - 1) << shift;
+  const int64_t lines = (shift + count + 15) / 16;
+#pragma GCC unroll 5
+  for (int u = 0; u < 5; ++u) {
+    if (u >= lines) break;
+    const __m512i low = u > 0 ? y[r][u - 1] : _mm512_setzero_si512();
+    const __m512i high = u < 4 ? y[r][u] : _mm512_setzero_si512();
+    _mm512_mask_store_epi32(line + 16 * u, static_cast<__mmask16>(valid >> (16 * u)), _mm512_permutex2var_epi32(low, index, high));
+  }
+}
+
+// init: the sums' start values, row r at init + r * init_ld (init_ld 0: the column terms, one row
+// for all; the tile buffer's partial sums of the earlier K blocks otherwise).
 template <int kRows, Int8GemmOutput kOutput, bool kHasRows>
 KEEL_TARGET_VNNI void micro_vnni_fused(int64_t groups, const uint8_t* a, int64_t lda, const int8_t* strip,
-                                       const int32_t* init, const FusedTail* tail) {
+                                       const int32_t* init, int64_t init_ld, const FusedTail* tail) {
   __m512i acc[kRows][4];
-#pragma GCC unroll 6
-  for (int r = 0; r < kRows; ++r)
+  if (init_ld == 0) {  // 4 loads, not one per row (-1% at 256^3 measured when each row loaded them)
+    __m512i first[4];
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_loadu_si512(init + 16 * v);
+    for (int v = 0; v < 4; ++v) first[v] = _mm512_loadu_si512(init + 16 * v);
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) acc[r][v] = first[v];
+  } else {
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_loadu_si512(init + r * init_ld + 16 * v);
+  }
   vnni_k_loop<kRows>(acc, groups, a, lda, strip);
   asm volatile("" ::: "memory");  // keep the epilogue's loads after the loop
   const FusedTail t = *tail;
   OutElement<kOutput>* out = static_cast<OutElement<kOutput>*>(t.out);
   const int64_t stride = t.out_row_stride;
+  // Each vector stored as it is finished; but for 4-byte outputs whose rows are not on 64-byte
+  // lines and K <= 48 (where the stores bound the time), the finished vectors wait in acc and go
+  // out row by row, line by line (store_wide_row). Measured on 1 thread, 256 x K -> 256 f32 with
+  // the output 16 bytes past a line, stores straddling lines against store_wide_row: K = 4 13.8
+  // -> 8.9 us, 16 12.4 -> 8.0, 32 13.3 -> 10.4, 48 13.9 -> 12.7, 64 11.6 -> 11.9, 256 41.8 -> 43.9.
+  constexpr bool kWide = kOutput == Int8GemmOutput::s32 || kOutput == Int8GemmOutput::f32;
+  const bool on_lines = !kWide || groups > 12 || ((reinterpret_cast<uintptr_t>(out) & 63) == 0 && stride % 16 == 0);
+  if (on_lines) {
 #pragma GCC unroll 4
-  for (int v = 0; v < 4; ++v) {
-    const int64_t left = t.count - 16 * v;
-    if (left <= 0) break;
-    const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-    const __m512 mul = _mm512_maskz_loadu_ps(mask, t.multiplier + 16 * v);
-    const __m512 add = _mm512_maskz_loadu_ps(mask, t.bias + 16 * v);
-    __m512i zbv = _mm512_setzero_si512();
-    if constexpr (kHasRows) zbv = _mm512_maskz_loadu_epi32(mask, t.zb + 16 * v);
+    for (int v = 0; v < 4; ++v) {
+      const int64_t left = t.count - 16 * v;
+      if (left <= 0) break;
+      const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+      const __m512 mul = _mm512_maskz_loadu_ps(mask, t.multiplier + 16 * v);
+      const __m512 add = _mm512_maskz_loadu_ps(mask, t.bias + 16 * v);
+      __m512i zbv = _mm512_setzero_si512();
+      if constexpr (kHasRows) zbv = _mm512_maskz_loadu_epi32(mask, t.zb + 16 * v);
 #pragma GCC unroll 6
-    for (int r = 0; r < kRows; ++r) {
-      __m512i x = acc[r][v];
-      if constexpr (kHasRows) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(zbv, _mm512_set1_epi32(t.row_sums[r])));
-      finish_vector<kOutput>(*t.e, x, mul, add, out + r * stride + 16 * v, mask);
+      for (int r = 0; r < kRows; ++r) {
+        __m512i x = acc[r][v];
+        if constexpr (kHasRows) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(zbv, _mm512_set1_epi32(t.row_sums[r])));
+        finish_vector<kOutput>(*t.e, x, mul, add, out + r * stride + 16 * v, mask);
+      }
     }
+  } else if constexpr (kWide) {
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      const int64_t left = t.count - 16 * v;
+      if (left <= 0) break;
+      const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+      const __m512 mul = _mm512_maskz_loadu_ps(mask, t.multiplier + 16 * v);
+      const __m512 add = _mm512_maskz_loadu_ps(mask, t.bias + 16 * v);
+      __m512i zbv = _mm512_setzero_si512();
+      if constexpr (kHasRows) zbv = _mm512_maskz_loadu_epi32(mask, t.zb + 16 * v);
+#pragma GCC unroll 6
+      for (int r = 0; r < kRows; ++r) {
+        __m512i x = acc[r][v];
+        if constexpr (kHasRows) x = _mm512_sub_epi32(x, _mm512_mullo_epi32(zbv, _mm512_set1_epi32(t.row_sums[r])));
+        if constexpr (kOutput == Int8GemmOutput::s32) acc[r][v] = x;
+        else acc[r][v] = _mm512_castps_si512(_mm512_fmadd_ps(_mm512_cvtepi32_ps(x), mul, add));  // as finish_vector
+      }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r) store_wide_row<kRows>(acc, r, reinterpret_cast<int32_t*>(out + r * stride), t.count);
   }
 }
 
-using FusedMicro = void (*)(int64_t, const uint8_t*, int64_t, const int8_t*, const int32_t*, const FusedTail*);
+using FusedMicro = void (*)(int64_t, const uint8_t*, int64_t, const int8_t*, const int32_t*, int64_t, const FusedTail*);
 
 template <Int8GemmOutput kOutput, bool kHasRows> FusedMicro pick_fused_rows(int64_t rows) {
   switch (rows) {
@@ -720,8 +799,8 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
         fused[r - 1] = e.row_sums.empty() ? pick_fused<false>(args.output, r) : pick_fused<true>(args.output, r);
     // out[i0 .. i0 + rows, j0 .. j0 + columns), rows <= mc, columns <= nc, j0 a multiple of nr.
     auto compute_tile = [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
+      const size_t out_size = args.output == Int8GemmOutput::s32 || args.output == Int8GemmOutput::f32 ? 4 : 1;
       if (one_block && vnni) {  // the epilogue fused into the micro-kernel
-        const size_t out_size = args.output == Int8GemmOutput::s32 || args.output == Int8GemmOutput::f32 ? 4 : 1;
         for (int64_t is = 0; is < rows; is += kMR) {
           const int64_t strip_rows = std::min(kMR, rows - is);
           const FusedMicro micro = fused[strip_rows - 1];
@@ -736,7 +815,7 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
                                  e.row_sums.empty() ? nullptr : e.row_sums.data() + i,
                                  std::min(nr, columns - js)};
             if constexpr (vnni)
-              micro(kp / group, a_rows + i * lda, lda, b_packed + j / nr * nr * kp, e.column_term.data() + j, &tail);
+              micro(kp / group, a_rows + i * lda, lda, b_packed + j / nr * nr * kp, e.column_term.data() + j, 0, &tail);
           }
         }
         return;
@@ -765,6 +844,23 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
           for (int64_t is = 0; is < rows; is += kMR) {
             const int64_t strip_rows = std::min(kMR, rows - is);
             int32_t* block = tile + is * nc + js;
+            if constexpr (vnni) {
+              // The last K block: the micro-kernel starts from the partial sums in the tile buffer
+              // and converts its registers to the output (the epilogue fused, as with one block).
+              if (last) {
+                const int64_t i = i0 + is, j = j0 + js;
+                const FusedTail tail{&e,
+                                     static_cast<char*>(args.out) + (i * args.out_row_stride + j) * out_size,
+                                     args.out_row_stride,
+                                     e.multiplier.data() + j,
+                                     e.bias.data() + j,
+                                     e.zb.data() + j,
+                                     e.row_sums.empty() ? nullptr : e.row_sums.data() + i,
+                                     std::min(nr, columns - js)};
+                fused[strip_rows - 1](depth / group, a_rows + i * lda + p0, lda, strip, block, nc, &tail);
+                continue;
+              }
+            }
             call_micro<Path>(strip_rows, depth / group, a_rows + (i0 + is) * lda + p0, lda, strip, block, nc,
                              p0 == 0 ? e.column_term.data() + j0 + js : nullptr);
             // After the last K block, the epilogue reads the micro-tile while it is still in L1.

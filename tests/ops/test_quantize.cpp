@@ -299,6 +299,8 @@ void check_matmul(const MatmulCase& mc, std::mt19937& rng) {
     const double expected = 0.02 * double(b_scales[j]) * double(acc[t]) + bias[j];
     INFO("element " << t << " got " << got[t] << " expected " << expected);
     REQUIRE(std::fabs(got[t] - expected) <= 1e-5 + 1e-5 * std::fabs(expected));
+    // and bit for bit the kernel's f32 epilogue: fma(f32(sum), f32(a_scale) * b_scale, bias), rounded once
+    REQUIRE(got[t] == std::fma(static_cast<float>(acc[t]), 0.02f * b_scales[j], bias[j]));
   }
   // u8 / i8: bit-identical to quantizing the f32 result, within 1 of the f64 formula
   const Tensor f32_out = quantized_matmul(a, b, options);
@@ -350,6 +352,27 @@ TEST_CASE("quantized_matmul: exact against int64 sums on every kernel path", "[q
       // deeper than one K block of the VNNI path (4096): partial sums wait in a tile buffer
       check_matmul({.m = 13, .n = 67, .k = 4099, .a_zero_point = 100, .per_channel = true, .b_zero_points = true,
                     .b_as_weight = true}, rng);
+    }
+  }
+}
+
+TEST_CASE("quantized_matmul: several K blocks (the last one's epilogue fused), every output dtype", "[quantize][gemm_int8]") {
+  // K = 4100 (a last block of one k group) and 8200 (two full blocks of the VNNI path and a short
+  // third), with and without B zero points, per tensor and per channel, rows of the output on and
+  // off 64-byte lines (N = 64, 67), on every path.
+  CapsGuard restore;
+  std::mt19937 rng(11);
+  for (const PathCase& path : available_paths()) {
+    cpu::set_cpu_isa(path.isa);
+    cpu::set_cpu_disabled(path.disabled);
+    REQUIRE(cpu::gemm_int8_path() == path.path);
+    SECTION(std::string("path ") + path.path + " (" + path.isa + (path.disabled[0] ? " without " : "") + path.disabled + ")") {
+      for (const int64_t k : {4100, 8200})
+        for (const bool zero_points : {false, true}) {
+          check_matmul({.m = 13, .n = 67, .k = k, .a_zero_point = 100, .per_channel = true, .b_zero_points = zero_points,
+                        .b_as_weight = true}, rng);
+          check_matmul({.m = 8, .n = 64, .k = k, .a_zero_point = 3, .b_zero_points = zero_points}, rng);
+        }
     }
   }
 }
@@ -549,5 +572,66 @@ TEST_CASE("quantized_linear: prepacked weights on 1 and 2 threads, calls of chan
       }
       omp_set_num_threads(threads);
     }
+  }
+}
+
+TEST_CASE("gemm_int8: outputs that start off a 64-byte line, every shift, the same bytes", "[quantize][gemm_int8]") {
+  // The fused epilogue writes f32 / s32 rows that are off 64-byte lines line by line when K is
+  // small (vpermt2d, aligned masked stores): an output that starts s elements past a line, with a
+  // row stride of N (64, 80: every row at the same shift; 67: shifts that change row by row),
+  // must hold exactly what the same product writes to an output on a line, and nothing may be
+  // written outside [out, out + M x N).
+  CapsGuard restore;
+  std::mt19937 rng(5);
+  for (const PathCase& path : available_paths()) {
+    cpu::set_cpu_isa(path.isa);
+    cpu::set_cpu_disabled(path.disabled);
+    for (const int64_t k : {4, 33, 48, 200})
+      for (const int64_t n : {64, 67, 80}) {
+        const int64_t m = 13;
+        const std::vector<uint8_t> a = random_ints<uint8_t>(rng, m * k, 0, 255);
+        const std::vector<int8_t> b = random_ints<int8_t>(rng, n * k, -128, 127);
+        std::vector<int64_t> acc(m * n);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            int64_t sum = 0;
+            for (int64_t p = 0; p < k; ++p) sum += (int64_t{a[i * k + p]} - 7) * int64_t{b[j * k + p]};
+            acc[i * n + j] = sum;
+          }
+        cpu::Int8GemmArgs args;
+        args.m = m, args.n = n, args.k = k;
+        args.a = a.data(), args.a_row_stride = k, args.a_col_stride = 1, args.a_zero_point = 7, args.a_scale = 0.01f;
+        args.b = b.data(), args.b_n_stride = k, args.b_k_stride = 1;
+        const float b_scale = 0.003f;
+        args.b_scales = &b_scale;
+        args.out_row_stride = n;
+        const cpu::Int8PackedB packed = cpu::pack_int8_b(b.data(), n, k, k, 1);
+        for (const bool prepacked : {false, true}) {
+          args.packed_b = prepacked ? &packed : nullptr;
+          for (const cpu::Int8GemmOutput output : {cpu::Int8GemmOutput::s32, cpu::Int8GemmOutput::f32}) {
+            args.output = output;
+            // 64-byte aligned storage with 16 guard elements before and after the output
+            std::vector<int32_t> on_line(m * n + 64), off_line(m * n + 64);
+            int32_t* aligned = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(on_line.data()) + 63) & ~uintptr_t(63));
+            args.out = aligned;
+            cpu::gemm_int8(args);
+            for (int64_t t = 0; t < m * n; ++t) {
+              INFO("path " << path.path << " K " << k << " N " << n << " element " << t);
+              if (output == cpu::Int8GemmOutput::s32) REQUIRE(aligned[t] == acc[t]);
+            }
+            for (int64_t shift = 1; shift < 16; ++shift) {
+              INFO("path " << path.path << " K " << k << " N " << n << " prepacked " << prepacked << " shift " << shift
+                            << " output " << int(output));
+              int32_t* base = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(off_line.data()) + 63) & ~uintptr_t(63));
+              std::fill(off_line.begin(), off_line.end(), 0x5a5a5a5a);
+              args.out = base + shift;
+              cpu::gemm_int8(args);
+              REQUIRE(std::memcmp(base + shift, aligned, m * n * sizeof(int32_t)) == 0);
+              for (int32_t* p = off_line.data(); p < base + shift; ++p) REQUIRE(*p == 0x5a5a5a5a);
+              for (int32_t* p = base + shift + m * n; p < off_line.data() + off_line.size(); ++p) REQUIRE(*p == 0x5a5a5a5a);
+            }
+          }
+        }
+      }
   }
 }
