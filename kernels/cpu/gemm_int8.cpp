@@ -794,20 +794,24 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
     // out[i0 .. i0 + rows, j0 .. j0 + columns), rows <= mc, columns <= nc, j0 a multiple of nr.
     auto compute_tile = [&](int64_t i0, int64_t rows, int64_t j0, int64_t columns) {
       const size_t out_size = args.output == Int8GemmOutput::s32 || args.output == Int8GemmOutput::f32 ? 4 : 1;
+      // What the fused epilogue needs for out[i .. i + kMR, j .. j + count).
+      auto tail_at = [&](int64_t i, int64_t j, int64_t count) {
+        return FusedTail{&e,
+                         static_cast<char*>(args.out) + (i * args.out_row_stride + j) * out_size,
+                         args.out_row_stride,
+                         e.multiplier.data() + j,
+                         e.bias.data() + j,
+                         e.zb.data() + j,
+                         e.row_sums.empty() ? nullptr : e.row_sums.data() + i,
+                         count};
+      };
       if (one_block && vnni) {  // the epilogue fused into the micro-kernel
         for (int64_t is = 0; is < rows; is += kMR) {
           const int64_t strip_rows = std::min(kMR, rows - is);
           const FusedMicro micro = fused[strip_rows - 1];
           for (int64_t js = 0; js < columns; js += nr) {
             const int64_t i = i0 + is, j = j0 + js;
-            const FusedTail tail{&e,
-                                 static_cast<char*>(args.out) + (i * args.out_row_stride + j) * out_size,
-                                 args.out_row_stride,
-                                 e.multiplier.data() + j,
-                                 e.bias.data() + j,
-                                 e.zb.data() + j,
-                                 e.row_sums.empty() ? nullptr : e.row_sums.data() + i,
-                                 std::min(nr, columns - js)};
+            const FusedTail tail = tail_at(i, j, std::min(nr, columns - js));
             if constexpr (vnni)
               micro(kp / group, a_rows + i * lda, lda, b_packed + j / nr * nr * kp, e.column_term.data() + j, 0, &tail);
           }
@@ -843,14 +847,7 @@ void run_blocked(const Int8GemmArgs& args, Epilogue& e, int threads) {
               // and converts its registers to the output (the epilogue fused, as with one block).
               if (last) {
                 const int64_t i = i0 + is, j = j0 + js;
-                const FusedTail tail{&e,
-                                     static_cast<char*>(args.out) + (i * args.out_row_stride + j) * out_size,
-                                     args.out_row_stride,
-                                     e.multiplier.data() + j,
-                                     e.bias.data() + j,
-                                     e.zb.data() + j,
-                                     e.row_sums.empty() ? nullptr : e.row_sums.data() + i,
-                                     std::min(nr, columns - js)};
+                const FusedTail tail = tail_at(i, j, std::min(nr, columns - js));
                 fused[strip_rows - 1](depth / group, a_rows + i * lda + p0, lda, strip, block, nc, &tail);
                 continue;
               }
