@@ -13,6 +13,7 @@
 #include "keel/autograd/gradcheck.h"
 #include "keel/kernels/cpu/cpu_features.h"
 #include "keel/kernels/cpu/cpu_kernels.h"
+#include "gemm_check.h"
 #include "test_util.h"
 
 using namespace keel;
@@ -50,58 +51,6 @@ void use(const Path& path) {
   cpu::set_cpu_isa(path.isa);
   cpu::set_cpu_disabled(path.disabled);
   cpu::set_gemm_bf16_dot(path.bf16_dot);
-}
-
-double activate(Activation activation, double z) {
-  switch (activation) {
-    case Activation::none: return z;
-    case Activation::relu: return z > 0 ? z : 0;
-    case Activation::gelu: return 0.5 * z * (1 + std::erf(z / std::sqrt(2.0)));
-    case Activation::gelu_tanh:
-      return 0.5 * z * (1 + std::tanh(std::sqrt(2 / M_PI) * (z + 0.044715 * z * z * z)));
-    case Activation::silu: return z / (1 + std::exp(-z));
-  }
-  return z;
-}
-
-// got = act(a @ b + bias) for a [Z, M, K], b [Z, K, N] (already expanded to one batch shape),
-// bias [N] or undefined. The bound: a K-term f32 sum is within 2 K 2^-24 sum|terms| of the exact
-// one (16-bit operands multiply exactly in f32), the activation's slope is at most 1.13, and the
-// result is rounded once to its dtype (plus the f32 activation's own few ulps).
-void check_product(const Tensor& got, const Tensor& a, const Tensor& b, const Tensor& bias, Activation activation,
-                   const std::string& what) {
-  INFO(what);
-  const RefTensor ra = reference::from_tensor(a), rb = reference::from_tensor(b);
-  const RefTensor rg = reference::from_tensor(got);
-  const RefTensor rbias = bias.defined() ? reference::from_tensor(bias) : RefTensor{};
-  const int64_t dims = a.dim(), m = a.shape()[dims - 2], k = a.shape()[dims - 1], n = b.shape()[dims - 1];
-  const int64_t batch = m * k == 0 ? shape_numel(got.shape()) / std::max<int64_t>(m * n, 1) : ra.numel() / (m * k);
-  REQUIRE(rg.numel() == batch * m * n);
-  const double out_rounding = got.dtype() == DType::bf16 ? 0x1p-8 : got.dtype() == DType::f16 ? 0x1p-11 : 0x1p-22;
-  for (int64_t z = 0; z < batch; ++z)
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        double sum = 0, magnitude = 0;
-        for (int64_t p = 0; p < k; ++p) {
-          const double term = ra.values[(z * m + i) * k + p] * rb.values[(z * k + p) * n + j];
-          sum += term;
-          magnitude += std::fabs(term);
-        }
-        if (bias.defined()) {
-          sum += rbias.values[j];
-          magnitude += std::fabs(rbias.values[j]);
-        }
-        const double expected = activate(activation, sum);
-        const double bound = 1.2 * 2.0 * static_cast<double>(k + 1) * 0x1p-24 * magnitude +
-                             out_rounding * std::fabs(expected) + 1e-6;
-        const double value = rg.values[(z * m + i) * n + j];
-        if (!(std::fabs(value - expected) <= bound)) {
-          FAIL_CHECK("[" << z << ", " << i << ", " << j << "]: got " << value << ", expected " << expected
-                         << " (bound " << bound << ")");
-          return;
-        }
-      }
-  SUCCEED();
 }
 
 void check_matmul(const Tensor& a, const Tensor& b, const std::string& what) {

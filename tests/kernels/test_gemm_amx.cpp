@@ -39,6 +39,7 @@
 #include "keel/kernels/cpu/gemm_int8.h"
 #include "keel/kernels/cpu/quantize.h"
 #include "keel/ops/quantize.h"
+#include "gemm_check.h"
 #include "test_util.h"
 
 using namespace keel;
@@ -519,37 +520,12 @@ TEST_CASE("amx int8 GEMM, emulated: exact sums, zero points, scales and every ou
 // ---- the drivers' hooks, with the emulator switched on ------------------------------------------------
 namespace {
 
-// got = act(a @ b + bias) for bf16 a [Z, M, K] and b [Z, K, N] (expanded to one batch shape).
+// got = act(a @ b + bias) for bf16 a [Z, M, K] and b [Z, K, N] (expanded to one batch shape); the
+// tile sums of pairs of products add one rounding to the bound of test_gemm.cpp's check.
 void check_bf16_product(const Tensor& got, const Tensor& a, const Tensor& b, const Tensor& bias, Activation activation,
                         const std::string& what) {
-  INFO(what);
-  const auto ra = reference::from_tensor(a), rb = reference::from_tensor(b), rg = reference::from_tensor(got);
-  const auto rbias = bias.defined() ? reference::from_tensor(bias) : reference::RefTensor{};
-  const int64_t dims = a.dim(), m = a.shape()[dims - 2], k = a.shape()[dims - 1], n = b.shape()[dims - 1];
-  const int64_t batch = shape_numel(got.shape()) / std::max<int64_t>(m * n, 1);
   REQUIRE(got.dtype() == DType::bf16);
-  for (int64_t z = 0; z < batch; ++z)
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        double sum = 0, magnitude = 0;
-        for (int64_t p = 0; p < k; ++p) {
-          const double term = ra.values[(z * m + i) * k + p] * rb.values[(z * k + p) * n + j];
-          sum += term;
-          magnitude += std::fabs(term);
-        }
-        if (bias.defined()) sum += rbias.values[j], magnitude += std::fabs(rbias.values[j]);
-        UnaryOp op = UnaryOp::relu;
-        if (activation == Activation::gelu) op = UnaryOp::gelu_erf;
-        if (activation == Activation::gelu_tanh) op = UnaryOp::gelu_tanh;
-        if (activation == Activation::silu) op = UnaryOp::silu;
-        const double expected = activation == Activation::none ? sum : activate(op, sum);
-        const double bound = 1.2 * 2.0 * static_cast<double>(k + 2) * 0x1p-24 * magnitude + 0x1p-8 * std::fabs(expected) + 1e-6;
-        const double value = rg.values[(z * m + i) * n + j];
-        if (!(std::fabs(value - expected) <= bound)) {
-          FAIL_CHECK("[" << z << ", " << i << ", " << j << "]: got " << value << ", expected " << expected);
-          return;
-        }
-      }
+  test::check_product(got, a, b, bias, activation, what, /*rounding_terms=*/2);
 }
 
 }  // namespace
