@@ -1,0 +1,203 @@
+#include "keel/io/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "keel/core/error.h"
+#include "keel/io/atomic_file.h"
+#include "keel/io/json.h"
+
+namespace keel::io {
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the limit Python's safetensors also sets
+
+struct DTypeCode {
+  DType dtype;
+  const char* code;
+};
+constexpr DTypeCode kDTypeCodes[] = {{DType::f64, "F64"}, {DType::f32, "F32"}, {DType::f16, "F16"},
+                                     {DType::bf16, "BF16"}, {DType::i64, "I64"}, {DType::i32, "I32"},
+                                     {DType::i8, "I8"},    {DType::u8, "U8"},   {DType::bool_, "BOOL"}};
+
+const char* code_of(DType dtype) {
+  for (const auto& entry : kDTypeCodes)
+    if (entry.dtype == dtype) return entry.code;
+  fail("[save_safetensors] no safetensors code for dtype ", dtype_name(dtype));
+}
+
+std::string header_json(const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
+  std::string json = "{";
+  if (!metadata.empty()) {
+    json += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [key, value] : metadata) {
+      if (!first) json += ",";
+      first = false;
+      json += json_quote(key) + ":" + json_quote(value);
+    }
+    json += "}";
+  }
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (json.size() > 1) json += ",";
+    json += json_quote(name) + ":{\"dtype\":\"" + code_of(tensor.dtype()) + "\",\"shape\":[";
+    for (size_t d = 0; d < tensor.shape().size(); ++d) {
+      if (d > 0) json += ',';
+      json += std::to_string(tensor.shape()[d]);
+    }
+    const uint64_t end = offset + tensor.nbytes();
+    json += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(end) + "]}";
+    offset = end;
+  }
+  json += "}";
+  // The data starts on an 8-byte boundary (as Python's safetensors writes it): pad with spaces.
+  json.append((8 - json.size() % 8) % 8, ' ');
+  return json;
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  const std::string tag = "[save_safetensors] " + path + ":";
+  std::set<std::string> names;
+  NamedTensors host;  // contiguous CPU copies, checked before anything is written
+  host.reserve(tensors.size());
+  for (const auto& [name, tensor] : tensors) {
+    KEEL_CHECK(!name.empty(), tag, " a tensor has an empty name");
+    KEEL_CHECK(name != "__metadata__", tag, " \"__metadata__\" is reserved and cannot name a tensor");
+    KEEL_CHECK(names.insert(name).second, tag, " the name \"", name, "\" appears twice");
+    KEEL_CHECK(tensor.defined(), tag, " tensor \"", name, "\" is undefined");
+    code_of(tensor.dtype());
+    host.emplace_back(name, tensor.detach().to(Device::cpu()).contiguous());
+  }
+  const std::string header = header_json(host, metadata);
+  write_file_atomically(path, "[save_safetensors]", [&](const ByteSink& sink) {
+    uint8_t length[8];
+    const uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(n >> (8 * i));
+    sink(length, 8);
+    sink(header.data(), header.size());
+    for (const auto& [name, tensor] : host)
+      if (tensor.nbytes() > 0) sink(tensor.raw_data(), tensor.nbytes());
+  });
+}
+
+SafetensorsContents read_safetensors(const std::string& path) {
+  const std::string tag = "[load_safetensors] " + path;
+  std::ifstream file(path, std::ios::binary);
+  KEEL_CHECK(file.is_open(), tag, ": cannot open the file (", std::strerror(errno), ")");
+  file.seekg(0, std::ios::end);
+  const auto end_position = file.tellg();
+  KEEL_CHECK(end_position >= 0, tag, ": cannot read the file size");
+  const uint64_t file_size = static_cast<uint64_t>(end_position);
+  file.seekg(0);
+  KEEL_CHECK(file_size >= 8, tag, ": ", file_size, " bytes, shorter than the 8-byte header length");
+  uint8_t length_bytes[8];
+  file.read(reinterpret_cast<char*>(length_bytes), 8);
+  uint64_t header_size = 0;
+  for (int i = 0; i < 8; ++i) header_size |= static_cast<uint64_t>(length_bytes[i]) << (8 * i);
+  KEEL_CHECK(header_size <= kMaxHeaderBytes, tag, ": header length ", header_size, " exceeds the limit of ",
+             kMaxHeaderBytes, " bytes");
+  KEEL_CHECK(header_size <= file_size - 8, tag, ": header length ", header_size, " runs past the end of the file (",
+             file_size, " bytes)");
+  std::string header(header_size, '\0');
+  file.read(header.data(), static_cast<std::streamsize>(header_size));
+  KEEL_CHECK(file.good(), tag, ": reading the header failed");
+  const JsonValue root = parse_json(header, tag);
+  KEEL_CHECK(root.kind == JsonValue::Kind::object, tag, ": the header is not a JSON object");
+  const uint64_t data_size = file_size - 8 - header_size;
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    uint64_t begin, end;
+  };
+  std::vector<Entry> entries;
+  SafetensorsContents contents;
+  for (const auto& [name, value] : root.object) {
+    if (name == "__metadata__") {
+      KEEL_CHECK(value.kind == JsonValue::Kind::object, tag, ": __metadata__ is not an object");
+      for (const auto& [key, text] : value.object) {
+        KEEL_CHECK(text.kind == JsonValue::Kind::string, tag, ": __metadata__ value of \"", key, "\" is not a string");
+        contents.metadata[key] = text.string;
+      }
+      continue;
+    }
+    const std::string where = tag + ": tensor \"" + name + "\"";
+    KEEL_CHECK(value.kind == JsonValue::Kind::object, where, " is not described by an object");
+    const JsonValue* dtype = value.find("dtype");
+    const JsonValue* shape = value.find("shape");
+    const JsonValue* offsets = value.find("data_offsets");
+    KEEL_CHECK(dtype && dtype->kind == JsonValue::Kind::string, where, " has no dtype string");
+    KEEL_CHECK(shape && shape->kind == JsonValue::Kind::array, where, " has no shape array");
+    KEEL_CHECK(offsets && offsets->kind == JsonValue::Kind::array && offsets->array.size() == 2, where,
+               " has no data_offsets pair");
+    Entry entry{name, DType::f32, {}, 0, 0};
+    bool known = false;
+    for (const auto& code : kDTypeCodes)
+      if (dtype->string == code.code) {
+        entry.dtype = code.dtype;
+        known = true;
+      }
+    KEEL_CHECK(known, where, " has dtype ", dtype->string, ", which Keel does not support (F64 F32 F16 BF16 I64 I32 I8 U8 BOOL)");
+    KEEL_CHECK(shape->array.size() <= 64, where, " has ", shape->array.size(), " dimensions (at most 64)");
+    // Bytes the shape needs, without overflow: each dim and the running product stay <= data_size
+    // (an empty tensor may have large dims; its product is 0).
+    uint64_t bytes = dtype_size(entry.dtype);
+    bool empty = false;
+    for (const JsonValue& dim : shape->array) {
+      KEEL_CHECK(dim.kind == JsonValue::Kind::number && dim.is_integer && dim.integer >= 0, where,
+                 " has a shape entry that is not a non-negative integer");
+      entry.shape.push_back(dim.integer);
+      if (dim.integer == 0) empty = true;
+    }
+    if (empty) {
+      bytes = 0;
+    } else {
+      for (const int64_t dim : entry.shape) {
+        KEEL_CHECK(static_cast<uint64_t>(dim) <= data_size && bytes <= data_size / static_cast<uint64_t>(dim), where,
+                   " has shape ", entry.shape, ", larger than the file's ", data_size, " data bytes");
+        bytes *= static_cast<uint64_t>(dim);
+      }
+    }
+    for (const JsonValue& offset : offsets->array)
+      KEEL_CHECK(offset.kind == JsonValue::Kind::number && offset.is_integer && offset.integer >= 0, where,
+                 " has a data offset that is not a non-negative integer");
+    entry.begin = static_cast<uint64_t>(offsets->array[0].integer);
+    entry.end = static_cast<uint64_t>(offsets->array[1].integer);
+    KEEL_CHECK(entry.begin <= entry.end && entry.end <= data_size, where, " has data_offsets [", entry.begin, ", ",
+               entry.end, "] outside the ", data_size, " data bytes");
+    KEEL_CHECK(entry.end - entry.begin == bytes, where, " has shape ", entry.shape, " and dtype ", dtype->string,
+               " (", bytes, " bytes) but data_offsets [", entry.begin, ", ", entry.end, "]");
+    entries.push_back(std::move(entry));
+  }
+  // The tensors' byte ranges, in order, must tile the data exactly (no overlap, no hole).
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t covered = 0;
+  for (const Entry& entry : entries) {
+    KEEL_CHECK(entry.begin == covered, tag, ": tensor \"", entry.name, "\" starts at data byte ", entry.begin,
+               " where ", covered, " was expected (overlapping or missing data)");
+    covered = entry.end;
+  }
+  KEEL_CHECK(covered == data_size, tag, ": the tensors cover ", covered, " of the ", data_size, " data bytes");
+  for (const Entry& entry : entries) {
+    Tensor tensor = empty(entry.shape, {.dtype = entry.dtype});
+    if (entry.end > entry.begin) {
+      file.seekg(static_cast<std::streamoff>(8 + header_size + entry.begin));
+      file.read(static_cast<char*>(tensor.raw_data()), static_cast<std::streamsize>(entry.end - entry.begin));
+      KEEL_CHECK(file.good(), tag, ": reading the data of \"", entry.name, "\" failed");
+    }
+    contents.tensors.emplace_back(entry.name, std::move(tensor));
+  }
+  return contents;
+}
+
+}  // namespace keel::io
