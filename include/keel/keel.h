@@ -26,3 +26,4 @@
 #include "keel/ops/quantize.h"
 #include "keel/ops/optim_step.h"
 #include "keel/ops/conv.h"
+#include "keel/io/data.h"
