@@ -2,7 +2,12 @@
 // exactly and small angles against a float64 transcription of torchvision's affine grid +
 // grid_sample(nearest), equalize against a transcription of PIL's ImageOps.equalize (neither
 // torchvision nor PIL is installed here; the transcriptions follow their Python source).
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "test_util.h"
@@ -29,7 +34,8 @@ uint8_t at(const Tensor& x, int64_t c, int64_t i, int64_t j) {
 // `ties` (when given) marks the output pixels whose source coordinate lies within 1e-9 of a
 // rounding tie (x.5): there the result depends on the last bit of the arithmetic (cos 45 and
 // sin 45 differ by one ulp in float64; torchvision computes in float32), so either neighbour is right.
-Tensor rotate_reference(const Tensor& image, double angle_degrees, std::vector<bool>* ties = nullptr) {
+Tensor rotate_reference(const Tensor& image, double angle_degrees, std::vector<bool>* ties = nullptr,
+                        double tie_tolerance = 1e-9) {
   const int64_t channels = image.dim() == 3 ? image.size(0) : 1, h = image.size(-2), w = image.size(-1);
   const double rot = -angle_degrees * M_PI / 180.0;
   const double a = std::cos(rot), b = -std::sin(rot), c = std::sin(rot), d = std::cos(rot);
@@ -43,7 +49,8 @@ Tensor rotate_reference(const Tensor& image, double angle_degrees, std::vector<b
       const double grid_y = (matrix[3] * base_x + matrix[4] * base_y + matrix[5]) / (0.5 * h);
       const double fx = ((grid_x + 1) * w - 1) / 2, fy = ((grid_y + 1) * h - 1) / 2;
       if (ties != nullptr) {
-        const bool tie = std::abs(fx - std::floor(fx) - 0.5) < 1e-9 || std::abs(fy - std::floor(fy) - 0.5) < 1e-9;
+        const bool tie = std::abs(fx - std::floor(fx) - 0.5) < tie_tolerance ||
+                         std::abs(fy - std::floor(fy) - 0.5) < tie_tolerance;
         ties->push_back(tie);
       }
       const double ix = std::nearbyint(fx), iy = std::nearbyint(fy);
@@ -282,4 +289,85 @@ TEST_CASE("compose: transforms as dataset hooks", "[io][transforms]") {
   step = random_horizontal_flip(step, 0.5, &c);
   step = normalize(to_float_image(step), {0.5}, {0.25});
   CHECK(same_bytes(y, step));
+}
+
+// torchvision 0.14's rotate (tensor path) run in PyTorch: _get_inverse_affine_matrix,
+// _gen_affine_grid and _apply_grid_transform (float32 grid_sample, nearest, zeros, rounded back
+// to u8), transcribed because torchvision itself is not installed. Skips when torch is absent.
+TEST_CASE("rotate: the same pixels as torchvision's rotate run in PyTorch", "[io][transforms][torch]") {
+  struct Case {
+    Shape shape;
+    double angle;
+  };
+  const std::vector<Case> cases = {{{1, 28, 28}, 7.3}, {{1, 28, 28}, -23.0}, {{3, 9, 14}, 12.5},
+                                   {{1, 15, 10}, -41.0}, {{2, 28, 28}, 90.0}, {{1, 28, 28}, 133.0}};
+  const std::string script = R"PY(
+import math, sys, torch
+def rotate(img, angle):
+    rot = math.radians(-angle)
+    a, b, c, d = math.cos(rot), -math.sin(rot), math.sin(rot), math.cos(rot)
+    m = [d, -b, 0.0, -c, a, 0.0]
+    w, h = img.shape[-1], img.shape[-2]
+    theta = torch.tensor(m, dtype=torch.float32).reshape(1, 2, 3)
+    base = torch.empty(1, h, w, 3, dtype=theta.dtype)
+    base[..., 0].copy_(torch.linspace(-w * 0.5 + 0.5, w * 0.5 + 0.5 - 1, steps=w))
+    base[..., 1].copy_(torch.linspace(-h * 0.5 + 0.5, h * 0.5 + 0.5 - 1, steps=h).unsqueeze_(-1))
+    base[..., 2].fill_(1)
+    grid = base.view(1, h * w, 3).bmm(theta.transpose(1, 2) / torch.tensor([0.5 * w, 0.5 * h])).view(1, h, w, 2)
+    out = torch.nn.functional.grid_sample(img.unsqueeze(0).to(torch.float32), grid, mode="nearest",
+                                          padding_mode="zeros", align_corners=False)
+    return out.squeeze(0).round().to(torch.uint8)
+for line in sys.stdin:
+    c, h, w, angle = line.split()
+    c, h, w, angle = int(c), int(h), int(w), float(angle)
+    img = torch.tensor([(i * 53 + 11) % 256 for i in range(c * h * w)], dtype=torch.uint8).reshape(c, h, w)
+    print(bytes(rotate(img, angle).flatten().tolist()).hex())
+)PY";
+  const std::string base = std::filesystem::temp_directory_path().string() + "/keel_rotate_" + std::to_string(::getpid());
+  const std::string script_path = base + ".py", input_path = base + ".in";
+  {
+    std::ofstream(script_path) << script;
+    std::ofstream input(input_path);
+    for (const Case& c : cases)
+      input << c.shape[0] << " " << c.shape[1] << " " << c.shape[2] << " " << c.angle << "\n";
+  }
+  // Debian's python3 (with python3-torch), whatever python3 comes first on PATH.
+  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  FILE* pipe = popen((python + " " + script_path + " < " + input_path + " 2>/dev/null").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::vector<std::string> lines;
+  std::string current;
+  for (int ch; (ch = fgetc(pipe)) != EOF;) {
+    if (ch == '\n') {
+      lines.push_back(current);
+      current.clear();
+    } else {
+      current.push_back(static_cast<char>(ch));
+    }
+  }
+  const int status = pclose(pipe);
+  std::remove(script_path.c_str());
+  std::remove(input_path.c_str());
+  if (status != 0 || lines.size() != cases.size()) {
+    WARN("SKIPPED the PyTorch rotation comparison: " << python << " with torch did not run");
+    return;
+  }
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const Case& c = cases[k];
+    INFO("shape " << to_string(c.shape) << " angle " << c.angle);
+    const Tensor x = ramp_u8(c.shape, 53);
+    const Tensor actual = rotate(x, c.angle);
+    std::vector<bool> ties;
+    rotate_reference(x, c.angle, &ties, /*tie_tolerance=*/1e-4);  // float32 grids: wider ties
+    REQUIRE(lines[k].size() == static_cast<size_t>(2 * x.numel()));
+    const int64_t plane = c.shape[1] * c.shape[2];
+    int64_t mismatches = 0, tie_pixels = 0;
+    for (int64_t e = 0; e < x.numel(); ++e) {
+      const int expected = std::stoi(lines[k].substr(static_cast<size_t>(2 * e), 2), nullptr, 16);
+      if (!ties[static_cast<size_t>(e % plane)]) mismatches += actual.data_ptr<uint8_t>()[e] != expected;
+      tie_pixels += ties[static_cast<size_t>(e % plane)];
+    }
+    CHECK(mismatches == 0);
+    CHECK(tie_pixels < x.numel() / 10);
+  }
 }
