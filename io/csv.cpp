@@ -82,6 +82,9 @@ class Splitter {
       }
       ++position_;
       if (c == delimiter) {
+        // Bounded while splitting: one line of a million commas must not become a million fields.
+        KEEL_CHECK(static_cast<int64_t>(fields.size()) < options_.max_columns, context_, ":", start_line,
+                   ": more than CsvOptions::max_columns (", options_.max_columns, ") fields in one record");
         fields.push_back(std::move(field));
         field = Field();
         any = true;

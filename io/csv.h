@@ -29,7 +29,7 @@ struct CsvOptions {
   bool integers_as_i64 = true;            // false: integer columns become float_dtype too
   std::map<std::string, DType> dtypes;    // force a column's dtype; a field that does not parse is an error
   uint64_t max_bytes = uint64_t{1} << 30; // larger files are refused (1 GiB)
-  int64_t max_fields = int64_t{1} << 27;  // rows x columns kept
+  int64_t max_fields = int64_t{1} << 25;  // rows x columns kept (each field is held as a string first)
   int64_t max_columns = 1 << 16;
 };
 

@@ -90,6 +90,8 @@ TEST_CASE("read_csv: malformed files name the line and column", "[io][csv]") {
   CHECK_THAT(error_of("a,b\n1,2\n3,4\n", {.max_fields = 3}), Catch::Contains("bad.csv:3: more than CsvOptions::max_fields"));
   CHECK_THAT(error_of("a,b\n1,2\n", {.max_bytes = 4}), Catch::Contains("over CsvOptions::max_bytes"));
   CHECK_THAT(error_of("a,b,c\n", {.max_columns = 2}), Catch::Contains("max_columns"));
+  CHECK_THAT(error_of("a,b\n1,2\n" + std::string(1000000, ','), {.max_columns = 1000}),
+             Catch::Contains("bad.csv:3: more than CsvOptions::max_columns (1000) fields in one record"));
   CHECK_THAT(error_of("a\n1\n", {.delimiter = '"'}), Catch::Contains("delimiter"));
   TempDir dir;
   CHECK_THROWS_WITH(read_csv(dir.file("absent.csv")), Catch::Contains("absent.csv: cannot open"));
