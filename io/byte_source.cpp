@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "keel/core/error.h"
 
@@ -19,6 +20,8 @@ namespace {
 class FileSource final : public ByteSource {
  public:
   FileSource(const std::string& path, const std::string& context) : context_(context) {
+    std::error_code error;
+    KEEL_CHECK(!std::filesystem::is_directory(path, error), context, ": is a folder, not a file");
     file_ = std::fopen(path.c_str(), "rb");
     KEEL_CHECK(file_ != nullptr, context, ": cannot open the file: ", std::strerror(errno));
     if (std::fseek(file_, 0, SEEK_END) == 0) {
