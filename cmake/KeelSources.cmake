@@ -31,7 +31,7 @@ target_include_directories(keel PUBLIC
   $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
   $<INSTALL_INTERFACE:include>)
 target_compile_features(keel PUBLIC cxx_std_20)
-target_link_libraries(keel PRIVATE OpenMP::OpenMP_CXX fmt::fmt)
+target_link_libraries(keel PRIVATE OpenMP::OpenMP_CXX fmt::fmt ZLIB::ZLIB)
 target_compile_options(keel PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
 
 # Instruction-set variants: each *.isa.cpp is compiled once per entry, in its own namespace

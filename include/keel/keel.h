@@ -27,3 +27,4 @@
 #include "keel/ops/optim_step.h"
 #include "keel/ops/conv.h"
 #include "keel/io/safetensors.h"
+#include "keel/io/data.h"
