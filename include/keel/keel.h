@@ -26,3 +26,6 @@
 #include "keel/ops/quantize.h"
 #include "keel/ops/optim_step.h"
 #include "keel/ops/conv.h"
+#include "keel/optim/optimizer.h"
+#include "keel/optim/sgd.h"
+#include "keel/optim/adam.h"
