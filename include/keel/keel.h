@@ -29,3 +29,7 @@
 #include "keel/optim/optimizer.h"
 #include "keel/optim/sgd.h"
 #include "keel/optim/adam.h"
+#include "keel/optim/lr_scheduler.h"
+#include "keel/optim/clip_grad.h"
+#include "keel/optim/early_stopping.h"
+#include "keel/optim/ema.h"
