@@ -26,6 +26,7 @@
 #include "keel/ops/quantize.h"
 #include "keel/ops/optim_step.h"
 #include "keel/ops/conv.h"
+#include "keel/ops/autocast.h"
 #include "keel/optim/optimizer.h"
 #include "keel/optim/sgd.h"
 #include "keel/optim/adam.h"
@@ -33,3 +34,4 @@
 #include "keel/optim/clip_grad.h"
 #include "keel/optim/early_stopping.h"
 #include "keel/optim/ema.h"
+#include "keel/optim/grad_scaler.h"
