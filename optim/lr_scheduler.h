@@ -67,6 +67,8 @@ class WarmupCosine : public LRScheduler {
   WarmupCosineOptions options_;
 };
 
+using CosineSchedule = WarmupCosine;  // the name DESIGN.md's sketch uses
+
 // Multiplies the lr by gamma every step_size epochs (torch.optim.lr_scheduler.StepLR).
 struct StepLROptions {
   int64_t step_size = 1;

@@ -51,6 +51,14 @@ TEST_CASE("GradScaler skips the step on inf or NaN grads and backs off; grows af
   CHECK(step_with({256.0, 256.0}));  // the third clean step in a row: grow
   CHECK(scaler.get_scale() == 512.0);
   CHECK(scaler.growth_tracker() == 0);
+  CHECK(step_with({512.0, 512.0}));
+
+  optim::GradScaler resumed;
+  resumed.load_state_dict(scaler.state_dict());
+  CHECK(resumed.get_scale() == 512.0);
+  CHECK(resumed.growth_tracker() == 1);
+  CHECK_THROWS_AS(resumed.load_state_dict({{"scale", -1.0}, {"growth_tracker", 0.0}}), Error);
+  CHECK(resumed.get_scale() == 512.0);
 }
 
 TEST_CASE("GradScaler: unscale_ before clipping, and its misuse errors", "[optim][amp]") {
@@ -116,4 +124,60 @@ TEST_CASE("autocast: linear and matmul compute in bf16 under AutocastGuard, grad
     for (int64_t k = 0; k < 8; ++k) CHECK(gw[o * 8 + k] == Approx(col_sums[k]).epsilon(0.02).margin(0.02));
   CHECK(values_of(bias.grad()) == std::vector<double>{4.0, 4.0, 4.0});
   CHECK_THROWS_AS(AutocastGuard(DType::f32), Error);
+}
+
+TEST_CASE("autocast: conv2d and scaled_dot_product_attention compute in bf16, grads reach f32 inputs", "[optim][amp]") {
+  manual_seed(11);
+  Tensor x = randn({2, 3, 6, 6});
+  Tensor weight = (randn({4, 3, 3, 3}) * 0.2).requires_grad_();
+  Tensor bias = randn({4}).requires_grad_();
+  Tensor q = randn({2, 2, 5, 8}).requires_grad_(), k = randn({2, 2, 5, 8}), v = randn({2, 2, 5, 8});
+  Tensor y, o;
+  {
+    AutocastGuard autocast_guard(DType::bf16);
+    y = conv2d(x, weight, bias, {.padding = {1, 1}});
+    o = scaled_dot_product_attention(q, k, v, {.is_causal = true});
+  }
+  CHECK(y.dtype() == DType::bf16);
+  CHECK(o.dtype() == DType::bf16);
+  const Tensor y32 = conv2d(x, weight, bias, {.padding = {1, 1}}).detach();
+  const Tensor o32 = scaled_dot_product_attention(q, k, v, {.is_causal = true}).detach();
+  const double y_err = max(abs(y.to(DType::f32) - y32)).item<double>(), y_max = max(abs(y32)).item<double>();
+  const double o_err = max(abs(o.to(DType::f32) - o32)).item<double>(), o_max = max(abs(o32)).item<double>();
+  CHECK(y_err <= 0.02 * y_max);
+  CHECK(o_err <= 0.02 * o_max);
+  (sum(y.to(DType::f32)) + sum(o.to(DType::f32))).backward();
+  REQUIRE(weight.grad().defined());
+  REQUIRE(q.grad().defined());
+  CHECK(weight.grad().dtype() == DType::f32);
+  CHECK(bias.grad().dtype() == DType::f32);
+  CHECK(q.grad().dtype() == DType::f32);
+  // d sum(y) / d bias = number of output positions per channel (2 images x 6 x 6), exact in bf16.
+  CHECK(values_of(bias.grad()) == std::vector<double>(4, 72.0));
+}
+
+TEST_CASE("autocast + GradScaler: a bf16 training step of a linear model lowers the loss", "[optim][amp]") {
+  manual_seed(3);
+  Tensor x = randn({32, 16});
+  Tensor target = matmul(x, randn({16, 1}));
+  Tensor w = (randn({1, 16}) * 0.1).requires_grad_();
+  optim::AdamW opt({w}, {.lr = 0.05, .weight_decay = 0});
+  optim::GradScaler scaler({.init_scale = 1024.0});
+  double first = 0, last = 0;
+  for (int step = 0; step < 30; ++step) {
+    Tensor loss;
+    {
+      AutocastGuard autocast_guard(DType::bf16);
+      const Tensor pred = linear(x, w);
+      loss = mse_loss(pred.to(DType::f32), target);  // the loss in f32, as torch's fp32 list
+    }
+    if (step == 0) first = loss.item<double>();
+    last = loss.item<double>();
+    scaler.scale(loss).backward();
+    CHECK(scaler.step(opt));
+    scaler.update();
+    opt.zero_grad();
+  }
+  CHECK(w.dtype() == DType::f32);
+  CHECK(last < 0.5 * first);
 }

@@ -3,6 +3,7 @@
 // tests/parity/optim_parity_dump.cpp compares ~50-step lr sequences with torch itself).
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numbers>
 #include <vector>
 
@@ -176,4 +177,33 @@ TEST_CASE("EMA of weights: shadow = decay * shadow + (1 - decay) * param; store 
   CHECK(values_of(w) == values.back());
   CHECK_THROWS_AS(ema.restore({w}), Error);  // nothing stored
   CHECK_THROWS_AS(optim::EMA({w}, 1.5), Error);
+}
+
+TEST_CASE("schedule state_dict resumes the lr sequence", "[optim][schedule]") {
+  auto make = [](Tensor p) { return std::make_unique<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 0.2}); };
+  Tensor p1 = param_of({1.0}), p2 = param_of({1.0});
+  auto opt1 = make(p1);
+  optim::WarmupCosine sched1(*opt1, {.warmup_steps = 3, .total_steps = 20, .min_lr = 0.01});
+  for (int s = 0; s < 7; ++s) sched1.step();
+  auto opt2 = make(p2);
+  optim::WarmupCosine sched2(*opt2, {.warmup_steps = 3, .total_steps = 20, .min_lr = 0.01});
+  opt2->load_state_dict(opt1->state_dict());
+  sched2.load_state_dict(sched1.state_dict());
+  CHECK(sched2.last_epoch() == 7);
+  for (int s = 0; s < 15; ++s) {
+    sched1.step();
+    sched2.step();
+    CHECK(opt1->lr() == opt2->lr());
+  }
+  CHECK_THROWS_AS(sched2.load_state_dict({{"last_epoch", 3.0}}), Error);  // no base_lr.0
+
+  optim::ReduceLROnPlateau plateau1(*opt1, {.patience = 1}), plateau2(*opt2, {.patience = 1});
+  plateau1.step(1.0);
+  plateau1.step(2.0);
+  plateau2.load_state_dict(plateau1.state_dict());
+  CHECK(plateau2.best() == 1.0);
+  CHECK(plateau2.num_bad_epochs() == 1);
+  const double lr = opt2->lr();
+  plateau2.step(3.0);  // the second bad epoch in a row: reduce
+  CHECK(opt2->lr() == Approx(lr * 0.1));
 }
