@@ -34,8 +34,8 @@ bool EarlyStopping::step(double metric, const std::vector<Tensor>& tensors) {
 }
 
 void EarlyStopping::restore_best(const std::vector<Tensor>& tensors) const {
-  KEEL_CHECK(has_best(), "[EarlyStopping] restore_best before any step() recorded a metric: call step(metric, "
-             "tensors) after each validation first");
+  KEEL_CHECK(has_best(), "[EarlyStopping] restore_best has no best tensors yet (no step() so far, or every metric "
+             "was NaN): call step(metric, tensors) after each validation first");
   KEEL_CHECK(tensors.size() == best_tensors_.size(), "[EarlyStopping] restore_best got ", tensors.size(),
              " tensors but the best copy has ", best_tensors_.size(), ": pass the tensors given to step()");
   for (size_t i = 0; i < tensors.size(); ++i)

@@ -23,7 +23,9 @@ class EarlyStopping {
 
   // Records one epoch's metric; on improvement keeps a copy of `tensors`. Returns should_stop().
   bool step(double metric, const std::vector<Tensor>& tensors);
-  bool should_stop() const { return num_bad_epochs_ >= options_.patience && has_best(); }
+  // True once the last `patience` epochs (at least the last one) did not improve (Keras' rule: with
+  // patience 0, the first epoch without improvement stops). NaN metrics count as bad epochs.
+  bool should_stop() const { return num_bad_epochs_ > 0 && num_bad_epochs_ >= options_.patience; }
   // Copies the best tensors back into `tensors` (same count and shapes as given to step()).
   void restore_best(const std::vector<Tensor>& tensors) const;
 

@@ -154,6 +154,15 @@ TEST_CASE("EarlyStopping keeps and restores the best weights", "[optim][early_st
   CHECK(!max_mode.step(0.9, {w}));
   CHECK(max_mode.step(0.85, {w}));
   CHECK(max_mode.best_metric() == 0.9);
+
+  optim::EarlyStopping impatient({.patience = 0});
+  CHECK(!impatient.step(1.0, {w}));
+  CHECK(impatient.step(1.0, {w}));  // the first epoch without improvement
+  optim::EarlyStopping diverged({.patience = 2});
+  CHECK(!diverged.step(std::nan(""), {w}));
+  CHECK(diverged.step(std::nan(""), {w}));  // NaN never improves: stops, with nothing to restore
+  CHECK(!diverged.has_best());
+  CHECK_THROWS_WITH(diverged.restore_best({w}), Catch::Contains("no best tensors yet"));
 }
 
 TEST_CASE("EMA of weights: shadow = decay * shadow + (1 - decay) * param; store / restore", "[optim][ema]") {
