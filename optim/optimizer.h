@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "keel/core/error.h"
 #include "keel/core/tensor.h"
 
 namespace keel::optim {
@@ -89,7 +90,11 @@ template <typename Options>
 class OptimizerWithOptions : public Optimizer {
  public:
   const std::vector<ParamGroup<Options>>& param_groups() const { return groups_; }
-  const Options& options(size_t group = 0) const { return groups_.at(group).options; }
+  const Options& options(size_t group = 0) const {
+    KEEL_CHECK(group < groups_.size(), "[", name_, "] no parameter group ", group, ": the optimizer has ",
+               groups_.size());
+    return groups_[group].options;
+  }
 
   // Adds a group with its own options (torch's add_param_group). Throws, changing nothing, on
   // invalid options, an empty list or a parameter that is already in a group.
@@ -110,7 +115,10 @@ class OptimizerWithOptions : public Optimizer {
  protected:
   OptimizerWithOptions(std::string name) : Optimizer(std::move(name)) {}
   virtual void validate(const Options& options) const = 0;
-  Options& mutable_options(size_t group) { return groups_.at(group).options; }
+  Options& mutable_options(size_t group) {
+    (void)options(group);  // the group check
+    return groups_[group].options;
+  }
 
  private:
   std::vector<ParamGroup<Options>> groups_;

@@ -272,3 +272,13 @@ TEST_CASE("invalid optimizer options throw keel::Error saying what to fix", "[op
   CHECK(opt.lr() == 1e-3);
   CHECK_THROWS_AS(opt.set_momentum(1.0, 0), Error);
 }
+
+TEST_CASE("a group index out of range is a keel::Error", "[optim]") {
+  Tensor p = param_of(kP0);
+  optim::SGD opt({p}, {.lr = 0.1});
+  CHECK_THROWS_WITH(opt.lr(1), Catch::Contains("no parameter group 1"));
+  CHECK_THROWS_AS(opt.set_lr(0.1, 3), Error);
+  CHECK_THROWS_AS(opt.set_momentum(0.5, 2), Error);
+  CHECK_THROWS_AS(opt.params(1), Error);
+  CHECK_THROWS_AS(opt.state(0, 9), Error);
+}
