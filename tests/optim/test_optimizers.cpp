@@ -214,13 +214,19 @@ TEST_CASE("state_dict round trip resumes bit for bit", "[optim]") {
     CHECK(saved.steps.at("state.0.step") == 3);
   };
   SECTION("SGD") {
-    run([](std::vector<Tensor> ps) { return std::make_unique<optim::SGD>(ps, optim::SGDOptions{.lr = 0.1, .momentum = 0.9}); });
+    run([](std::vector<Tensor> ps) {
+      return std::make_unique<optim::SGD>(ps, optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+    });
   }
   SECTION("Adam") {
-    run([](std::vector<Tensor> ps) { return std::make_unique<optim::Adam>(ps, optim::AdamOptions{.lr = 0.01, .amsgrad = true}); });
+    run([](std::vector<Tensor> ps) {
+      return std::make_unique<optim::Adam>(ps, optim::AdamOptions{.lr = 0.01, .amsgrad = true});
+    });
   }
   SECTION("AdamW") {
-    run([](std::vector<Tensor> ps) { return std::make_unique<optim::AdamW>(ps, optim::AdamWOptions{.lr = 0.01, .weight_decay = 0.1}); });
+    run([](std::vector<Tensor> ps) {
+      return std::make_unique<optim::AdamW>(ps, optim::AdamWOptions{.lr = 0.01, .weight_decay = 0.1});
+    });
   }
 }
 

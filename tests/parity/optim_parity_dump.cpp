@@ -217,13 +217,18 @@ std::vector<ScheduleCase> schedule_cases() {
   warmup_cosine("warmup_cosine_start_factor", {.warmup_steps = 7, .total_steps = 60, .min_lr = 0, .start_factor = 0.1});
   warmup_cosine("cosine_no_warmup", {.warmup_steps = 0, .total_steps = 30, .min_lr = 0.01});
   cases.push_back({"step_lr", "StepLR", "SGD", Args().set("step_size", int64_t{7}).set("gamma", 0.5), {},
-                   [](optim::Optimizer& opt) { return std::make_unique<optim::StepLR>(opt, optim::StepLROptions{.step_size = 7, .gamma = 0.5}); }, {}});
+                   [](optim::Optimizer& opt) {
+                     return std::make_unique<optim::StepLR>(opt, optim::StepLROptions{.step_size = 7, .gamma = 0.5});
+                   }, {}});
   cases.push_back({"exponential_lr", "ExponentialLR", "Adam", Args().set("gamma", 0.93), {},
-                   [](optim::Optimizer& opt) { return std::make_unique<optim::ExponentialLR>(opt, optim::ExponentialLROptions{.gamma = 0.93}); }, {}});
+                   [](optim::Optimizer& opt) {
+                     return std::make_unique<optim::ExponentialLR>(opt, optim::ExponentialLROptions{.gamma = 0.93});
+                   }, {}});
   cases.push_back({"one_cycle_sgd", "OneCycleLR", "SGD",
                    Args().set("max_lr", json_doubles({1.0, 0.5})).set("total_steps", int64_t{kEpochs}), {},
                    [](optim::Optimizer& opt) {
-                     return std::make_unique<optim::OneCycleLR>(opt, optim::OneCycleLROptions{.max_lrs = {1.0, 0.5}, .total_steps = kEpochs});
+                     return std::make_unique<optim::OneCycleLR>(
+                         opt, optim::OneCycleLROptions{.max_lrs = {1.0, 0.5}, .total_steps = kEpochs});
                    }, {}});
   cases.push_back({"one_cycle_adam_linear_three_phase", "OneCycleLR", "Adam",
                    Args().set("max_lr", 0.3).set("total_steps", int64_t{kEpochs + 5}).set("pct_start", 0.25)
