@@ -14,6 +14,7 @@
 // A float attn_mask that requires grad takes the composite (the flash kernel has no dmask, which
 // would need the full L x S matrix).
 #include "keel/ops/attention.h"
+#include "keel/ops/autocast.h"
 
 #include <cmath>
 #include <limits>
@@ -158,6 +159,11 @@ Tensor flash_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Sd
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const SdpaOptions& options) {
+  if (autocast_applies(q, k, v, options.attn_mask)) {
+    SdpaOptions cast_options = options;
+    cast_options.attn_mask = autocast(options.attn_mask);  // a floating mask follows q's dtype
+    return scaled_dot_product_attention(autocast(q), autocast(k), autocast(v), cast_options);
+  }
   const char* op = kOp;
   check_operands(op, q, k, "query", "key");
   check_operands(op, q, v, "query", "value");

@@ -11,6 +11,7 @@
 // FLOPs: 2 N O OH OW (C/G) kH kW for each of the three. Saved: conv2d saves x and w.
 // Kernels: kernels/cpu/conv_kernels.h (oneDNN for f32/bf16, direct loops for f64).
 #include "keel/ops/conv.h"
+#include "keel/ops/autocast.h"
 
 #include "keel/autograd/record.h"
 #include "keel/kernels/cpu/conv_kernels.h"
@@ -93,6 +94,7 @@ Tensor kernel_input(const Tensor& t) { return t.to(kernel_dtype(t.dtype())).cont
 
 // ---- conv2d ------------------------------------------------------------------------------------
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  if (autocast_applies(x, weight, bias)) return conv2d(autocast(x), autocast(weight), autocast(bias), options);
   const char* op = "conv2d";
   check_tensor(op, x, "input");
   check_tensor(op, weight, "weight");

@@ -13,6 +13,7 @@
 // Saved for backward: matmul saves A and B, linear saves x and W (the bias gradient needs only
 // shapes). The kernels: kernels/cpu/gemm.isa.cpp and kernels/cuda/gemm.cpp (cuBLAS).
 #include "keel/ops/linalg.h"
+#include "keel/ops/autocast.h"
 
 #include <cmath>
 #include <limits>
@@ -114,6 +115,7 @@ Tensor matrix_transpose(const Tensor& x) { return x.transpose(-1, -2); }
 
 // ---- matmul ------------------------------------------------------------------------------------------
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast_applies(a, b)) return matmul(autocast(a), autocast(b));
   check_operands("matmul", a, b, "the first operand", "the second operand");
   const MatmulPlan plan = plan_matmul(a, b);
   OpRecord record("matmul", a, b);
@@ -283,6 +285,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation activation) {
+  if (autocast_applies(x, weight, bias)) return linear(autocast(x), autocast(weight), autocast(bias), activation);
   const LinearPlan plan = plan_linear(x, weight, bias);
   if (activation != Activation::none && (x.is_cuda() || (bias.defined() && !plan.fused_bias)))
     return apply_activation(linear(x, weight, bias), activation);  // the composite
