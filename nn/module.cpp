@@ -276,12 +276,14 @@ std::string Module::type_name() const {
 std::string Module::extra_repr() const { return ""; }
 
 void Module::print(std::ostringstream& out, int indent) const {
-  out << type_name() << "(" << extra_repr();
+  const std::string extra = extra_repr();
   if (modules_.empty()) {
-    out << ")";
+    out << type_name() << "(" << extra << ")";
     return;
   }
-  out << "\n";
+  // With children, PyTorch puts the extra representation on a line of its own.
+  out << type_name() << "(\n";
+  if (!extra.empty()) out << std::string(indent + 2, ' ') << extra << "\n";
   for (const NamedModule& child : modules_) {
     out << std::string(indent + 2, ' ') << "(" << child.name << "): ";
     child.module->print(out, indent + 2);

@@ -220,6 +220,9 @@ TEST_CASE("str() prints like PyTorch and summary() lists shapes and parameter co
   nn::Sequential seq{std::make_shared<nn::Linear>(784, 10), std::make_shared<nn::ReLU>()};
   CHECK(seq.str() ==
         "Sequential(\n  (0): Linear(in_features=784, out_features=10, bias=True)\n  (1): ReLU()\n)");
+  nn::MultiheadAttention mha(4, 2);
+  CHECK(mha.str() ==
+        "MultiheadAttention(\n  embed_dim=4, num_heads=2\n  (out_proj): Linear(in_features=4, out_features=4, bias=True)\n)");
   Net net;
   const std::string text = net.summary({2, 4});
   INFO(text);
