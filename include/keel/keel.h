@@ -38,3 +38,4 @@
 #include "keel/nn/models/resnet.h"
 #include "keel/nn/models/attention.h"
 #include "keel/nn/models/gpt.h"
+#include "keel/nn/loss.h"
