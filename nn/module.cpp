@@ -299,10 +299,15 @@ std::string Module::str() const {
 }
 
 std::string Module::summary(const Shape& input_shape) const {
-  Module& self = const_cast<Module&>(*this);
   const std::vector<Tensor> params = parameters();
   TensorOptions options;
   if (!params.empty()) options = params.front().options();
+  return summary(zeros(input_shape, options));
+}
+
+std::string Module::summary(const Tensor& example_input) const {
+  Module& self = const_cast<Module&>(*this);
+  const Shape input_shape = example_input.shape();
   std::map<const Module*, Shape> shapes;
   Shape output_shape;
   {
@@ -315,7 +320,7 @@ std::string Module::summary(const Shape& input_shape) const {
     NoGradGuard no_grad;
     g_recorded_shapes = &shapes;
     try {
-      output_shape = self(zeros(input_shape, options)).shape();
+      output_shape = self(example_input).shape();
     } catch (...) {
       g_recorded_shapes = nullptr;
       for (size_t i = 0; i < modules.size(); ++i) modules[i].second->training_ = modes[i];

@@ -112,6 +112,9 @@ class Module {
   // forward on zeros(input_shape) (on the device and dtype of the first parameter), and its own
   // parameter count; then the total and trainable counts. Restores the training mode.
   std::string summary(const Shape& input_shape) const;
+  // The same with a given example input (for modules whose input is not floating zeros, e.g.
+  // token indices).
+  std::string summary(const Tensor& example_input) const;
 
  protected:
   bool training_ = true;

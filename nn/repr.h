@@ -10,7 +10,9 @@ namespace keel::nn::repr {
 
 inline std::string boolean(bool value) { return value ? "True" : "False"; }
 inline std::string pair(const std::array<int64_t, 2>& values) {
-  return "(" + std::to_string(values[0]) + ", " + std::to_string(values[1]) + ")";
+  std::ostringstream out;  // (not "(" + to_string(...): GCC 12 warns falsely on it, -Wrestrict)
+  out << "(" << values[0] << ", " << values[1] << ")";
+  return out.str();
 }
 inline std::string tuple(const std::vector<int64_t>& values) {
   std::string out = "(";

@@ -228,6 +228,9 @@ TEST_CASE("GPT: nanoGPT's parameter count, tied embeddings, and it overfits a ti
   CHECK(first == Approx(std::log(37.0)).epsilon(0.1));
   CHECK(last < 0.5 * first);
 
+  const std::string table = gpt.summary(randint(0, V, {1, 5}));
+  INFO(table);
+  CHECK(table.find("[1, 5, 37]") != std::string::npos);
   const Tensor sampled = gpt.generate(x.narrow(1, 0, 3), 5, 1.0, 3);
   CHECK(sampled.shape() == Shape{2, 8});
   CHECK(gpt.is_training());

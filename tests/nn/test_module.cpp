@@ -120,6 +120,22 @@ TEST_CASE("to(dtype) converts floating parameters and buffers and updates the la
   test::check_error([&] { net.to(DType::i32); }, {"not floating"});
 }
 
+TEST_CASE("a failed to(device) changes nothing", "[nn][module]") {
+  Net net;
+  const std::vector<Tensor> before = net.parameters();
+  try {
+    net.to(Device::cuda(0));
+  } catch (const Error&) {
+    // A CPU-only build (or no GPU): every parameter is still the same CPU tensor.
+    const std::vector<Tensor> after = net.parameters();
+    REQUIRE(after.size() == before.size());
+    for (size_t i = 0; i < after.size(); ++i) CHECK(after[i].is_same(before[i]));
+    return;
+  }
+  net.to(Device::cpu());  // a GPU build: it moved; move it back
+  for (const Tensor& p : net.parameters()) CHECK(p.is_cpu());
+}
+
 TEST_CASE("zero_grad drops or zeroes the gradients", "[nn][module]") {
   Net net;
   sum(net(randn({6, 4}))).backward();
