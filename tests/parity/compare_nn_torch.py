@@ -91,6 +91,25 @@ class MHA(tnn.Module):
         return attend(self.inner, x, self.causal)
 
 
+class GPT(tnn.Module):
+    """nanoGPT's model with torch modules (MultiheadAttention in place of c_attn / c_proj)."""
+
+    def __init__(self, vocab, block, layers, heads, embd):
+        super().__init__()
+        self.transformer = tnn.ModuleDict(dict(
+            wte=tnn.Embedding(vocab, embd), wpe=tnn.Embedding(block, embd),
+            h=tnn.ModuleList([Block(embd, heads) for _ in range(layers)]), ln_f=tnn.LayerNorm(embd)))
+        self.lm_head = tnn.Linear(embd, vocab, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # tied, as nanoGPT
+
+    def forward(self, idx):
+        pos = torch.arange(idx.shape[1])
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
+        for block in self.transformer.h:
+            x = block(x)
+        return self.lm_head(self.transformer.ln_f(x))
+
+
 def build(case):
     a, layer = case["args"], case["layer"]
     if layer == "Linear":
@@ -110,6 +129,8 @@ def build(case):
         return MHA(a["embed"], a["heads"], a["causal"]), "inner."
     if layer == "TransformerBlock":
         return Block(a["embed"], a["heads"]), ""
+    if layer == "GPT":
+        return GPT(a["vocab"], a["block"], a["layers"], a["heads"], a["embd"]), ""
     if layer == "SmallCNN":
         return small_cnn(a["channels"]), ""
     raise ValueError(layer)
@@ -128,10 +149,17 @@ def main():
         module.load_state_dict(state, strict=True)
         module = module.to(dtype)
         module.train(case["mode"] == "train")
-        x = t["x"].to(dtype).requires_grad_()
-        out = module(x)
+        if case["layer"] == "GPT":
+            x = t["x"].long()
+            out = module(x)
+            expected = {"out": out}
+        else:
+            x = t["x"].to(dtype).requires_grad_()
+            out = module(x)
+            expected = {"out": out, "grad.x": x.grad}
         (out * t["w"].to(dtype)).sum().backward()
-        expected = {"out": out, "grad.x": x.grad}
+        if x.requires_grad:
+            expected["grad.x"] = x.grad
         for name, p in module.named_parameters():
             expected["grad." + name[len(prefix):]] = p.grad
         for name, b in module.named_buffers():

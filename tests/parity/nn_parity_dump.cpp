@@ -60,6 +60,26 @@ class Dump {
                      ", \"dtype\": " + json_string(std::string(dtype_name(dtype))) + ", \"mode\": " + json_string(training ? "train" : "eval") +
                      ", \"tensors\": {" + tensors + "}}");
   }
+  // GPT: integer input (written as float64), no input gradient.
+  void add_gpt_case(const std::string& id, const Args& args, DType dtype, nn::GPT& gpt, const Tensor& idx) {
+    gpt.to(dtype);
+    gpt.train(true);
+    std::string tensors;
+    auto put = [&](const std::string& name, const Tensor& t) {
+      tensors += (tensors.empty() ? "" : ", ") + json_string(name) + ": " + tensor_entry(t);
+    };
+    for (auto& [name, t] : gpt.state_dict()) put("state." + name, t);
+    const Tensor out = gpt(idx);
+    const Tensor w = randn(out.shape(), {.dtype = dtype});
+    sum(out * w).backward();
+    put("x", idx);
+    put("w", w);
+    put("out", out);
+    for (auto& [name, p] : gpt.named_parameters()) put("grad." + name, p.grad());
+    cases_.push_back("{\"id\": " + json_string(id) + ", \"layer\": \"GPT\", \"args\": " + args.str() +
+                     ", \"dtype\": " + json_string(std::string(dtype_name(dtype))) + ", \"mode\": \"train\", \"tensors\": {" +
+                     tensors + "}}");
+  }
   void add_model(const std::string& id, const Args& args, const nn::Module& module) {
     std::string keys;
     for (auto& [name, t] : module.state_dict())
@@ -154,6 +174,18 @@ int main(int argc, char** argv) {
         randomize_norm(m.ln_2);
         dump.add_case("transformer_block" + suffix, "TransformerBlock", Args().set("embed", int64_t{8}).set("heads", int64_t{2}),
                       dtype, true, m, randn({2, 5, 8}));
+      }
+      {
+        nn::GPT gpt({.vocab_size = 11, .block_size = 8, .n_layer = 2, .n_head = 2, .n_embd = 8, .dropout = 0.0, .bias = true});
+        // Nonzero biases and norm parameters, so that every term is exercised.
+        {
+          NoGradGuard g;
+          for (auto& [name, p] : gpt.named_parameters())
+            if (name.find("bias") != std::string::npos || name.find("ln_") != std::string::npos) p.copy_(randn(p.shape()) * 0.1 + (name.find("weight") != std::string::npos ? 1.0 : 0.0));
+        }
+        dump.add_gpt_case("gpt" + suffix,
+                          Args().set("vocab", int64_t{11}).set("block", int64_t{8}).set("layers", int64_t{2}).set("heads", int64_t{2}).set("embd", int64_t{8}),
+                          dtype, gpt, randint(0, 11, {2, 6}));
       }
       {
         nn::SmallCNN m({.channels = {4, 8}, .dropout = 0});
