@@ -126,6 +126,13 @@ TEST_CASE("ResNet: BasicBlocks with torchvision's names and a downsampling short
   CHECK(names.count("layer1.0.conv2.weight"));
   CHECK_FALSE(names.count("layer1.0.downsample.0.weight"));
   CHECK(names.count("fc.weight"));
+
+  // A downsampling block passes gradcheck (input and every parameter, BatchNorm in training).
+  nn::BasicBlock block(2, 3, 2);
+  block.to(DType::f64);
+  TensorList inputs = {randn({2, 2, 4, 4}, {.dtype = DType::f64}).requires_grad_()};
+  for (const Tensor& p : block.parameters()) inputs.push_back(p);
+  CHECK(autograd::gradcheck([&](const TensorList& in) { return block(in[0]); }, inputs));
 }
 
 TEST_CASE("MultiheadAttention equals the float64 composite (causal, cross, grouped-query)", "[nn][models]") {
