@@ -41,7 +41,9 @@ std::string ProgressBar::render(int64_t done, const Fields& fields) const {
   for (int64_t i = 0; i < options_.width; ++i) line += i < filled ? '=' : (i == filled ? '>' : ' ');
   line += "] " + std::to_string(done) + "/" + std::to_string(total_);
   for (const auto& [name, value] : fields) line += "  " + name + " " + value;
-  const double seconds = elapsed();
+  // The rate and times stop at the last update: what follows it (a validation pass before
+  // finish) is not the loop's work.
+  const double seconds = last_update_;
   if (seconds > 0 && items_ > 0) {
     char rate[48];
     std::snprintf(rate, sizeof(rate), "  %.0f %s/s", static_cast<double>(items_) / seconds, options_.rate_unit.c_str());
@@ -56,6 +58,7 @@ void ProgressBar::update(int64_t done, int64_t items, const Fields& fields) {
   done_ = std::clamp<int64_t>(done, 0, total_);
   items_ = items;
   const double now = elapsed();
+  last_update_ = now;
   if (terminal_) {
     if (done_ < total_ && last_draw_ >= 0 && now - last_draw_ < options_.redraw_seconds) return;
     last_draw_ = now;

@@ -3,7 +3,8 @@
 //   epoch 3/12 [=========>          ] 212/422  loss 0.3123  acc 88.91%  5210 img/s  ETA 0:21
 // On a terminal it redraws in place (at most every `redraw_seconds`, and always at the last
 // step); into a file or a pipe (CI logs) it writes a full line at every tenth of the work instead
-// of carriage returns. Rate and ETA come from the wall time since the first update.
+// of carriage returns. Rate and ETA come from the wall time between construction and the last
+// update.
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
@@ -44,6 +45,7 @@ class ProgressBar {
   bool terminal_;
   std::chrono::steady_clock::time_point start_;
   double last_draw_ = -1;
+  double last_update_ = 0;  // seconds from the start to the last update()
   int64_t last_tenth_ = -1;
   int64_t done_ = 0, items_ = 0;
   bool finished_ = false;

@@ -36,6 +36,7 @@
 #include "keel/optim/ema.h"
 #include "keel/optim/grad_scaler.h"
 #include "keel/io/safetensors.h"
+#include "keel/io/progress.h"
 #include "keel/io/data.h"
 #include "keel/nn/module.h"
 #include "keel/nn/init.h"

@@ -27,9 +27,17 @@ SmallCNN::SmallCNN(SmallCNNOptions options) : options(options) {
     features.push_back(std::make_shared<MaxPool2d>(2));
   }
   const int64_t side = options.image_size >> stages;
+  KEEL_CHECK(options.hidden >= 0, op, " hidden must be >= 0 (0: no hidden layer), got ", options.hidden);
   classifier.push_back(std::make_shared<Flatten>());
   classifier.push_back(std::make_shared<Dropout>(options.dropout));
-  classifier.push_back(std::make_shared<Linear>(in * side * side, options.num_classes));
+  int64_t features_out = in * side * side;
+  if (options.hidden > 0) {
+    classifier.push_back(std::make_shared<Linear>(features_out, options.hidden));
+    classifier.push_back(std::make_shared<ReLU>());
+    classifier.push_back(std::make_shared<Dropout>(options.dropout));
+    features_out = options.hidden;
+  }
+  classifier.push_back(std::make_shared<Linear>(features_out, options.num_classes));
   register_module("features", features);
   register_module("classifier", classifier);
 }

@@ -97,6 +97,13 @@ TEST_CASE("SmallCNN: shapes, parameter count and torch.nn.Sequential's names", "
   const std::string table = narrow.summary({2, 1, 28, 28});
   INFO(table);
   CHECK(table.find("[2, 16, 7, 7]") != std::string::npos);
+  // A hidden layer in the classifier: Flatten, Dropout, Linear, ReLU, Dropout, Linear.
+  nn::SmallCNN hidden({.channels = {8, 16}, .convs_per_stage = 1, .dropout = 0, .hidden = 24});
+  CHECK(hidden(randn({2, 1, 28, 28})).shape() == Shape{2, 10});
+  CHECK(count(hidden) == (1 * 8 * 9 + 2 * 8) + (8 * 16 * 9 + 2 * 16) + (16 * 7 * 7 * 24 + 24) + (24 * 10 + 10));
+  CHECK(hidden.state_dict().back().first == "classifier.5.bias");
+  CHECK(hidden.classifier.size() == 6);
+  test::check_error([] { nn::SmallCNN({.hidden = -1}); }, {"[nn.SmallCNN]", "hidden must be >= 0"});
   test::check_error([] { nn::SmallCNN({.channels = {}}); }, {"[nn.SmallCNN]", "channels is empty"});
   test::check_error([&] { narrow(randn({2, 1, 32, 32})); }, {"[nn.SmallCNN]", "expected images"});
 
