@@ -30,6 +30,7 @@ namespace {
 constexpr int64_t kSteps = 20;
 constexpr int64_t kBatch = 16;
 constexpr int64_t kClasses = 10;
+const std::vector<int64_t> kMlpSizes = {64, 48, kClasses};
 
 class Dump {
  public:
@@ -76,14 +77,32 @@ struct ModelSpec {
   Shape example;
 };
 
-// One optimizer configuration: its name and options for the script, and how to build it.
+// One optimizer configuration: its name and options for the script (written from the same
+// option struct the optimizer is built with), and how to build it.
 struct OptimSpec {
   std::string id, name;
   Args options;
   std::function<std::unique_ptr<optim::Optimizer>(const std::vector<Tensor>&)> make;
 };
 
-const optim::WarmupCosineOptions kSchedule{.warmup_steps = 3, .total_steps = kSteps, .min_lr = 0, .start_factor = 0.1};
+OptimSpec sgd_spec(const std::string& id, const optim::SGDOptions& o) {
+  return {id, "SGD",
+          Args().set("lr", o.lr).set("momentum", o.momentum).set("weight_decay", o.weight_decay).set("nesterov", o.nesterov),
+          [o](const std::vector<Tensor>& ps) -> std::unique_ptr<optim::Optimizer> { return std::make_unique<optim::SGD>(ps, o); }};
+}
+
+OptimSpec adamw_spec(const std::string& id, const optim::AdamWOptions& o) {
+  return {id, "AdamW",
+          Args().set("lr", o.lr).set("betas", "[" + parity::json_number(o.beta1) + ", " + parity::json_number(o.beta2) + "]")
+              .set("eps", o.eps).set("weight_decay", o.weight_decay),
+          [o](const std::vector<Tensor>& ps) -> std::unique_ptr<optim::Optimizer> { return std::make_unique<optim::AdamW>(ps, o); }};
+}
+
+// 3 warmup steps from a tenth of the base lr, cosine down to min_lr = base / 10 (> 0, so that
+// the tail is not flat at 0) at the last step.
+optim::WarmupCosineOptions schedule_of(double base) {
+  return {.warmup_steps = 3, .total_steps = kSteps, .min_lr = base / 10, .start_factor = 0.1};
+}
 
 Tensor f64_vector(const std::vector<double>& values) {
   Tensor t = empty({static_cast<int64_t>(values.size())}, {.dtype = DType::f64});
@@ -91,8 +110,8 @@ Tensor f64_vector(const std::vector<double>& values) {
   return t;
 }
 
-// Labels from a fixed random linear teacher (argmax of x W), so that the loss actually falls
-// over the 20 steps instead of the model only memorising noise.
+// Labels from a fixed random linear teacher (argmax of x W), so that there is something to
+// learn (the loss falls, noisily, over the 20 steps) rather than noise to memorise.
 Tensor teacher_labels(const Tensor& inputs, const Tensor& teacher) {
   const Tensor flat = inputs.reshape({kSteps * kBatch, -1});
   return argmax(matmul(flat, teacher), 1).reshape({kSteps, kBatch});
@@ -110,8 +129,7 @@ int main(int argc, char** argv) {
     Dump dump(argv[1]);
 
     const std::vector<ModelSpec> models = {
-        {"mlp", "MLP", Args().set("sizes", std::vector<int64_t>{64, 48, 10}),
-         [] { return std::make_unique<nn::MLP>(std::vector<int64_t>{64, 48, kClasses}); }, Shape{64}},
+        {"mlp", "MLP", Args().set("sizes", kMlpSizes), [] { return std::make_unique<nn::MLP>(kMlpSizes); }, Shape{kMlpSizes[0]}},
         {"small_cnn", "SmallCNN",
          Args().set("channels", std::vector<int64_t>{4, 8}).set("convs_per_stage", int64_t{1}).set("image_size", int64_t{12}),
          [] {
@@ -121,25 +139,10 @@ int main(int argc, char** argv) {
          Shape{1, 12, 12}},
     };
 
-    // The schedule's min_lr is a tenth of each config's base lr (> 0, so the tail is not flat at 0).
-    auto schedule_of = [](double base) {
-      optim::WarmupCosineOptions o = kSchedule;
-      o.min_lr = base / 10;
-      return o;
-    };
     const std::vector<OptimSpec> optimizers = {
-        {"sgd", "SGD", Args().set("lr", 0.05).set("momentum", 0.9).set("weight_decay", 1e-4).set("nesterov", false),
-         [](const std::vector<Tensor>& ps) -> std::unique_ptr<optim::Optimizer> {
-           return std::make_unique<optim::SGD>(ps, optim::SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4});
-         }},
-        {"sgd_nesterov", "SGD", Args().set("lr", 0.05).set("momentum", 0.9).set("weight_decay", 1e-4).set("nesterov", true),
-         [](const std::vector<Tensor>& ps) -> std::unique_ptr<optim::Optimizer> {
-           return std::make_unique<optim::SGD>(ps, optim::SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4, .nesterov = true});
-         }},
-        {"adamw", "AdamW", Args().set("lr", 3e-3).set("betas", std::string("[0.9, 0.999]")).set("eps", 1e-8).set("weight_decay", 1e-2),
-         [](const std::vector<Tensor>& ps) -> std::unique_ptr<optim::Optimizer> {
-           return std::make_unique<optim::AdamW>(ps, optim::AdamWOptions{.lr = 3e-3, .weight_decay = 1e-2});
-         }},
+        sgd_spec("sgd", {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4}),
+        sgd_spec("sgd_nesterov", {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4, .nesterov = true}),
+        adamw_spec("adamw", {.lr = 3e-3, .weight_decay = 1e-2}),  // default betas and eps
     };
 
     for (const ModelSpec& spec : models) {
