@@ -77,6 +77,8 @@ def check_optimizer(case):
 
 
 def warmup_cosine_lambda(base, o):
+    """WarmupCosine as a LambdaLR factor (docs/optim.md): linear warmup from start_factor * base,
+    then cosine from base down to min_lr at total_steps, then min_lr."""
     w, t, min_lr, start = o["warmup_steps"], o["total_steps"], o["min_lr"], o["start_factor"]
 
     def factor(s):

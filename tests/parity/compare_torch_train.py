@@ -21,7 +21,8 @@ import torch
 import torch.nn as tnn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_nn_torch import small_cnn  # noqa: E402  (one definition of the torch SmallCNN)
+from compare_nn_torch import load, small_cnn  # noqa: E402  (one reader of the dump, one torch SmallCNN)
+from compare_torch_optim import warmup_cosine_lambda  # noqa: E402  (one WarmupCosine in torch)
 
 torch.set_num_threads(1)
 
@@ -31,20 +32,6 @@ LOSS_RTOL = {"float32": 1e-4, "float64": 1e-10}
 # that passes near zero has no meaningful relative error of its own).
 STATE_RTOL = {"float32": 1e-4, "float64": 1e-10}
 LR_RTOL = 1e-12  # both compute the schedule in double
-
-def load(path):
-    with open(f"{path}/index.json") as f:
-        index = json.load(f)
-    with open(f"{path}/data.bin", "rb") as f:
-        data = torch.frombuffer(bytearray(f.read()), dtype=torch.float64)
-
-    def get(entry):
-        start = entry["offset"] // 8
-        count = math.prod(entry["shape"])
-        return data[start:start + count].clone().reshape(entry["shape"])
-
-    return index, get
-
 
 def build(model):
     a = model["args"]
@@ -58,20 +45,6 @@ def build(model):
     if model["kind"] == "SmallCNN":
         return small_cnn(a["channels"], convs=a["convs_per_stage"], size=a["image_size"], dropout=0.0)
     raise ValueError(f"unknown model kind {model['kind']}")
-
-
-def warmup_cosine(base, o):
-    """WarmupCosine as a LambdaLR factor (docs/optim.md): linear warmup from start_factor * base,
-    then cosine from base down to min_lr at total_steps, then min_lr."""
-    w, t, min_lr, start = o["warmup_steps"], o["total_steps"], o["min_lr"], o["start_factor"]
-
-    def factor(s):
-        if s < w:
-            return start + (1 - start) * s / w
-        if s < t:
-            return (min_lr + (base - min_lr) * 0.5 * (1 + math.cos(math.pi * (s - w) / (t - w)))) / base
-        return min_lr / base
-    return factor
 
 
 def optimizer_of(run, params):
@@ -94,7 +67,7 @@ def check_run(run, model, get, failures):
     net.train()
     opt = optimizer_of(run, net.parameters())
     base = opt.param_groups[0]["lr"]
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(base, run["schedule"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine_lambda(base, run["schedule"]))
     inputs = get(model["inputs"]).to(dtype)
     labels = get(model["labels"]).to(torch.long)
 

@@ -1,10 +1,14 @@
 #pragma once
 // JSON helpers shared by the parity dumps (parity_dump.cpp, grad_parity_dump.cpp): strings,
-// numbers (NaN / Infinity as Python's json reads them), shapes, scalars and the "args" objects.
+// numbers (NaN / Infinity as Python's json reads them), shapes, scalars and the "args" objects;
+// and F64Dump, the folder format of the nn and training dumps.
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -64,6 +68,51 @@ class Args {
 
  private:
   std::string body_;
+};
+
+
+// A dump folder: every tensor's values as float64 appended to data.bin, referred to by
+// {"offset": bytes, "shape": [...]}, and index.json holding named lists of JSON entries:
+// {"cases": [...], "models": [...]} (the lists given to the constructor, in that order).
+class F64Dump {
+ public:
+  F64Dump(const std::filesystem::path& dir, std::vector<std::string> list_names) : dir_(dir) {
+    for (auto& name : list_names) lists_.emplace_back(std::move(name), std::vector<std::string>{});
+    std::filesystem::create_directories(dir_);
+    data_.open(dir_ / "data.bin", std::ios::binary | std::ios::trunc);
+  }
+  std::string tensor_entry(const Tensor& t) {
+    const Tensor values = t.detach().to(DType::f64).contiguous();
+    const std::string entry = "{\"offset\": " + std::to_string(offset_) + ", \"shape\": " + json_list(t.shape()) + "}";
+    data_.write(reinterpret_cast<const char*>(values.data_ptr<double>()), static_cast<std::streamsize>(values.nbytes()));
+    offset_ += values.nbytes();
+    return entry;
+  }
+  void add(const std::string& list, std::string raw_entry) {
+    for (auto& [name, entries] : lists_)
+      if (name == list) {
+        entries.push_back(std::move(raw_entry));
+        return;
+      }
+    throw std::logic_error("F64Dump: no list " + list);
+  }
+  void finish() {
+    data_.close();
+    std::ofstream index(dir_ / "index.json", std::ios::trunc);
+    index << "{";
+    for (size_t l = 0; l < lists_.size(); ++l) {
+      const auto& [name, entries] = lists_[l];
+      index << (l ? "], " : "") << json_string(name) << ": [\n";
+      for (size_t i = 0; i < entries.size(); ++i) index << entries[i] << (i + 1 < entries.size() ? ",\n" : "\n");
+    }
+    index << (lists_.empty() ? "}\n" : "]}\n");
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::ofstream data_;
+  size_t offset_ = 0;
+  std::vector<std::pair<std::string, std::vector<std::string>>> lists_;
 };
 
 }  // namespace keel::parity

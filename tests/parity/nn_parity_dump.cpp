@@ -24,19 +24,9 @@ using parity::json_string;
 
 namespace {
 
-class Dump {
+class Dump : public parity::F64Dump {
  public:
-  explicit Dump(const std::filesystem::path& dir) : dir_(dir) {
-    std::filesystem::create_directories(dir_);
-    data_.open(dir_ / "data.bin", std::ios::binary | std::ios::trunc);
-  }
-  std::string tensor_entry(const Tensor& t) {
-    const Tensor values = t.detach().to(DType::f64).contiguous();
-    const std::string entry = "{\"offset\": " + std::to_string(offset_) + ", \"shape\": " + json_list(t.shape()) + "}";
-    data_.write(reinterpret_cast<const char*>(values.data_ptr<double>()), static_cast<std::streamsize>(values.nbytes()));
-    offset_ += values.nbytes();
-    return entry;
-  }
+  explicit Dump(const std::filesystem::path& dir) : F64Dump(dir, {"cases", "models"}) {}
   void add_case(const std::string& id, const std::string& layer, const Args& args, DType dtype, bool training,
                 nn::Module& module, const Tensor& x) {
     module.to(dtype);
@@ -56,7 +46,7 @@ class Dump {
     put("grad.x", input.grad());
     for (auto& [name, p] : module.named_parameters()) put("grad." + name, p.grad());
     for (auto& [name, b] : module.named_buffers()) put("after." + name, b);
-    cases_.push_back("{\"id\": " + json_string(id) + ", \"layer\": " + json_string(layer) + ", \"args\": " + args.str() +
+    add("cases", "{\"id\": " + json_string(id) + ", \"layer\": " + json_string(layer) + ", \"args\": " + args.str() +
                      ", \"dtype\": " + json_string(std::string(dtype_name(dtype))) + ", \"mode\": " + json_string(training ? "train" : "eval") +
                      ", \"tensors\": {" + tensors + "}}");
   }
@@ -76,7 +66,7 @@ class Dump {
     put("w", w);
     put("out", out);
     for (auto& [name, p] : gpt.named_parameters()) put("grad." + name, p.grad());
-    cases_.push_back("{\"id\": " + json_string(id) + ", \"layer\": \"GPT\", \"args\": " + args.str() +
+    add("cases", "{\"id\": " + json_string(id) + ", \"layer\": \"GPT\", \"args\": " + args.str() +
                      ", \"dtype\": " + json_string(std::string(dtype_name(dtype))) + ", \"mode\": \"train\", \"tensors\": {" +
                      tensors + "}}");
   }
@@ -84,22 +74,8 @@ class Dump {
     std::string keys;
     for (auto& [name, t] : module.state_dict())
       keys += (keys.empty() ? "" : ", ") + std::string("[") + json_string(name) + ", " + json_list(t.shape()) + "]";
-    models_.push_back("{\"id\": " + json_string(id) + ", \"args\": " + args.str() + ", \"keys\": [" + keys + "]}");
+    add("models", "{\"id\": " + json_string(id) + ", \"args\": " + args.str() + ", \"keys\": [" + keys + "]}");
   }
-  void finish() {
-    std::ofstream index(dir_ / "index.json", std::ios::trunc);
-    index << "{\"cases\": [\n";
-    for (size_t i = 0; i < cases_.size(); ++i) index << cases_[i] << (i + 1 < cases_.size() ? ",\n" : "\n");
-    index << "], \"models\": [\n";
-    for (size_t i = 0; i < models_.size(); ++i) index << models_[i] << (i + 1 < models_.size() ? ",\n" : "\n");
-    index << "]}\n";
-  }
-
- private:
-  std::filesystem::path dir_;
-  std::ofstream data_;
-  size_t offset_ = 0;
-  std::vector<std::string> cases_, models_;
 };
 
 // Random affine parameters and running statistics, so that ones / zeros hide nothing.

@@ -32,40 +32,16 @@ constexpr int64_t kBatch = 16;
 constexpr int64_t kClasses = 10;
 const std::vector<int64_t> kMlpSizes = {64, 48, kClasses};
 
-class Dump {
+class Dump : public parity::F64Dump {
  public:
-  explicit Dump(const std::filesystem::path& dir) : dir_(dir) {
-    std::filesystem::create_directories(dir_);
-    data_.open(dir_ / "data.bin", std::ios::binary | std::ios::trunc);
-  }
-  std::string tensor_entry(const Tensor& t) {
-    const Tensor values = t.detach().to(DType::f64).contiguous();
-    const std::string entry = "{\"offset\": " + std::to_string(offset_) + ", \"shape\": " + json_list(t.shape()) + "}";
-    data_.write(reinterpret_cast<const char*>(values.data_ptr<double>()), static_cast<std::streamsize>(values.nbytes()));
-    offset_ += values.nbytes();
-    return entry;
-  }
+  explicit Dump(const std::filesystem::path& dir) : F64Dump(dir, {"models", "runs"}) {}
   std::string state_entry(const nn::StateDict& state) {
     std::string out;
     for (const auto& [name, t] : state) out += (out.empty() ? "" : ", ") + json_string(name) + ": " + tensor_entry(t);
     return "{" + out + "}";
   }
-  void add_model(const std::string& raw) { models_.push_back(raw); }
-  void add_run(const std::string& raw) { runs_.push_back(raw); }
-  void finish() {
-    std::ofstream index(dir_ / "index.json", std::ios::trunc);
-    index << "{\"models\": [\n";
-    for (size_t i = 0; i < models_.size(); ++i) index << models_[i] << (i + 1 < models_.size() ? ",\n" : "\n");
-    index << "], \"runs\": [\n";
-    for (size_t i = 0; i < runs_.size(); ++i) index << runs_[i] << (i + 1 < runs_.size() ? ",\n" : "\n");
-    index << "]}\n";
-  }
-
- private:
-  std::filesystem::path dir_;
-  std::ofstream data_;
-  size_t offset_ = 0;
-  std::vector<std::string> models_, runs_;
+  void add_model(const std::string& raw) { add("models", raw); }
+  void add_run(const std::string& raw) { add("runs", raw); }
 };
 
 // A model to train: how to build it (with its own seeded initialisation), the input shape of one
