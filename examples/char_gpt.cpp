@@ -48,7 +48,7 @@ constexpr const char* kUsage =
     "  --eval-interval N    steps between validation losses (default steps / 10)\n"
     "  --eval-batches N     batches in each validation loss (default 8)\n"
     "  --seed N             seeds the weights, the batches and the sampling (default 1337)\n"
-    "  --out DIR            where char_gpt.safetensors goes (default runs/char_gpt)\n"
+    "  --out DIR            where char_gpt.safetensors goes (default out/char_gpt)\n"
     "  --sample-chars N     bytes to generate at the end (default 500; 0: none)\n"
     "  --prompt TEXT        the start of the sample (default a newline)\n"
     "  --temperature X      sampling temperature (default 0.8)\n"
@@ -70,7 +70,7 @@ struct Options {
   std::optional<int64_t> eval_interval;
   int64_t eval_batches = 8;
   int64_t seed = 1337;
-  std::string out = "runs/char_gpt";
+  std::string out = "out/char_gpt";
   int64_t sample_chars = 500;
   std::string prompt = "\n";
   double temperature = 0.8;
@@ -163,6 +163,9 @@ Options parse_args(int argc, char** argv) {
 }
 
 std::string read_text(const Options& o) {
+  std::error_code error;
+  KEEL_CHECK(!std::filesystem::is_directory(o.text, error), "[char_gpt] --text ", o.text,
+             " is a folder: give a text file, e.g. --text /usr/share/common-licenses/GPL-3");
   std::ifstream file(o.text, std::ios::binary);
   KEEL_CHECK(file.good(), "[char_gpt] cannot read --text ", o.text, ": check the path (any text file works, "
              "e.g. /usr/share/common-licenses/GPL-3)");
