@@ -106,7 +106,7 @@ double parse_double(const std::string& flag, const std::string& value) {
 }
 
 Options parse_args(int argc, char** argv) {
-  Options o;
+  Options options;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -117,69 +117,69 @@ Options parse_args(int argc, char** argv) {
                "': every option is a flag with a value, e.g. --text FILE (see --help)");
     KEEL_CHECK(i + 1 < argc, "[char_gpt] ", flag, " needs a value (see --help)");
     const std::string value = argv[++i];
-    if (flag == "--text") o.text = value;
-    else if (flag == "--steps") o.steps = parse_int(flag, value);
-    else if (flag == "--batch-size") o.batch_size = parse_int(flag, value);
-    else if (flag == "--block-size") o.block_size = parse_int(flag, value);
-    else if (flag == "--layers") o.layers = parse_int(flag, value);
-    else if (flag == "--heads") o.heads = parse_int(flag, value);
-    else if (flag == "--embd") o.embd = parse_int(flag, value);
-    else if (flag == "--dropout") o.dropout = parse_double(flag, value);
-    else if (flag == "--lr") o.lr = parse_double(flag, value);
-    else if (flag == "--warmup") o.warmup = parse_int(flag, value);
-    else if (flag == "--eval-interval") o.eval_interval = parse_int(flag, value);
-    else if (flag == "--eval-batches") o.eval_batches = parse_int(flag, value);
-    else if (flag == "--seed") o.seed = parse_int(flag, value);
-    else if (flag == "--out") o.out = value;
-    else if (flag == "--sample-chars") o.sample_chars = parse_int(flag, value);
-    else if (flag == "--prompt") o.prompt = value;
-    else if (flag == "--temperature") o.temperature = parse_double(flag, value);
-    else if (flag == "--top-k") o.top_k = parse_int(flag, value);
-    else if (flag == "--check-learns") o.check_learns = parse_double(flag, value);
+    if (flag == "--text") options.text = value;
+    else if (flag == "--steps") options.steps = parse_int(flag, value);
+    else if (flag == "--batch-size") options.batch_size = parse_int(flag, value);
+    else if (flag == "--block-size") options.block_size = parse_int(flag, value);
+    else if (flag == "--layers") options.layers = parse_int(flag, value);
+    else if (flag == "--heads") options.heads = parse_int(flag, value);
+    else if (flag == "--embd") options.embd = parse_int(flag, value);
+    else if (flag == "--dropout") options.dropout = parse_double(flag, value);
+    else if (flag == "--lr") options.lr = parse_double(flag, value);
+    else if (flag == "--warmup") options.warmup = parse_int(flag, value);
+    else if (flag == "--eval-interval") options.eval_interval = parse_int(flag, value);
+    else if (flag == "--eval-batches") options.eval_batches = parse_int(flag, value);
+    else if (flag == "--seed") options.seed = parse_int(flag, value);
+    else if (flag == "--out") options.out = value;
+    else if (flag == "--sample-chars") options.sample_chars = parse_int(flag, value);
+    else if (flag == "--prompt") options.prompt = value;
+    else if (flag == "--temperature") options.temperature = parse_double(flag, value);
+    else if (flag == "--top-k") options.top_k = parse_int(flag, value);
+    else if (flag == "--check-learns") options.check_learns = parse_double(flag, value);
     else KEEL_CHECK(false, "[char_gpt] unknown flag '", flag, "' (see --help for the list)");
   }
-  KEEL_CHECK(!o.text.empty(), "[char_gpt] no text to learn: give a file with --text FILE, e.g. --text "
+  KEEL_CHECK(!options.text.empty(), "[char_gpt] no text to learn: give a file with --text FILE, e.g. --text "
              "/usr/share/common-licenses/GPL-3");
-  KEEL_CHECK(o.steps > 0, "[char_gpt] --steps must be positive, got ", o.steps);
-  KEEL_CHECK(o.batch_size > 0, "[char_gpt] --batch-size must be positive, got ", o.batch_size);
-  KEEL_CHECK(o.block_size > 0, "[char_gpt] --block-size must be positive, got ", o.block_size);
-  KEEL_CHECK(o.layers > 0, "[char_gpt] --layers must be positive, got ", o.layers);
-  KEEL_CHECK(o.heads > 0 && o.embd > 0 && o.embd % o.heads == 0, "[char_gpt] --embd (", o.embd,
-             ") must be a positive multiple of --heads (", o.heads, "): e.g. --embd 128 --heads 4");
-  KEEL_CHECK(o.dropout >= 0 && o.dropout < 1, "[char_gpt] --dropout must be in [0, 1), got ", o.dropout);
-  KEEL_CHECK(o.lr > 0, "[char_gpt] --lr must be positive, got ", o.lr, ": e.g. --lr 2e-3");
-  if (!o.warmup) o.warmup = o.steps / 20;
-  KEEL_CHECK(*o.warmup >= 0 && *o.warmup <= o.steps, "[char_gpt] --warmup must be in [0, --steps = ", o.steps,
-             "], got ", *o.warmup);
-  if (!o.eval_interval) o.eval_interval = std::max<int64_t>(1, o.steps / 10);
-  KEEL_CHECK(*o.eval_interval > 0, "[char_gpt] --eval-interval must be positive, got ", *o.eval_interval);
-  KEEL_CHECK(o.eval_batches > 0, "[char_gpt] --eval-batches must be positive, got ", o.eval_batches);
-  KEEL_CHECK(o.seed >= 0, "[char_gpt] --seed must be non-negative, got ", o.seed);
-  KEEL_CHECK(o.sample_chars >= 0, "[char_gpt] --sample-chars must be non-negative, got ", o.sample_chars);
-  KEEL_CHECK(o.temperature > 0, "[char_gpt] --temperature must be positive, got ", o.temperature,
+  KEEL_CHECK(options.steps > 0, "[char_gpt] --steps must be positive, got ", options.steps);
+  KEEL_CHECK(options.batch_size > 0, "[char_gpt] --batch-size must be positive, got ", options.batch_size);
+  KEEL_CHECK(options.block_size > 0, "[char_gpt] --block-size must be positive, got ", options.block_size);
+  KEEL_CHECK(options.layers > 0, "[char_gpt] --layers must be positive, got ", options.layers);
+  KEEL_CHECK(options.heads > 0 && options.embd > 0 && options.embd % options.heads == 0, "[char_gpt] --embd (", options.embd,
+             ") must be a positive multiple of --heads (", options.heads, "): e.g. --embd 128 --heads 4");
+  KEEL_CHECK(options.dropout >= 0 && options.dropout < 1, "[char_gpt] --dropout must be in [0, 1), got ", options.dropout);
+  KEEL_CHECK(options.lr > 0, "[char_gpt] --lr must be positive, got ", options.lr, ": e.g. --lr 2e-3");
+  if (!options.warmup) options.warmup = options.steps / 20;
+  KEEL_CHECK(*options.warmup >= 0 && *options.warmup <= options.steps, "[char_gpt] --warmup must be in [0, --steps = ", options.steps,
+             "], got ", *options.warmup);
+  if (!options.eval_interval) options.eval_interval = std::max<int64_t>(1, options.steps / 10);
+  KEEL_CHECK(*options.eval_interval > 0, "[char_gpt] --eval-interval must be positive, got ", *options.eval_interval);
+  KEEL_CHECK(options.eval_batches > 0, "[char_gpt] --eval-batches must be positive, got ", options.eval_batches);
+  KEEL_CHECK(options.seed >= 0, "[char_gpt] --seed must be non-negative, got ", options.seed);
+  KEEL_CHECK(options.sample_chars >= 0, "[char_gpt] --sample-chars must be non-negative, got ", options.sample_chars);
+  KEEL_CHECK(options.temperature > 0, "[char_gpt] --temperature must be positive, got ", options.temperature,
              ": e.g. --temperature 0.8 (lower is more conservative)");
-  KEEL_CHECK(o.top_k >= 0, "[char_gpt] --top-k must be non-negative (0: no limit), got ", o.top_k);
-  return o;
+  KEEL_CHECK(options.top_k >= 0, "[char_gpt] --top-k must be non-negative (0: no limit), got ", options.top_k);
+  return options;
 }
 
-std::string read_text(const Options& o) {
+std::string read_text(const Options& options) {
   std::error_code error;
-  KEEL_CHECK(!std::filesystem::is_directory(o.text, error), "[char_gpt] --text ", o.text,
+  KEEL_CHECK(!std::filesystem::is_directory(options.text, error), "[char_gpt] --text ", options.text,
              " is a folder: give a text file, e.g. --text /usr/share/common-licenses/GPL-3");
-  std::ifstream file(o.text, std::ios::binary);
-  KEEL_CHECK(file.good(), "[char_gpt] cannot read --text ", o.text, ": check the path (any text file works, "
+  std::ifstream file(options.text, std::ios::binary);
+  KEEL_CHECK(file.good(), "[char_gpt] cannot read --text ", options.text, ": check the path (any text file works, "
              "e.g. /usr/share/common-licenses/GPL-3)");
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  KEEL_CHECK(!file.bad(), "[char_gpt] error while reading ", o.text);
-  KEEL_CHECK(!text.empty(), "[char_gpt] ", o.text, " is empty: give a text file with some content");
+  KEEL_CHECK(!file.bad(), "[char_gpt] error while reading ", options.text);
+  KEEL_CHECK(!text.empty(), "[char_gpt] ", options.text, " is empty: give a text file with some content");
   const int64_t size = static_cast<int64_t>(text.size());
-  KEEL_CHECK(size >= o.block_size + 1, "[char_gpt] ", o.text, " has ", size, " bytes, fewer than --block-size + 1 = ",
-             o.block_size + 1, ": use a longer text or a smaller --block-size");
+  KEEL_CHECK(size >= options.block_size + 1, "[char_gpt] ", options.text, " has ", size, " bytes, fewer than --block-size + 1 = ",
+             options.block_size + 1, ": use a longer text or a smaller --block-size");
   // The validation tenth must hold one window too.
   const int64_t val_size = size - size * 9 / 10;
-  KEEL_CHECK(val_size >= o.block_size + 1, "[char_gpt] ", o.text, " has ", size, " bytes; its last 10% (",
-             val_size, " bytes, the validation part) must hold a window of --block-size + 1 = ", o.block_size + 1,
-             " bytes: use a text of at least ", 10 * (o.block_size + 1), " bytes or a smaller --block-size");
+  KEEL_CHECK(val_size >= options.block_size + 1, "[char_gpt] ", options.text, " has ", size, " bytes; its last 10% (",
+             val_size, " bytes, the validation part) must hold a window of --block-size + 1 = ", options.block_size + 1,
+             " bytes: use a text of at least ", 10 * (options.block_size + 1), " bytes or a smaller --block-size");
   return text;
 }
 
@@ -240,36 +240,36 @@ std::string format(double value, int decimals = 4) {
   return text.str();
 }
 
-int run(const Options& o) {
-  const std::string text = read_text(o);
+int run(const Options& options) {
+  const std::string text = read_text(options);
   const size_t split = text.size() * 9 / 10;
   const std::string train_data = text.substr(0, split), val_data = text.substr(split);
 
-  manual_seed(static_cast<uint64_t>(o.seed));  // the initial weights
-  nn::GPT model(nn::GPTConfig{.vocab_size = 256, .block_size = o.block_size, .n_layer = o.layers,
-                              .n_head = o.heads, .n_embd = o.embd, 
-                              .dropout = o.dropout, .bias = true});
+  manual_seed(static_cast<uint64_t>(options.seed));  // the initial weights
+  nn::GPT model(nn::GPTConfig{.vocab_size = 256, .block_size = options.block_size, .n_layer = options.layers,
+                              .n_head = options.heads, .n_embd = options.embd, 
+                              .dropout = options.dropout, .bias = true});
   model.train();
-  optim::AdamW optimizer(param_groups(model, o.lr));
-  optim::WarmupCosine schedule(optimizer, {.warmup_steps = *o.warmup, .total_steps = o.steps, .min_lr = o.lr / 10});
+  optim::AdamW optimizer(param_groups(model, options.lr));
+  optim::WarmupCosine schedule(optimizer, {.warmup_steps = *options.warmup, .total_steps = options.steps, .min_lr = options.lr / 10});
 
-  Generator batch_generator(static_cast<uint64_t>(o.seed) + 1);
-  Generator val_generator(static_cast<uint64_t>(o.seed) + 2);
+  Generator batch_generator(static_cast<uint64_t>(options.seed) + 1);
+  Generator val_generator(static_cast<uint64_t>(options.seed) + 2);
   std::vector<Batch> val_batches;
-  for (int64_t i = 0; i < o.eval_batches; ++i)
-    val_batches.push_back(sample_batch(val_data, o.batch_size, o.block_size, val_generator));
+  for (int64_t i = 0; i < options.eval_batches; ++i)
+    val_batches.push_back(sample_batch(val_data, options.batch_size, options.block_size, val_generator));
 
-  std::filesystem::create_directories(o.out);
-  const std::string weights_path = (std::filesystem::path(o.out) / "char_gpt.safetensors").string();
+  std::filesystem::create_directories(options.out);
+  const std::string weights_path = (std::filesystem::path(options.out) / "char_gpt.safetensors").string();
 
-  std::cout << "text: " << o.text << ", " << text.size() << " bytes (train " << train_data.size() << ", validation "
+  std::cout << "text: " << options.text << ", " << text.size() << " bytes (train " << train_data.size() << ", validation "
             << val_data.size() << "), vocabulary 256 (bytes)\n"
-            << "model: GPT " << o.layers << " layers, " << o.heads << " heads, embedding " << o.embd << ", block "
-            << o.block_size << ", dropout "
-            << o.dropout << ": " << model.num_parameters() << " parameters\n"
-            << "training: " << o.steps << " steps of " << o.batch_size << " x " << o.block_size
-            << " tokens, AdamW lr " << o.lr << " (warmup " << *o.warmup << ", cosine to " << o.lr / 10
-            << "), weight decay 0.1 on matrices, clip 1.0, seed " << o.seed << "\n";
+            << "model: GPT " << options.layers << " layers, " << options.heads << " heads, embedding " << options.embd << ", block "
+            << options.block_size << ", dropout "
+            << options.dropout << ": " << model.num_parameters() << " parameters\n"
+            << "training: " << options.steps << " steps of " << options.batch_size << " x " << options.block_size
+            << " tokens, AdamW lr " << options.lr << " (warmup " << *options.warmup << ", cosine to " << options.lr / 10
+            << "), weight decay 0.1 on matrices, clip 1.0, seed " << options.seed << "\n";
 
   const double initial_loss = evaluate(model, val_batches);
   std::cout << "step 0: validation loss " << format(initial_loss) << " (uniform over 256 bytes: "
@@ -279,13 +279,13 @@ int run(const Options& o) {
 
   // The bar redraws in place on a terminal; validation lines then first clear the bar's line.
   const bool terminal = ::isatty(1);
-  io::ProgressBar bar("train", o.steps, std::cout,
+  io::ProgressBar bar("train", options.steps, std::cout,
                       {.rate_unit = "tok", .mode = terminal ? io::ProgressOptions::Mode::terminal
                                                             : io::ProgressOptions::Mode::lines});
   const auto start = std::chrono::steady_clock::now();
   double smoothed = initial_loss;
-  for (int64_t step = 1; step <= o.steps; ++step) {
-    const Batch batch = sample_batch(train_data, o.batch_size, o.block_size, batch_generator);
+  for (int64_t step = 1; step <= options.steps; ++step) {
+    const Batch batch = sample_batch(train_data, options.batch_size, options.block_size, batch_generator);
     Tensor loss = model.loss(batch.input, batch.target);
     loss.backward();
     optim::clip_grad_norm_(model.parameters(), 1.0);
@@ -294,18 +294,18 @@ int run(const Options& o) {
     optimizer.zero_grad();
     const double value = loss.item<double>();
     smoothed = step == 1 ? value : 0.9 * smoothed + 0.1 * value;
-    bar.update(step, step * o.batch_size * o.block_size, {{"loss", format(smoothed)}});
+    bar.update(step, step * options.batch_size * options.block_size, {{"loss", format(smoothed)}});
 
-    if (step % *o.eval_interval == 0 || step == o.steps) {
+    if (step % *options.eval_interval == 0 || step == options.steps) {
       final_loss = evaluate(model, val_batches);
       std::string note;
       if (final_loss < best_loss) {
         best_loss = final_loss;
         best_step = step;
         io::save_safetensors(weights_path, model.state_dict(),
-                         {{"vocabulary", "bytes"}, {"vocab_size", "256"}, {"block_size", std::to_string(o.block_size)},
-                          {"n_layer", std::to_string(o.layers)}, {"n_head", std::to_string(o.heads)},
-                          {"n_embd", std::to_string(o.embd)}, {"step", std::to_string(step)},
+                         {{"vocabulary", "bytes"}, {"vocab_size", "256"}, {"block_size", std::to_string(options.block_size)},
+                          {"n_layer", std::to_string(options.layers)}, {"n_head", std::to_string(options.heads)},
+                          {"n_embd", std::to_string(options.embd)}, {"step", std::to_string(step)},
                           {"val_loss", format(final_loss)}});
         note = " (best, saved)";
       }
@@ -318,33 +318,33 @@ int run(const Options& o) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "final validation loss " << format(final_loss) << " (initial " << format(initial_loss) << ", best "
             << format(best_loss) << " at step " << best_step << "), " << format(seconds, 1) << " s, "
-            << format(static_cast<double>(o.steps * o.batch_size * o.block_size) / seconds, 0) << " tokens/s\n";
+            << format(static_cast<double>(options.steps * options.batch_size * options.block_size) / seconds, 0) << " tokens/s\n";
   if (best_step > 0) std::cout << "best weights: " << weights_path << "\n";
 
-  if (o.sample_chars > 0) {
+  if (options.sample_chars > 0) {
     // Sample from the best weights, read back from the file (the last ones if none improved).
     if (best_step > 0) model.load_state_dict(io::load_safetensors(weights_path));
-    const std::string prompt = o.prompt.empty() ? std::string("\n") : o.prompt;
+    const std::string prompt = options.prompt.empty() ? std::string("\n") : options.prompt;
     Tensor context = empty({1, static_cast<int64_t>(prompt.size())}, {.dtype = DType::i64});
     for (size_t i = 0; i < prompt.size(); ++i)
       context.data_ptr<int64_t>()[i] = static_cast<unsigned char>(prompt[i]);
-    Generator sample_generator(static_cast<uint64_t>(o.seed) + 3);
+    Generator sample_generator(static_cast<uint64_t>(options.seed) + 3);
     const Tensor tokens =
-        model.generate(context, o.sample_chars, o.temperature,
-                       o.top_k > 0 ? std::optional<int64_t>(o.top_k) : std::nullopt, &sample_generator)
+        model.generate(context, options.sample_chars, options.temperature,
+                       options.top_k > 0 ? std::optional<int64_t>(options.top_k) : std::nullopt, &sample_generator)
             .contiguous();
     std::string sample;
     for (int64_t i = 0; i < tokens.numel(); ++i) sample += static_cast<char>(tokens.data_ptr<int64_t>()[i]);
-    std::cout << "sample (temperature " << o.temperature << (o.top_k > 0 ? ", top_k " + std::to_string(o.top_k) : "")
+    std::cout << "sample (temperature " << options.temperature << (options.top_k > 0 ? ", top_k " + std::to_string(options.top_k) : "")
               << "):\n-----\n" << sample << "\n-----\n";
   }
 
-  if (o.check_learns && !(final_loss <= initial_loss - *o.check_learns)) {
+  if (options.check_learns && !(final_loss <= initial_loss - *options.check_learns)) {
     std::cout << "FAILED: the validation loss fell by " << format(initial_loss - final_loss) << ", less than --check-learns "
-              << *o.check_learns << "\n";
+              << *options.check_learns << "\n";
     return 3;
   }
-  if (o.check_learns) std::cout << "learns: the validation loss fell by " << format(initial_loss - final_loss) << "\n";
+  if (options.check_learns) std::cout << "learns: the validation loss fell by " << format(initial_loss - final_loss) << "\n";
   return 0;
 }
 
