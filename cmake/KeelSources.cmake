@@ -38,6 +38,8 @@ target_compile_options(keel PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno
 # (keel::cpu::<isa>), and kernels/cpu/dispatch.cpp picks one at run time from CPUID.
 set(KEEL_CPU_ISAS "baseline\;-march=x86-64-v2" "avx2\;-march=x86-64-v3" "avx512\;-march=x86-64-v4")
 file(GLOB_RECURSE isa_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cpu/*.isa.cpp)
+# Random draws must match CUDA's (and the shared formula) bit for bit: no fused multiply-adds.
+set_source_files_properties(${PROJECT_SOURCE_DIR}/kernels/cpu/random.isa.cpp PROPERTIES COMPILE_OPTIONS -ffp-contract=off)
 foreach(isa_entry ${KEEL_CPU_ISAS})
   list(GET isa_entry 0 isa_name)
   list(GET isa_entry 1 isa_flag)

@@ -34,23 +34,26 @@ KEEL_HOST_DEVICE inline double add_product(double a, double b, double c) {
 #endif
 }
 
-KEEL_HOST_DEVICE inline double draw_element(int kind, double a, double b, PhiloxState state, int64_t i) {
-  uint32_t lanes[4];
+// Elements per Philox block: 2 for the kinds that take 64 bits per element, else 4.
+KEEL_HOST_DEVICE inline int elements_per_block(int kind) {
+  return kind == kRandomInteger || kind == kRandomUniform53 ? 2 : 4;
+}
+
+// Element i from the four lanes of its block (block offset + i / elements_per_block(kind)).
+KEEL_HOST_DEVICE inline double element_from_lanes(int kind, double a, double b, const uint32_t lanes[4], int64_t i) {
   if (kind == kRandomUniform24 || kind == kRandomUniform11 || kind == kRandomUniform8) {
-    philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / 4, lanes);
     const int digits = kind == kRandomUniform24 ? 24 : kind == kRandomUniform11 ? 11 : 8;
-    const double u = static_cast<double>(lanes[i % 4] >> (32 - digits)) * ldexp(1.0, -digits);
+    const double scale = kind == kRandomUniform24 ? 0x1p-24 : kind == kRandomUniform11 ? 0x1p-11 : 0x1p-8;  // 2^-digits
+    const double u = static_cast<double>(lanes[i % 4] >> (32 - digits)) * scale;
     return add_product(a, b - a, u);
   }
   if (kind == kRandomUniform53) {
-    philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / 2, lanes);
     const int pair = static_cast<int>(i % 2) * 2;
     const uint64_t bits = (static_cast<uint64_t>(lanes[pair]) << 32) | lanes[pair + 1];
     const double u = static_cast<double>(bits >> 11) * 1.1102230246251565404e-16;  // 2^-53
     return add_product(a, b - a, u);
   }
-  if (kind == 1) {
-    philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / 4, lanes);
+  if (kind == kRandomNormal) {
     const int pair = static_cast<int>((i % 4) / 2) * 2;
     const float u0 = uniform_from_bits(lanes[pair]);
     const float u1 = uniform_from_bits(lanes[pair + 1]);
@@ -59,17 +62,22 @@ KEEL_HOST_DEVICE inline double draw_element(int kind, double a, double b, Philox
     const float z = (i % 2 == 0) ? radius * cosf(theta) : radius * sinf(theta);
     return add_product(a, b, static_cast<double>(z));
   }
-  philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / 2, lanes);
   const int pair = static_cast<int>(i % 2) * 2;
   const uint64_t bits = (static_cast<uint64_t>(lanes[pair]) << 32) | lanes[pair + 1];
   const uint64_t range = static_cast<uint64_t>(b - a);
   return a + static_cast<double>(bits % range);
 }
 
+KEEL_HOST_DEVICE inline double draw_element(int kind, double a, double b, PhiloxState state, int64_t i) {
+  uint32_t lanes[4];
+  philox4x32_10(state.seed, state.offset + static_cast<uint64_t>(i) / elements_per_block(kind), lanes);
+  return element_from_lanes(kind, a, b, lanes, i);
+}
+
 // Philox blocks a draw of `count` elements uses.
 inline uint64_t draw_blocks(int kind, int64_t count) {
-  const bool two_per_block = kind == kRandomInteger || kind == kRandomUniform53;
-  return two_per_block ? (static_cast<uint64_t>(count) + 1) / 2 : (static_cast<uint64_t>(count) + 3) / 4;
+  const uint64_t per_block = static_cast<uint64_t>(elements_per_block(kind));
+  return (static_cast<uint64_t>(count) + per_block - 1) / per_block;
 }
 
 }  // namespace keel

@@ -239,6 +239,9 @@ void flash_attention_backward(const Tensor& grad_q, const Tensor& grad_k, const 
 namespace {
 std::atomic<bool> bf16_dot_kernel{false};
 }  // namespace
+void random_fill(const Tensor& out, int kind, double a, double b, PhiloxState state) {
+  table().random_fill(out, kind, a, b, state);
+}
 void set_gemm_bf16_dot(bool enabled) { bf16_dot_kernel.store(enabled, std::memory_order_relaxed); }
 bool gemm_bf16_dot() { return bf16_dot_kernel.load(std::memory_order_relaxed); }
 

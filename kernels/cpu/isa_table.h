@@ -20,6 +20,7 @@ struct IsaKernels {
   void (*flash_attention_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                    const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
                                    double);
+  void (*random_fill)(const Tensor&, int, double, double, PhiloxState);
 };
 
 namespace baseline { const IsaKernels& isa_kernels(); }

@@ -1,12 +1,14 @@
 // The Philox generator and the random factories: known-answer vectors, seeding, generator
 // independence, the moments of large draws, dtypes and bad input.
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
-#include <keel/keel.h>
+#include "keel/kernels/convert.h"
+#include "keel/kernels/dispatch.h"
+#include "keel/kernels/random_draw.h"
+#include "test_util.h"
 
 using namespace keel;
 
@@ -64,6 +66,47 @@ TEST_CASE("philox4x32_10 matches the Random123 known-answer vector", "[random]")
   // 2^-24 steps: the largest 32-bit draw maps below 1.
   CHECK(uniform_from_bits(0) == 0.0f);
   CHECK(uniform_from_bits(0xffffffffu) == 1.0f - 5.9604644775390625e-08f);
+}
+
+TEST_CASE("every CPU path draws draw_element's numbers, element by element", "[random]") {
+  // The kernels compute Philox 16 blocks at a time per instruction set (kernels/cpu/random.isa.cpp);
+  // the numbers must be those of the shared formula (kernels/random_draw.h, also CUDA's), bit for
+  // bit: in particular no multiply-add may be fused on the FMA paths.
+  struct Draw {
+    const char* name;
+    int kind;
+    DType dtype;
+    double a, b;
+  };
+  const std::vector<Draw> draws = {{"rand f32", kRandomUniform24, f32, 0, 1},   {"rand f64", kRandomUniform53, f64, 0, 1},
+                                   {"rand f16", kRandomUniform11, f16, 0, 1},   {"rand bf16", kRandomUniform8, bf16, 0, 1},
+                                   {"randn f32", kRandomNormal, f32, 0, 1},
+                                   {"randn f64", kRandomNormal, f64, 0, 1},     {"randint", kRandomInteger, i64, -5, 1000}};
+  for (const std::string& isa : test::cpu_paths()) {
+    test::CpuPathGuard guard(isa);
+    for (const Draw& d : draws) {
+      for (int64_t n : {1, 3, 5, 31, 64, 65, 257, 1000, 4099}) {
+        INFO(isa << " " << d.name << " n " << n);
+        Generator generator(0x5eed + static_cast<uint64_t>(n));
+        const PhiloxState state{generator.seed(), 0};
+        Tensor x;
+        if (d.kind == kRandomNormal) x = randn({n}, {.dtype = d.dtype}, &generator);
+        else if (d.kind == kRandomInteger) x = randint(static_cast<int64_t>(d.a), static_cast<int64_t>(d.b), {n}, {.dtype = i64}, &generator);
+        else x = rand({n}, {.dtype = d.dtype}, &generator);
+        const Tensor host = x.to(f64);
+        int64_t mismatches = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double expected_draw = draw_element(d.kind, d.a, d.b, state, i);
+          double expected = expected_draw;
+          dispatch_all(d.dtype, "test", [&]<typename T>() { expected = convert<double, T>(convert<T, double>(expected_draw)); });
+          const double got = host.data_ptr<double>()[i];
+          if (std::memcmp(&got, &expected, sizeof(double)) != 0 && ++mismatches <= 3)
+            FAIL_CHECK("element " << i << ": got " << got << ", expected " << expected);
+        }
+        CHECK(mismatches == 0);
+      }
+    }
+  }
 }
 
 TEST_CASE("manual_seed makes draws reproducible", "[random]") {
