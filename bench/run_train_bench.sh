@@ -92,8 +92,8 @@ lines = ["<!-- train_bench:begin (written by bench/run_train_bench.sh; edits ins
          "`python3 bench/train/torch_train.py cnn|gpt --threads n`, one model per process, Keel and PyTorch "
          f"alternately, {env['KEEL_BENCH_ROUNDS']} rounds per thread count)",
          "- Workloads (a step: forward, cross_entropy, backward, AdamW step, zero_grad, on one fixed random batch):",
-         "  - CNN: `nn::SmallCNN({.channels = {32, 64}, .convs_per_stage = 1, .dropout = 0.25})` (conv3x3 no bias, "
-         "BatchNorm2d, ReLU, MaxPool2d(2) per stage; Flatten, Dropout, Linear 3136->10), batch [128, 1, 28, 28] f32, "
+         "  - CNN: the main job's `nn::SmallCNN({.channels = {32, 64}, .convs_per_stage = 1, .dropout = 0.25, .hidden = 128})` (conv3x3 no bias, "
+         "BatchNorm2d, ReLU, MaxPool2d(2) per stage; Flatten, Dropout, Linear 3136->128, ReLU, Dropout, Linear 128->10), batch [128, 1, 28, 28] f32, "
          "random labels; AdamW lr 2e-3, weight_decay 1e-2.",
          "  - GPT: `nn::GPT` vocab 256, n_embd 256, 4 layers, 4 heads, T 128, batch 8, dropout 0, bias, tied lm_head; "
          "AdamW lr 3e-4, weight_decay 0.1. PyTorch: nanoGPT's model written in torch_train.py (torch 1.13 has no "

@@ -24,11 +24,13 @@ import torch.nn.functional as F
 
 
 def small_cnn():
-    """nn::SmallCNN({.channels = {32, 64}, .convs_per_stage = 1, .dropout = 0.25}) (nn/models/cnn.cpp)."""
+    """nn::SmallCNN({.channels = {32, 64}, .convs_per_stage = 1, .dropout = 0.25, .hidden = 128})
+    (nn/models/cnn.cpp), the main job's model."""
     features = nn.Sequential(
         nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2))
-    classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.25), nn.Linear(64 * 7 * 7, 10))
+    classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.25), nn.Linear(64 * 7 * 7, 128), nn.ReLU(),
+                               nn.Dropout(0.25), nn.Linear(128, 10))
     return nn.Sequential(features, classifier)
 
 
