@@ -26,6 +26,7 @@
 // GCC 12 warns that the _mm512_undefined_* operands inside its own intrinsics "may be used
 // uninitialized" once inlined into masked loads/conversions; they are undefined by design.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace keel::cpu {
 
@@ -337,6 +338,49 @@ KEEL_POOL_AVX512 void max_row_avx512(const float* r0, const float* r1, float* y,
   }
 }
 
+// Two output rows i, i+1 in one vector when ow <= 8 (the 14x14 -> 7x7 pool would fill 7 of 16
+// lanes otherwise): lanes [0, ow) from input rows 2i, 2i+1, lanes [ow, 2 ow) from rows 2i+2,
+// 2i+3; the two output rows are adjacent in y and in the indices.
+struct Packed2 {
+  // lane -> element of (input row pair of output row i: 0..15, of row i+1: 16..31), even taps;
+  // lane -> flat offset from 2 i W of its window (2 j, or 2 W + 2 j for row i+1).
+  alignas(64) int32_t even[16], odd[16], offset[16];
+  uint32_t mask = 0;  // lanes [0, 2 ow)
+};
+Packed2 packed2(int64_t ow, int64_t w) {
+  Packed2 k;
+  for (int64_t l = 0; l < 16; ++l) {
+    const bool second = l >= ow && l < 2 * ow;
+    const int64_t j = second ? l - ow : l;
+    k.even[l] = l < 2 * ow ? static_cast<int32_t>((second ? 16 : 0) + 2 * j) : 0;
+    k.odd[l] = k.even[l] + 1;
+    k.offset[l] = l < 2 * ow ? static_cast<int32_t>((second ? 2 * w : 0) + 2 * j) : 0;
+  }
+  k.mask = (uint32_t(1) << (2 * ow)) - 1;
+  return k;
+}
+
+// Output rows i and i+1 (base = 2 i W): x rows at xp + base, + W, + 2W, + 3W.
+KEEL_POOL_AVX512 void max_rows2_avx512(const Packed2& k, const float* xp, float* y, int64_t* index, int32_t base,
+                                       int32_t w) {
+  const __m512i one = _mm512_set1_epi32(1), code_w = _mm512_set1_epi32(w), code_w1 = _mm512_set1_epi32(w + 1);
+  const __m512i even = _mm512_load_si512(k.even), odd = _mm512_load_si512(k.odd);
+  const __mmask16 m = static_cast<__mmask16>(k.mask);  // 2 ow lanes out; the same 2 ow columns in per row
+  const float* p = xp + base;
+  const __m512 a0 = _mm512_maskz_loadu_ps(m, p), b0 = _mm512_maskz_loadu_ps(m, p + w);
+  const __m512 a1 = _mm512_maskz_loadu_ps(m, p + 2 * w), b1 = _mm512_maskz_loadu_ps(m, p + 3 * w);
+  __m512 best = _mm512_permutex2var_ps(a0, even, a1);
+  __m512i rel = _mm512_setzero_si512();
+  rel = tap16(_mm512_permutex2var_ps(a0, odd, a1), best, rel, one);
+  rel = tap16(_mm512_permutex2var_ps(b0, even, b1), best, rel, code_w);
+  rel = tap16(_mm512_permutex2var_ps(b0, odd, b1), best, rel, code_w1);
+  const __m512i flat = _mm512_add_epi32(_mm512_set1_epi32(base), _mm512_add_epi32(_mm512_load_si512(k.offset), rel));
+  _mm512_mask_storeu_ps(y, m, best);
+  _mm512_mask_storeu_epi64(index, static_cast<__mmask8>(m), _mm512_cvtepi32_epi64(_mm512_castsi512_si256(flat)));
+  _mm512_mask_storeu_epi64(index + 8, static_cast<__mmask8>(m >> 8),
+                           _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(flat, 1)));
+}
+
 // Backward row: writes dx rows d0 = 2i and d1 = 2i+1 (columns 0 .. 2 ow - 1); false on an index
 // outside its window.
 KEEL_POOL_AVX512 bool max_row_backward_avx512(const float* gy, const int64_t* index, float* d0, float* d1,
@@ -476,10 +520,18 @@ bool max_forward_2x2(const Tensor& y, const Tensor& indices, const Tensor& x, co
   const float* xd = x.data_ptr<float>();
   float* yd = y.data_ptr<float>();
   int64_t* id = indices.data_ptr<int64_t>();
+  Packed2 pack{};
+  if (level == 2 && ow <= 8) pack = packed2(ow, w);
 #pragma omp parallel for schedule(static) if (planes * h * w > 32768)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const float* xp = xd + plane * h * w;
-    for (int64_t i = 0; i < oh; ++i) {
+    int64_t i = 0;
+    if (level == 2 && ow <= 8) {
+      for (; i + 2 <= oh; i += 2)
+        max_rows2_avx512(pack, xp, yd + (plane * oh + i) * ow, id + (plane * oh + i) * ow,
+                         static_cast<int32_t>(2 * i * w), static_cast<int32_t>(w));
+    }
+    for (; i < oh; ++i) {
       const int32_t base = static_cast<int32_t>(2 * i * w);
       float* y_row = yd + (plane * oh + i) * ow;
       int64_t* i_row = id + (plane * oh + i) * ow;
