@@ -345,6 +345,9 @@ struct Packed2 {
   // lane -> element of (input row pair of output row i: 0..15, of row i+1: 16..31), even taps;
   // lane -> flat offset from 2 i W of its window (2 j, or 2 W + 2 j for row i+1).
   alignas(64) int32_t even[16], odd[16], offset[16];
+  // Backward: dx columns 0 .. 2 ow - 1 of the first / second row pair from (e: lanes 0..15,
+  // o: 16..31), e and o the gradients at the even / odd column taps.
+  alignas(64) int32_t mix_first[16], mix_second[16];
   uint32_t mask = 0;  // lanes [0, 2 ow)
 };
 Packed2 packed2(int64_t ow, int64_t w) {
@@ -355,6 +358,9 @@ Packed2 packed2(int64_t ow, int64_t w) {
     k.even[l] = l < 2 * ow ? static_cast<int32_t>((second ? 16 : 0) + 2 * j) : 0;
     k.odd[l] = k.even[l] + 1;
     k.offset[l] = l < 2 * ow ? static_cast<int32_t>((second ? 2 * w : 0) + 2 * j) : 0;
+    const int32_t from = static_cast<int32_t>(l / 2 + (l % 2 ? 16 : 0));
+    k.mix_first[l] = l < 2 * ow ? from : 0;
+    k.mix_second[l] = l < 2 * ow ? from + static_cast<int32_t>(ow) : 0;
   }
   k.mask = (uint32_t(1) << (2 * ow)) - 1;
   return k;
@@ -417,6 +423,33 @@ KEEL_POOL_AVX512 bool max_row_backward_avx512(const float* gy, const int64_t* in
     _mm512_mask_storeu_ps(q1, m_lo, _mm512_permutex2var_ps(e1, mix_lo, o1));
     _mm512_mask_storeu_ps(q1 + 16, m_hi, _mm512_permutex2var_ps(e1, mix_hi, o1));
   }
+  return true;
+}
+
+// Backward of output rows i and i+1 (ow <= 8): dx rows 2i .. 2i+3 at d = dx + 2 i W.
+KEEL_POOL_AVX512 bool max_rows2_backward_avx512(const Packed2& k, const float* gy, const int64_t* index, float* d,
+                                                int32_t base, int32_t w) {
+  const __m512i one = _mm512_set1_epi32(1), code_w = _mm512_set1_epi32(w), code_w1 = _mm512_set1_epi32(w + 1);
+  const __mmask16 m = static_cast<__mmask16>(k.mask);
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 g = _mm512_maskz_loadu_ps(m, gy);
+  const __m256i i_lo = _mm512_cvtsepi64_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(m), index));
+  const __m256i i_hi = _mm512_cvtsepi64_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(m >> 8), index + 8));
+  const __m512i flat = _mm512_inserti64x4(_mm512_castsi256_si512(i_lo), i_hi, 1);
+  const __m512i rel =
+      _mm512_sub_epi32(flat, _mm512_add_epi32(_mm512_set1_epi32(base), _mm512_load_si512(k.offset)));
+  const __mmask16 t0 = _mm512_cmpeq_epi32_mask(rel, _mm512_setzero_si512());
+  const __mmask16 t1 = _mm512_cmpeq_epi32_mask(rel, one);
+  const __mmask16 t2 = _mm512_cmpeq_epi32_mask(rel, code_w);
+  const __mmask16 t3 = _mm512_cmpeq_epi32_mask(rel, code_w1);
+  if (static_cast<__mmask16>((t0 | t1 | t2 | t3) & m) != m) return false;
+  const __m512 e0 = _mm512_maskz_add_ps(t0, zero, g), o0 = _mm512_maskz_add_ps(t1, zero, g);
+  const __m512 e1 = _mm512_maskz_add_ps(t2, zero, g), o1 = _mm512_maskz_add_ps(t3, zero, g);
+  const __m512i first = _mm512_load_si512(k.mix_first), second = _mm512_load_si512(k.mix_second);
+  _mm512_mask_storeu_ps(d, m, _mm512_permutex2var_ps(e0, first, o0));
+  _mm512_mask_storeu_ps(d + w, m, _mm512_permutex2var_ps(e1, first, o1));
+  _mm512_mask_storeu_ps(d + 2 * w, m, _mm512_permutex2var_ps(e0, second, o0));
+  _mm512_mask_storeu_ps(d + 3 * w, m, _mm512_permutex2var_ps(e1, second, o1));
   return true;
 }
 
@@ -558,13 +591,24 @@ bool max_backward_2x2(const Tensor& grad_x, const Tensor& grad_y, const Tensor& 
   const float* gy = grad_y.data_ptr<float>();
   const int64_t* id = indices.data_ptr<int64_t>();
   float* gx = grad_x.data_ptr<float>();
+  Packed2 pack{};
+  if (level == 2 && ow <= 8) pack = packed2(ow, w);
 #pragma omp parallel for schedule(static) if (planes * h * w > 32768)
   for (int64_t plane = 0; plane < planes; ++plane) {
     float* gxp = gx + plane * h * w;
     const float* gyp = gy + plane * oh * ow;
     const int64_t* idp = id + plane * oh * ow;
     bool ok = true;
-    for (int64_t i = 0; i < oh && ok; ++i) {
+    int64_t i = 0;
+    if (level == 2 && ow <= 8) {
+      for (; i + 2 <= oh && ok; i += 2) {
+        float* d = gxp + 2 * i * w;
+        ok = max_rows2_backward_avx512(pack, gyp + i * ow, idp + i * ow, d, static_cast<int32_t>(2 * i * w),
+                                       static_cast<int32_t>(w));
+        if (w > 2 * ow) d[w - 1] = d[2 * w - 1] = d[3 * w - 1] = d[4 * w - 1] = 0.0f;  // the dropped last column
+      }
+    }
+    for (; i < oh && ok; ++i) {
       const int32_t base = static_cast<int32_t>(2 * i * w);
       float* d0 = gxp + base;
       float* d1 = d0 + w;
