@@ -275,32 +275,6 @@ inline bool pool_2x2(const PoolAxis& rows, const PoolAxis& cols) {
   return fits(rows) && fits(cols);
 }
 
-// One window, scalar (the tails of the vector loops): best value and its offset in the window.
-inline void window_2x2(const float* r0, const float* r1, int32_t w, float& best, int32_t& rel) {
-  best = r0[0];
-  rel = 0;
-  const float taps[3] = {r0[1], r1[0], r1[1]};
-  const int32_t codes[3] = {1, w, w + 1};
-  for (int t = 0; t < 3; ++t) {
-    const float value = taps[t];
-    const bool take = (value > best) | (value != value);
-    best = take ? value : best;
-    rel = take ? codes[t] : rel;
-  }
-}
-
-// dx of one window from dy and the saved index; false when the index is not in the window.
-// 0 + dy as the general path computes it (so -0 becomes +0 alike).
-inline bool window_2x2_backward(float g, int64_t index, int64_t base, int64_t w, float* d0, float* d1) {
-  const int64_t rel = index - base;
-  if (rel != 0 && rel != 1 && rel != w && rel != w + 1) return false;
-  d0[0] = rel == 0 ? 0.0f + g : 0.0f;
-  d0[1] = rel == 1 ? 0.0f + g : 0.0f;
-  d1[0] = rel == w ? 0.0f + g : 0.0f;
-  d1[1] = rel == w + 1 ? 0.0f + g : 0.0f;
-  return true;
-}
-
 #define KEEL_POOL_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
 #define KEEL_POOL_AVX2 __attribute__((target("avx2,fma")))
 
@@ -467,33 +441,53 @@ KEEL_POOL_AVX2 inline __m256 odd8(__m256 a, __m256 b) {
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8));
 }
 
+// Lanes [0, n) of 8 (n may be <= 0 or >= 8).
+KEEL_POOL_AVX2 inline __m256i first_lanes8(int64_t n) {
+  const int32_t k = static_cast<int32_t>(std::clamp<int64_t>(n, 0, 8));
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// i64 lanes [0, n) of 4, as a mask for _mm256_maskstore_epi64.
+KEEL_POOL_AVX2 inline __m256i first_lanes4x64(int64_t n) {
+  const int64_t k = std::clamp<int64_t>(n, 0, 4);
+  return _mm256_cmpgt_epi64(_mm256_set1_epi64x(k), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+// 8 outputs per step; the last step masked (no scalar tail: with random data a per-window branch
+// would mispredict).
 KEEL_POOL_AVX2 void max_row_avx2(const float* r0, const float* r1, float* y, int64_t* index, int64_t ow,
                                  int32_t base, int32_t w) {
   const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
   const __m256i one = _mm256_set1_epi32(1), code_w = _mm256_set1_epi32(w), code_w1 = _mm256_set1_epi32(w + 1);
-  int64_t j = 0;
-  for (; j + 8 <= ow; j += 8) {
+  for (int64_t j = 0; j < ow; j += 8) {
+    const int64_t n = std::min<int64_t>(8, ow - j);
     const float* p0 = r0 + 2 * j;
     const float* p1 = r1 + 2 * j;
-    const __m256 a0 = _mm256_loadu_ps(p0), a1 = _mm256_loadu_ps(p0 + 8);
-    const __m256 b0 = _mm256_loadu_ps(p1), b1 = _mm256_loadu_ps(p1 + 8);
+    __m256 a0, a1, b0, b1;
+    if (n == 8) {
+      a0 = _mm256_loadu_ps(p0), a1 = _mm256_loadu_ps(p0 + 8);
+      b0 = _mm256_loadu_ps(p1), b1 = _mm256_loadu_ps(p1 + 8);
+    } else {
+      const __m256i m_lo = first_lanes8(2 * n), m_hi = first_lanes8(2 * n - 8);
+      a0 = _mm256_maskload_ps(p0, m_lo), a1 = _mm256_maskload_ps(p0 + 8, m_hi);
+      b0 = _mm256_maskload_ps(p1, m_lo), b1 = _mm256_maskload_ps(p1 + 8, m_hi);
+    }
     __m256 best = even8(a0, a1);
     __m256i rel = _mm256_setzero_si256();
     rel = tap8(odd8(a0, a1), best, rel, one);
     rel = tap8(even8(b0, b1), best, rel, code_w);
     rel = tap8(odd8(b0, b1), best, rel, code_w1);
     const __m256i flat = _mm256_add_epi32(_mm256_set1_epi32(base + static_cast<int32_t>(2 * j)), _mm256_add_epi32(lane2, rel));
-    _mm256_storeu_ps(y + j, best);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + j), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(flat)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + j + 4),
-                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(flat, 1)));
-  }
-  for (; j < ow; ++j) {
-    float best;
-    int32_t rel;
-    window_2x2(r0 + 2 * j, r1 + 2 * j, w, best, rel);
-    y[j] = best;
-    index[j] = base + 2 * j + rel;
+    const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(flat));
+    const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(flat, 1));
+    if (n == 8) {
+      _mm256_storeu_ps(y + j, best);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + j), lo);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + j + 4), hi);
+    } else {
+      _mm256_maskstore_ps(y + j, first_lanes8(n), best);
+      _mm256_maskstore_epi64(reinterpret_cast<long long*>(index + j), first_lanes4x64(n), lo);
+      _mm256_maskstore_epi64(reinterpret_cast<long long*>(index + j + 4), first_lanes4x64(n - 4), hi);
+    }
   }
 }
 
@@ -503,11 +497,19 @@ KEEL_POOL_AVX2 bool max_row_backward_avx2(const float* gy, const int64_t* index,
   const __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   const __m256i one = _mm256_set1_epi32(1), code_w = _mm256_set1_epi32(w), code_w1 = _mm256_set1_epi32(w + 1);
   const __m256 zero = _mm256_setzero_ps();
-  int64_t j = 0;
-  for (; j + 8 <= ow; j += 8) {
-    const __m256 g = _mm256_loadu_ps(gy + j);
-    const __m256i v_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + j));
-    const __m256i v_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + j + 4));
+  for (int64_t j = 0; j < ow; j += 8) {
+    const int64_t n = std::min<int64_t>(8, ow - j);
+    __m256 g;
+    __m256i v_lo, v_hi;
+    if (n == 8) {
+      g = _mm256_loadu_ps(gy + j);
+      v_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + j));
+      v_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(index + j + 4));
+    } else {  // masked-off lanes load 0 (rel = -(2 j') is no window position; they are not checked)
+      g = _mm256_maskload_ps(gy + j, first_lanes8(n));
+      v_lo = _mm256_maskload_epi64(reinterpret_cast<const long long*>(index + j), first_lanes4x64(n));
+      v_hi = _mm256_maskload_epi64(reinterpret_cast<const long long*>(index + j + 4), first_lanes4x64(n - 4));
+    }
     // An index must fit 32 bits (high halves all 0: indices are non-negative plane offsets).
     const __m256i high = _mm256_or_si256(_mm256_srli_epi64(v_lo, 32), _mm256_srli_epi64(v_hi, 32));
     if (!_mm256_testz_si256(high, high)) return false;
@@ -518,7 +520,8 @@ KEEL_POOL_AVX2 bool max_row_backward_avx2(const float* gy, const int64_t* index,
     const __m256i t0 = _mm256_cmpeq_epi32(rel, _mm256_setzero_si256()), t1 = _mm256_cmpeq_epi32(rel, one);
     const __m256i t2 = _mm256_cmpeq_epi32(rel, code_w), t3 = _mm256_cmpeq_epi32(rel, code_w1);
     const __m256i any = _mm256_or_si256(_mm256_or_si256(t0, t1), _mm256_or_si256(t2, t3));
-    if (_mm256_movemask_ps(_mm256_castsi256_ps(any)) != 0xff) return false;
+    const int live = n == 8 ? 0xff : (1 << n) - 1;
+    if ((_mm256_movemask_ps(_mm256_castsi256_ps(any)) & live) != live) return false;
     const __m256 e0 = _mm256_add_ps(zero, _mm256_and_ps(_mm256_castsi256_ps(t0), g));
     const __m256 o0 = _mm256_add_ps(zero, _mm256_and_ps(_mm256_castsi256_ps(t1), g));
     const __m256 e1 = _mm256_add_ps(zero, _mm256_and_ps(_mm256_castsi256_ps(t2), g));
@@ -527,13 +530,19 @@ KEEL_POOL_AVX2 bool max_row_backward_avx2(const float* gy, const int64_t* index,
     float* q1 = d1 + 2 * j;
     const __m256 lo0 = _mm256_unpacklo_ps(e0, o0), hi0 = _mm256_unpackhi_ps(e0, o0);
     const __m256 lo1 = _mm256_unpacklo_ps(e1, o1), hi1 = _mm256_unpackhi_ps(e1, o1);
-    _mm256_storeu_ps(q0, _mm256_permute2f128_ps(lo0, hi0, 0x20));
-    _mm256_storeu_ps(q0 + 8, _mm256_permute2f128_ps(lo0, hi0, 0x31));
-    _mm256_storeu_ps(q1, _mm256_permute2f128_ps(lo1, hi1, 0x20));
-    _mm256_storeu_ps(q1 + 8, _mm256_permute2f128_ps(lo1, hi1, 0x31));
+    if (n == 8) {
+      _mm256_storeu_ps(q0, _mm256_permute2f128_ps(lo0, hi0, 0x20));
+      _mm256_storeu_ps(q0 + 8, _mm256_permute2f128_ps(lo0, hi0, 0x31));
+      _mm256_storeu_ps(q1, _mm256_permute2f128_ps(lo1, hi1, 0x20));
+      _mm256_storeu_ps(q1 + 8, _mm256_permute2f128_ps(lo1, hi1, 0x31));
+    } else {
+      const __m256i m_lo = first_lanes8(2 * n), m_hi = first_lanes8(2 * n - 8);
+      _mm256_maskstore_ps(q0, m_lo, _mm256_permute2f128_ps(lo0, hi0, 0x20));
+      _mm256_maskstore_ps(q0 + 8, m_hi, _mm256_permute2f128_ps(lo0, hi0, 0x31));
+      _mm256_maskstore_ps(q1, m_lo, _mm256_permute2f128_ps(lo1, hi1, 0x20));
+      _mm256_maskstore_ps(q1 + 8, m_hi, _mm256_permute2f128_ps(lo1, hi1, 0x31));
+    }
   }
-  for (; j < ow; ++j)
-    if (!window_2x2_backward(gy[j], index[j], base + 2 * j, w, d0 + 2 * j, d1 + 2 * j)) return false;
   return true;
 }
 
