@@ -634,6 +634,94 @@ bool max_backward_2x2(const Tensor& grad_x, const Tensor& grad_y, const Tensor& 
   return true;
 }
 
+// avg_pool2d f32, 2x2 / stride 2 / no padding, floor-sized output (AVX-512 only; AVX2 and
+// baseline keep the general loop): every window is whole, so the divisor is divisor_override or
+// 4; the sum in the general loop's order, 0 + x00 + x01 + x10 + x11 (so -0 sums alike), then a
+// true division. Backward: dx = 0 + dy / divisor at the window's four positions (dense writes).
+KEEL_POOL_AVX512 void avg_row_avx512(const float* r0, const float* r1, float* y, int64_t ow, float divisor) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512 zero = _mm512_setzero_ps(), d = _mm512_set1_ps(divisor);
+  for (int64_t j = 0; j < ow; j += 16) {
+    const int64_t n = std::min<int64_t>(16, ow - j);
+    const __mmask16 m_out = static_cast<__mmask16>((uint32_t(1) << n) - 1);
+    const __mmask16 m_lo = static_cast<__mmask16>(n >= 8 ? 0xffff : (uint32_t(1) << (2 * n)) - 1);
+    const __mmask16 m_hi = static_cast<__mmask16>(n > 8 ? (uint32_t(1) << (2 * n - 16)) - 1 : 0);
+    const float* p0 = r0 + 2 * j;
+    const float* p1 = r1 + 2 * j;
+    const __m512 a0 = _mm512_maskz_loadu_ps(m_lo, p0), a1 = _mm512_maskz_loadu_ps(m_hi, p0 + 16);
+    const __m512 b0 = _mm512_maskz_loadu_ps(m_lo, p1), b1 = _mm512_maskz_loadu_ps(m_hi, p1 + 16);
+    __m512 sum = _mm512_add_ps(zero, _mm512_permutex2var_ps(a0, even, a1));
+    sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(a0, odd, a1));
+    sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(b0, even, b1));
+    sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(b0, odd, b1));
+    _mm512_mask_storeu_ps(y + j, m_out, _mm512_div_ps(sum, d));
+  }
+}
+
+KEEL_POOL_AVX512 void avg_row_backward_avx512(const float* gy, float* d0, float* d1, int64_t ow, float divisor) {
+  const __m512i dup_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i dup_hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  const __m512 zero = _mm512_setzero_ps(), d = _mm512_set1_ps(divisor);
+  for (int64_t j = 0; j < ow; j += 16) {
+    const int64_t n = std::min<int64_t>(16, ow - j);
+    const __mmask16 m_out = static_cast<__mmask16>((uint32_t(1) << n) - 1);
+    const __mmask16 m_lo = static_cast<__mmask16>(n >= 8 ? 0xffff : (uint32_t(1) << (2 * n)) - 1);
+    const __mmask16 m_hi = static_cast<__mmask16>(n > 8 ? (uint32_t(1) << (2 * n - 16)) - 1 : 0);
+    const __m512 share = _mm512_add_ps(zero, _mm512_div_ps(_mm512_maskz_loadu_ps(m_out, gy + j), d));
+    const __m512 lo = _mm512_permutexvar_ps(dup_lo, share), hi = _mm512_permutexvar_ps(dup_hi, share);
+    _mm512_mask_storeu_ps(d0 + 2 * j, m_lo, lo);
+    _mm512_mask_storeu_ps(d0 + 2 * j + 16, m_hi, hi);
+    _mm512_mask_storeu_ps(d1 + 2 * j, m_lo, lo);
+    _mm512_mask_storeu_ps(d1 + 2 * j + 16, m_hi, hi);
+  }
+}
+
+bool avg_2x2_applies(const Tensor& x, const Tensor& y, const PoolAxis& rows, const PoolAxis& cols) {
+  if (fast_2x2_level() != 2 || x.dtype() != DType::f32 || !pool_2x2(rows, cols)) return false;
+  const int64_t h = x.shape()[2], w = x.shape()[3];
+  return 2 * y.shape()[2] <= h && 2 * y.shape()[3] <= w && y.shape()[2] > 0 && y.shape()[3] > 0;
+}
+
+bool avg_forward_2x2(const Tensor& y, const Tensor& x, const PoolAxis& rows, const PoolAxis& cols,
+                     AvgDivisor divisor) {
+  if (!avg_2x2_applies(x, y, rows, cols)) return false;
+  const int64_t planes = x.shape()[0] * x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+  const int64_t oh = y.shape()[2], ow = y.shape()[3];
+  const float d = static_cast<float>(divisor.divisor_override > 0 ? divisor.divisor_override : 4);
+  const float* xd = x.data_ptr<float>();
+  float* yd = y.data_ptr<float>();
+#pragma omp parallel for schedule(static) if (planes * h * w > 32768)
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t i = 0; i < oh; ++i) {
+      const float* r0 = xd + plane * h * w + 2 * i * w;
+      avg_row_avx512(r0, r0 + w, yd + (plane * oh + i) * ow, ow, d);
+    }
+  return true;
+}
+
+bool avg_backward_2x2(const Tensor& grad_x, const Tensor& grad_y, const PoolAxis& rows, const PoolAxis& cols,
+                      AvgDivisor divisor) {
+  if (!avg_2x2_applies(grad_x, grad_y, rows, cols)) return false;
+  const int64_t planes = grad_x.shape()[0] * grad_x.shape()[1], h = grad_x.shape()[2], w = grad_x.shape()[3];
+  const int64_t oh = grad_y.shape()[2], ow = grad_y.shape()[3];
+  const float d = static_cast<float>(divisor.divisor_override > 0 ? divisor.divisor_override : 4);
+  const float* gy = grad_y.data_ptr<float>();
+  float* gx = grad_x.data_ptr<float>();
+#pragma omp parallel for schedule(static) if (planes * h * w > 32768)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    float* gxp = gx + plane * h * w;
+    for (int64_t i = 0; i < oh; ++i) {
+      float* d0 = gxp + 2 * i * w;
+      avg_row_backward_avx512(gy + (plane * oh + i) * ow, d0, d0 + w, ow, d);
+      std::fill(d0 + 2 * ow, d0 + w, 0.0f);  // the dropped last column
+      std::fill(d0 + w + 2 * ow, d0 + 2 * w, 0.0f);
+    }
+    std::fill(gxp + 2 * oh * w, gxp + h * w, 0.0f);  // the dropped last row
+  }
+  return true;
+}
+
 }  // namespace
 
 void max_pool2d_forward(const Tensor& y, const Tensor& indices, const Tensor& x, const PoolAxis& rows,
@@ -649,11 +737,13 @@ void max_pool2d_backward(const Tensor& grad_x, const Tensor& grad_y, const Tenso
 }
 void avg_pool2d_forward(const Tensor& y, const Tensor& x, const PoolAxis& rows, const PoolAxis& cols,
                         AvgDivisor divisor) {
+  if (avg_forward_2x2(y, x, rows, cols, divisor)) return;
   by_dtype<AvgForward>(x.dtype(), y, x, rows, cols, divisor);
 }
 void avg_pool2d_backward(const Tensor& grad_x, const Tensor& grad_y, const PoolAxis& rows, const PoolAxis& cols,
                          AvgDivisor divisor) {
   KEEL_ASSERT(grad_x.dtype() == DType::f32 || grad_x.dtype() == DType::f64);
+  if (avg_backward_2x2(grad_x, grad_y, rows, cols, divisor)) return;
   if (grad_x.dtype() == DType::f64) avg_backward<double>(grad_x, grad_y, rows, cols, divisor);
   else avg_backward<float>(grad_x, grad_y, rows, cols, divisor);
 }

@@ -212,3 +212,46 @@ TEST_CASE("max_pool2d backward with indices from other pools (fallback per plane
     CHECK(match2);
   }
 }
+
+TEST_CASE("avg_pool2d 2x2 fast path equals the general path and the reference", "[pool]") {
+  const std::vector<AvgPool2dOptions> options = {
+      {.kernel_size = {2, 2}},
+      {.kernel_size = {2, 2}, .count_include_pad = false},
+      {.kernel_size = {2, 2}, .divisor_override = 3},
+  };
+  for (const Shape& shape : kShapes)
+    for (size_t o = 0; o < options.size(); ++o) {
+      const Tensor x = tricky_input(shape, static_cast<uint32_t>(shape[3] * 17 + shape[2]));
+      const Shape out{shape[0], shape[1], shape[2] / 2, shape[3] / 2};
+      const Tensor dy = random_tensor(out, DType::f32) * tricky_input(out, 9);  // with NaN, inf, -0
+      std::vector<uint32_t> general_y, general_dx;
+      {
+        CpuPathGuard guard("baseline");
+        general_y = bits_of(avg_pool2d(x, options[o]));
+        general_dx = bits_of(avg_pool2d_backward(dy, shape, options[o]));
+      }
+      // float64 reference of the forward: the window mean (the sums here are exact in f32).
+      const double divisor = o == 2 ? 3.0 : 4.0;
+      const int64_t planes = shape[0] * shape[1], h = shape[2], w = shape[3], oh = h / 2, ow = w / 2;
+      std::vector<double> ref(static_cast<size_t>(planes * oh * ow));
+      for (int64_t p = 0; p < planes; ++p)
+        for (int64_t i = 0; i < oh; ++i)
+          for (int64_t j = 0; j < ow; ++j) {
+            double sum = 0;
+            for (int64_t r = 2 * i; r < 2 * i + 2; ++r)
+              for (int64_t s = 2 * j; s < 2 * j + 2; ++s) sum += x.data_ptr<float>()[(p * h + r) * w + s];
+            ref[(p * oh + i) * ow + j] = static_cast<float>(sum / divisor);
+          }
+      for (const std::string& path : cpu_paths()) {
+        CpuPathGuard guard(path);
+        INFO("path " << path << ", shape " << shape_str(shape) << ", options " << o);
+        const Tensor y = avg_pool2d(x, options[o]);
+        CHECK(bits_of(y) == general_y);
+        CHECK(bits_of(avg_pool2d(non_contiguous(x), options[o])) == general_y);
+        bool match = true;
+        for (size_t k = 0; k < ref.size(); ++k) match = match && same_double(y.data_ptr<float>()[k], ref[k]);
+        CHECK(match);
+        CHECK(bits_of(avg_pool2d_backward(dy, shape, options[o])) == general_dx);
+      }
+    }
+}
