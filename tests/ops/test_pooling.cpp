@@ -3,7 +3,8 @@
 // indices bit for bit, on odd sizes (the last row/column dropped), widths around the vector
 // blocks (8, 16 outputs), NaNs, ties, +-inf, -0, non-contiguous, 3-D and empty inputs; the
 // backward (dx = dy scattered to the indices) bit for bit against the general path and a float64
-// scatter, including indices that are not from a 2x2 pool (the per-plane fallback).
+// scatter, including indices that are not from a 2x2 pool (the per-plane fallback); avg_pool2d
+// 2x2 (AVX-512) forward and backward bit for bit against the general loop.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
