@@ -8,7 +8,8 @@
 // -> max_pool 2x2), and a ResNet-like 3x3 layer 64 -> 64 channels at 56x56 (N = 8, padding 1).
 //   conv FLOPs per call = 2 N O OH OW (C / G) kH kW (forward, backward data, backward weights alike)
 //   pooling / batch_norm bytes per call: read x, write y (bn backward: read x, dy, write dx)
-// Groups: conv2d_{fwd,bwd_data,bwd_weights}_{f32,bf16}, max_pool2d_f32, batch_norm_{fwd,bwd}_f32.
+// Groups: conv2d_{fwd,bwd_data,bwd_weights}_{f32,bf16}, max_pool2d_f32, max_pool2d_bwd_f32,
+// avg_pool2d_{f32,bwd_f32}, batch_norm_{fwd,bwd}_f32.
 // Run: flock /tmp/keel-build.lock build-h/bench/kernel_bench_conv   (one JSON line per row)
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -139,14 +140,23 @@ void bench_conv(const ConvShape& s, DType dtype, int threads) {
   }
 }
 
+// Max pooling 2x2 / stride 2, forward (with the indices the backward needs) and backward. Bytes
+// per call are each implementation's own traffic: Keel reads x and writes y and i64 indices
+// (forward), reads dy and the indices and writes dx (backward); oneDNN writes/reads its workspace
+// (its size from the primitive) in place of the indices.
 void bench_max_pool(int64_t n, int64_t c, int64_t h, int64_t w, int threads) {
   autograd::NoGradGuard no_grad;
   const std::string name = std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" +
                            std::to_string(w) + "_k2";
   const Tensor x = randn({n, c, h, w});
-  const double bytes = 4.0 * (n * c * h * w + n * c * (h / 2) * (w / 2));
-  emit("max_pool2d_f32", name, "keel", threads, median_seconds([&] { max_pool2d(x, {.kernel_size = {2, 2}}); }), 0,
-       bytes, "copy_bw");
+  const double in = double(n * c * h * w), out = double(n * c * (h / 2) * (w / 2));
+  const MaxPool2dOptions options{.kernel_size = {2, 2}};
+  emit("max_pool2d_f32", name, "keel", threads, median_seconds([&] { max_pool2d_with_indices(x, options); }), 0,
+       4 * in + 12 * out, "copy_bw");
+  const auto [values, indices] = max_pool2d_with_indices(x, options);
+  const Tensor dy = randn(values.shape());
+  emit("max_pool2d_bwd_f32", name, "keel", threads,
+       median_seconds([&] { max_pool2d_backward(dy, indices, x.shape()); }), 0, 4 * in + 12 * out, "copy_bw");
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
   const memory::desc src_md({n, c, h, w}, memory::data_type::f32, tag::nchw);
@@ -155,10 +165,59 @@ void bench_max_pool(int64_t n, int64_t c, int64_t h, int64_t w, int threads) {
       {dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src_md, dst_md, {2, 2}, {2, 2}, {0, 0}, {0, 0},
        {0, 0}},
       engine);
+  dnnl::pooling_v2_backward::primitive_desc bpd(
+      {dnnl::algorithm::pooling_max, src_md, dst_md, {2, 2}, {2, 2}, {0, 0}, {0, 0}, {0, 0}}, engine, pd);
   memory src(src_md, engine, x.raw_data()), dst(dst_md, engine), workspace(pd.workspace_desc(), engine);
+  memory diff_dst(dst_md, engine, dy.raw_data()), diff_src(src_md, engine);
+  const double ws = double(pd.workspace_desc().get_size());
   dnnl::pooling_v2_forward pool(pd);
+  dnnl::pooling_v2_backward pool_bwd(bpd);
   emit("max_pool2d_f32", name, "onednn", threads, median_seconds([&] {
          pool.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_WORKSPACE, workspace}});
+         stream.wait();
+       }),
+       0, 4 * in + 4 * out + ws, "copy_bw");
+  emit("max_pool2d_bwd_f32", name, "onednn", threads, median_seconds([&] {
+         pool_bwd.execute(stream,
+                          {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}, {DNNL_ARG_WORKSPACE, workspace}});
+         stream.wait();
+       }),
+       0, 4 * in + 4 * out + ws, "copy_bw");
+}
+
+// Average pooling 2x2 / stride 2: read x, write y (forward); read dy, write dx (backward).
+void bench_avg_pool(int64_t n, int64_t c, int64_t h, int64_t w, int threads) {
+  autograd::NoGradGuard no_grad;
+  const std::string name = std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" +
+                           std::to_string(w) + "_k2";
+  const Tensor x = randn({n, c, h, w});
+  const double bytes = 4.0 * (n * c * h * w + n * c * (h / 2) * (w / 2));
+  const AvgPool2dOptions options{.kernel_size = {2, 2}};
+  const Tensor dy = randn({n, c, h / 2, w / 2});
+  emit("avg_pool2d_f32", name, "keel", threads, median_seconds([&] { avg_pool2d(x, options); }), 0, bytes,
+       "copy_bw");
+  emit("avg_pool2d_bwd_f32", name, "keel", threads,
+       median_seconds([&] { avg_pool2d_backward(dy, x.shape(), options); }), 0, bytes, "copy_bw");
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const memory::desc src_md({n, c, h, w}, memory::data_type::f32, tag::nchw);
+  const memory::desc dst_md({n, c, h / 2, w / 2}, memory::data_type::f32, tag::nchw);
+  const auto algorithm = dnnl::algorithm::pooling_avg_exclude_padding;
+  dnnl::pooling_v2_forward::primitive_desc pd(
+      {dnnl::prop_kind::forward_training, algorithm, src_md, dst_md, {2, 2}, {2, 2}, {0, 0}, {0, 0}, {0, 0}}, engine);
+  dnnl::pooling_v2_backward::primitive_desc bpd({algorithm, src_md, dst_md, {2, 2}, {2, 2}, {0, 0}, {0, 0}, {0, 0}},
+                                                engine, pd);
+  memory src(src_md, engine, x.raw_data()), dst(dst_md, engine);
+  memory diff_dst(dst_md, engine, dy.raw_data()), diff_src(src_md, engine);
+  dnnl::pooling_v2_forward pool(pd);
+  dnnl::pooling_v2_backward pool_bwd(bpd);
+  emit("avg_pool2d_f32", name, "onednn", threads, median_seconds([&] {
+         pool.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+         stream.wait();
+       }),
+       0, bytes, "copy_bw");
+  emit("avg_pool2d_bwd_f32", name, "onednn", threads, median_seconds([&] {
+         pool_bwd.execute(stream, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}});
          stream.wait();
        }),
        0, bytes, "copy_bw");
@@ -233,7 +292,12 @@ int main(int argc, char** argv) {
       if (wanted("conv_f32")) bench_conv(s, DType::f32, threads);
       if (wanted("conv_bf16")) bench_conv(s, DType::bf16, threads);
     }
-    if (wanted("pool")) bench_max_pool(64, 64, 24, 24, threads);
+    if (wanted("pool")) {
+      bench_max_pool(64, 64, 24, 24, threads);
+      bench_max_pool(128, 32, 28, 28, threads);  // SmallCNN's pools (batch 128)
+      bench_max_pool(128, 64, 14, 14, threads);
+      bench_avg_pool(128, 32, 28, 28, threads);
+    }
     if (wanted("norm")) {
       bench_batch_norm(64, 32, 26, 26, threads);
       bench_batch_norm(8, 64, 56, 56, threads);
