@@ -18,12 +18,15 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__F16C__)
+// GCC 12 reports its own AVX-512 intrinsics' undefined-vector idiom (in _mm512_cvtepi32_epi16,
+// simd::store of bf16) as "(may be) used uninitialized" once they are inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
-#endif
 
 #include "keel/kernels/convert.h"
 #include "keel/kernels/cpu/isa_table.h"
+#include "keel/kernels/cpu/simd.h"
 #include "keel/kernels/cpu/strided_loop.h"
 #include "keel/kernels/dispatch.h"
 
@@ -253,6 +256,29 @@ template <bool floating_only, typename F> void dispatch_for(DType dtype, const c
   else dispatch_all(dtype, op, body);
 }
 
+// erf and exact gelu over a contiguous f32 or bf16 run, explicitly vectorized with simd::erf (the
+// vector form of math::erf_f32, full register width, masked tail on AVX-512). Returns false where
+// it does not apply (other ops and dtypes, strided runs: those take unary_run and math::unary).
+template <UnaryOp op, typename T> inline bool unary_vector_run(char* const* pointers, const int64_t* strides, int64_t count) {
+  if constexpr ((op == UnaryOp::erf || op == UnaryOp::gelu_erf) &&
+                (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>)) {
+    if (strides[0] != sizeof(T) || strides[1] != sizeof(T)) return false;
+    T* out = reinterpret_cast<T*>(pointers[0]);
+    const T* x = reinterpret_cast<const T*>(pointers[1]);
+    auto f = [](simd::vfloat v) {
+      if constexpr (op == UnaryOp::erf) return simd::erf(v);
+      else return 0.5f * v * (1.0f + simd::erf(v * 0.70710678118654752440f));
+    };
+    int64_t i = 0;
+    for (; i + simd::kWidth <= count; i += simd::kWidth) simd::store(out + i, f(simd::load(x + i)));
+    if (i < count) simd::store(out + i, f(simd::load(x + i, count - i, 0.0f)), count - i);
+    return true;
+  } else {
+    (void)pointers, (void)strides, (void)count;
+    return false;
+  }
+}
+
 template <UnaryOp op> void unary_typed(const Tensor& out, const Tensor& x) {
   dispatch_for<unary_floating_only(op)>(x.dtype(), "unary", [&]<typename T>() {
     using C = compute_t<T>;
@@ -262,6 +288,7 @@ template <UnaryOp op> void unary_typed(const Tensor& out, const Tensor& x) {
       });
     } else {
       for_each<2>({&out, &x}, [](char* const* p, const int64_t* s, int64_t n) {
+        if (unary_vector_run<op, T>(p, s, n)) return;
         unary_run<T, T>(p, s, n, [](C v) { return math::unary<op>(v); });
       });
     }
