@@ -259,7 +259,8 @@ template <bool floating_only, typename F> void dispatch_for(DType dtype, const c
 // erf and exact gelu over a contiguous f32 or bf16 run, explicitly vectorized with simd::erf (the
 // vector form of math::erf_f32, full register width, masked tail on AVX-512). Returns false where
 // it does not apply (other ops and dtypes, strided runs: those take unary_run and math::unary).
-template <UnaryOp op, typename T> inline bool unary_vector_run(char* const* pointers, const int64_t* strides, int64_t count) {
+template <UnaryOp op, typename T>
+inline bool unary_vector_run(char* const* pointers, const int64_t* strides, int64_t count) {
   if constexpr ((op == UnaryOp::erf || op == UnaryOp::gelu_erf) &&
                 (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>)) {
     if (strides[0] != sizeof(T) || strides[1] != sizeof(T)) return false;
