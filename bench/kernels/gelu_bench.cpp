@@ -1,10 +1,13 @@
 // erf and exact (erf-based) GELU on 16M elements: Keel's elementwise CPU kernel (kernels/cpu/
-// elementwise.isa.cpp through keel::cpu::unary, on preallocated tensors) and the GELU backward as
-// the autograd vjp computes it (public ops: g * (cdf + x pdf), cdf from erf), 1 and all threads.
+// elementwise.isa.cpp through keel::cpu::unary, on preallocated tensors) and the GELU backward:
+// the fused kernel (cpu::gelu_erf_backward, what gelu_backward runs without create_graph) and the
+// composite of public ops (g * (cdf + x pdf), cdf from erf; the graph under create_graph), 1 and
+// all threads.
 // bench/kernels/torch_gelu.py has PyTorch's peers (torch.erf(out=), aten.gelu.out,
 // aten.gelu_backward).
 //
-// Rows: group erf_f32 | gelu_f32 | gelu_bf16 | gelu_bwd_f32, case "16M", limit copy_bw; bytes are
+// Rows: group erf_f32 | gelu_{f32,bf16} | gelu_bwd_{f32,bf16} | gelu_bwd_composite_f32, case "16M",
+// limit copy_bw; bytes are
 // the tensors read and written once (forward: x in, y out; backward: x, dy in, dx out).
 // Run: build-h/bench/kernel_bench_gelu [filter]   (filter: a substring of the group)
 #include <omp.h>
@@ -37,15 +40,19 @@ int main(int argc, char** argv) {
         kb::emit(group, case_name, "keel", threads, kb::median_seconds([&] { cpu::unary(op, y, x); }), 0,
                  2 * item * n, "copy_bw");
       }
-      if (dtype == DType::f32 && wanted("gelu_bwd" + suffix)) {
-        const Tensor g = randn({n});
+      const Tensor g = randn({n}).to(dtype);
+      if (wanted("gelu_bwd" + suffix)) {
+        kb::emit("gelu_bwd" + suffix, case_name, "keel", threads,
+                 kb::median_seconds([&] { cpu::gelu_erf_backward(y, g, x); }), 0, 3 * item * n, "copy_bw");
+      }
+      if (dtype == DType::f32 && wanted("gelu_bwd_composite" + suffix)) {
         auto body = [&] {
           const Tensor cdf = (erf(x * 0.70710678118654752440) + 1) * 0.5;
           const Tensor pdf = exp(x * x * -0.5) * 0.39894228040143267794;
           const Tensor dx = g * (cdf + x * pdf);
         };
-        kb::emit("gelu_bwd" + suffix, case_name, "keel", threads, kb::median_seconds(body, 5), 0, 3 * item * n,
-                 "copy_bw");
+        kb::emit("gelu_bwd_composite" + suffix, case_name, "keel", threads, kb::median_seconds(body, 5), 0,
+                 3 * item * n, "copy_bw");
       }
     }
   }

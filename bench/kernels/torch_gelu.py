@@ -25,7 +25,7 @@ for threads in thread_counts():
         for name, body in rows:
             if FILTER in name + suffix:
                 emit(name + suffix, "16M", threads, median_seconds(body), 0, 2 * item * N, "copy_bw")
-        if dtype == torch.float32 and FILTER in "gelu_bwd" + suffix:
-            g = torch.randn(N)
+        if FILTER in "gelu_bwd" + suffix:
+            g = torch.randn(N).to(dtype)
             emit("gelu_bwd" + suffix, "16M", threads,
                  median_seconds(lambda: torch.ops.aten.gelu_backward(g, x), 5), 0, 3 * item * N, "copy_bw")

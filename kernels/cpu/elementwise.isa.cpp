@@ -331,6 +331,44 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
   }
 }
 
+// g * (Phi(x) + x phi(x)), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = e^(-x^2 / 2) / sqrt(2 pi):
+// contiguous f32 / bf16 runs with simd::erf and simd::exp, the rest through binary_run with the
+// scalar math (erf_f32 / exp_f32 in float, std::erf / std::exp in double).
+void gelu_erf_backward(const Tensor& out, const Tensor& g, const Tensor& x) {
+  dispatch_floating(out.dtype(), "gelu_backward", [&]<typename T>() {
+    using C = compute_t<T>;
+    for_each<3>({&out, &g, &x}, [](char* const* p, const int64_t* s, int64_t n) {
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>) {
+        if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+          T* o = reinterpret_cast<T*>(p[0]);
+          const T* gp = reinterpret_cast<const T*>(p[1]);
+          const T* xp = reinterpret_cast<const T*>(p[2]);
+          auto f = [](simd::vfloat gv, simd::vfloat xv) {
+            const simd::vfloat cdf = 0.5f + 0.5f * simd::erf(xv * 0.70710678118654752440f);
+            const simd::vfloat pdf = simd::exp_nonpositive(xv * xv * -0.5f) * 0.39894228040143267794f;
+            return gv * (cdf + xv * pdf);
+          };
+          int64_t i = 0;
+          for (; i + simd::kWidth <= n; i += simd::kWidth) simd::store(o + i, f(simd::load(gp + i), simd::load(xp + i)));
+          if (i < n) simd::store(o + i, f(simd::load(gp + i, n - i, 0.0f), simd::load(xp + i, n - i, 0.0f)), n - i);
+          return;
+        }
+      }
+      binary_run<T, T>(p, s, n, [](C gv, C xv) {
+        if constexpr (std::is_same_v<C, float>) {
+          const float cdf = 0.5f + 0.5f * math::erf_f32(xv * 0.70710678118654752440f);
+          const float pdf = math::exp_f32(xv * xv * -0.5f) * 0.39894228040143267794f;
+          return gv * (cdf + xv * pdf);
+        } else {
+          const C cdf = C(0.5) + C(0.5) * std::erf(xv * C(0.70710678118654752440));
+          const C pdf = std::exp(xv * xv * C(-0.5)) * C(0.39894228040143267794);
+          return gv * (cdf + xv * pdf);
+        }
+      });
+    });
+  });
+}
+
 void where(const Tensor& out, const Tensor& condition, const Tensor& a, const Tensor& b) {
   dispatch_all(out.dtype(), "where", [&]<typename T>() {
     for_each<4>({&out, &condition, &a, &b}, [](char* const* p, const int64_t* s, int64_t n) {

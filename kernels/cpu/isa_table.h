@@ -20,6 +20,7 @@ struct IsaKernels {
   void (*flash_attention_backward)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                    const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
                                    double);
+  void (*gelu_erf_backward)(const Tensor&, const Tensor&, const Tensor&);
 };
 
 namespace baseline { const IsaKernels& isa_kernels(); }

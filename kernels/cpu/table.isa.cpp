@@ -16,10 +16,11 @@ void flash_attention_forward(const Tensor&, const Tensor&, const Tensor&, const 
                              bool, double);
 void flash_attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                               const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double);
+void gelu_erf_backward(const Tensor&, const Tensor&, const Tensor&);
 
 const IsaKernels& isa_kernels() {
   static const IsaKernels table{&unary, &binary, &where, &clamp, &copy, &fill, &reduce, &arg_reduce, &matmul,
-                                &flash_attention_forward, &flash_attention_backward};
+                                &flash_attention_forward, &flash_attention_backward, &gelu_erf_backward};
   return table;
 }
 

@@ -206,3 +206,64 @@ TEST_CASE("gelu and erf gradients: gradcheck and gradgradcheck", "[erf][gelu]") 
     v = 0.5 * std::erfc(-v / std::sqrt(2.0)) + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
   check_matches(x.grad(), expected, {1e-6, 1e-6}, "gelu f32 backward");
 }
+
+TEST_CASE("gelu_backward: the fused kernel against the float64 derivative, every path and dtype", "[erf][gelu]") {
+  auto expected_for = [](const Tensor& g, const Tensor& x) {
+    RefTensor expected = reference::from_tensor(x);
+    const RefTensor gr = reference::from_tensor(g);
+    for (size_t i = 0; i < expected.values.size(); ++i) {
+      const double v = expected.values[i];
+      expected.values[i] =
+          gr.values[i] * (0.5 * std::erfc(-v / std::sqrt(2.0)) + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI));
+    }
+    return expected;
+  };
+  for (const std::string& path : cpu_paths()) {
+    CpuPathGuard guard(path);
+    for (DType dtype : kFloatDTypes) {
+      Tolerance tol = tolerance_for(dtype);
+      if (dtype == DType::f32) tol = {4e-7, 1e-6};
+      for (int64_t size : {1, 15, 16, 17, 33, 257, 1031}) {
+        const Tensor x = random_tensor({3, size}, dtype, -7.0, 7.0);
+        const Tensor g = random_tensor({3, size}, dtype, -2.0, 2.0);
+        const std::string what = path + " " + std::string(dtype_name(dtype)) + " size " + std::to_string(size);
+        {
+          autograd::NoGradGuard no_grad;  // the fused kernel
+          check_matches(gelu_backward(g, x), expected_for(g, x), tol, what + " fused");
+          const Tensor gn = non_contiguous(g), xn = non_contiguous(x);
+          check_matches(gelu_backward(gn, xn), expected_for(g, x), tol, what + " fused non-contiguous");
+          const Tensor xt = x.transpose(0, 1), gt = g.transpose(0, 1);
+          check_matches(gelu_backward(gt, xt), expected_for(gt, xt), tol, what + " fused transposed");
+        }
+        check_matches(gelu_backward(g, x), expected_for(g, x), tol, what + " composite");  // grad mode on
+      }
+    }
+    // Special values, as the composite gives them: NaN stays NaN, gelu'(+-inf) = inf * 0 = NaN
+    // for the x phi(x) term, large |x| saturates to 1 and 0.
+    autograd::NoGradGuard no_grad;
+    const Tensor x = tensor({0.0f, -0.0f, NAN, 10.0f, -10.0f, 30.0f, -30.0f}, DType::f32);
+    const Tensor fused = gelu_backward(ones_like(x), x);
+    const float* d = fused.data_ptr<float>();
+    CHECK(d[0] == 0.5f);
+    CHECK(d[1] == 0.5f);
+    CHECK(std::isnan(d[2]));
+    CHECK(d[3] == 1.0f);
+    CHECK(std::fabs(d[4]) < 1e-20f);
+    CHECK(d[5] == 1.0f);
+    CHECK(d[6] == 0.0f);
+  }
+}
+
+TEST_CASE("gelu backward through autograd uses the fused kernel and stays twice differentiable", "[erf][gelu]") {
+  // First order (no create_graph): the vjp runs gelu_backward's fused kernel; in f64 gradcheck
+  // compares it with finite differences. Under create_graph it is the composite, so
+  // gradgradcheck (and linear's gelu epilogue) differentiate it again.
+  const Tensor x = random_tensor({5, 9}, DType::f64, -5.0, 5.0).requires_grad_(true);
+  const Tensor w = random_tensor({4, 9}, DType::f64).requires_grad_(true);
+  const Tensor b = random_tensor({4}, DType::f64).requires_grad_(true);
+  auto fn = [](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2], Activation::gelu); };
+  CHECK(autograd::gradcheck(fn, {x, w, b}));
+  CHECK(autograd::gradgradcheck(fn, {x, w, b}));
+  const Tensor g = random_tensor({5, 9}, DType::f64).requires_grad_(true);
+  CHECK(autograd::gradcheck([](const std::vector<Tensor>& in) { return gelu_backward(in[0], in[1]); }, {g, x}));
+}
