@@ -8,10 +8,11 @@
 //   maximum/minimum propagate NaN; clamp keeps NaN; div on integers is true division in the
 //   default float dtype, as PyTorch, so an integer divided by 0 gives inf or nan, never a trap.
 //
-// exp in float (the compute type of f32, f16 and bf16) on the host is math::exp_f32 below, not
-// the C library's expf: glibc's expf is a call per element that GCC cannot vectorize without
-// -ffast-math, which made exp/sigmoid/silu 10x slower than a memory-bound loop. Device code
-// keeps expf; double keeps std::exp.
+// exp and erf in float (the compute type of f32, f16 and bf16) on the host are math::exp_f32 and
+// math::erf_f32 below, not the C library's expf / erff: glibc's are a call per element that GCC
+// cannot vectorize without -ffast-math, which made exp/sigmoid/silu 10x slower than a
+// memory-bound loop (and erf / exact GELU ~30x). Device code keeps expf / erff; double keeps
+// std::exp / std::erf.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -105,6 +106,63 @@ KEEL_HOST_DEVICE inline float exp_f32(float x) {
 #endif
 }
 
+// erf(x) in float, branch-free so that loops over it vectorize (as exp_f32; glibc's erff is a
+// call per element, ~15 ns, which made exact GELU ~10% of a GPT training step). Two pieces, both
+// computed and one selected by a bit mask:
+//
+//   |x| < 1    erf(x) = x + x P(x^2)            P of degree 6 (kErfSmall); adding x last keeps
+//                                               the leading coefficient 2/sqrt(pi) = 1 + 0.128...
+//                                               exact enough that it costs no ulp
+//   |x| >= 1   erf(|x|) = 1 - e^(-a^2) Q(a - 1)  a = min(|x|, 4), Q of degree 8 (kErfLarge), the
+//                                               expansion of erfc(a) e^(a^2) about 1; erfc(4) =
+//                                               1.5e-8 is below half an ulp of 1, so the result is
+//                                               exactly 1 from |x| ~ 3.92 on and for inf
+//   sign       copied from x: erf(-0) = -0, erf(-inf) = -1, NaN stays NaN
+//
+// P and Q: Lawson (minimax) fits, of erf's relative error on [0, 1] (1.2e-9) and of erfc's
+// absolute error on [1, 4] (2.4e-9, weight e^(-a^2)), rounded to float. Max error against erf in
+// double, measured over every float in [0, 4.5] by tests/ops/test_erf.cpp through each ISA: see
+// kErfMaxUlp there (under 2 ulp). Device code keeps erff; double keeps std::erf.
+inline constexpr float kErfSmall[7] = {1.283791661e-01f,  -3.761262596e-01f, 1.128358543e-01f, -2.685381100e-02f,
+                                       5.188326351e-03f,  -8.010179736e-04f, 7.853810530e-05f};
+inline constexpr float kErfLarge[9] = {4.275835752e-01f,  -2.732110620e-01f, 1.543505639e-01f,
+                                       -7.905336469e-02f, 3.687503189e-02f,  -1.511022635e-02f,
+                                       4.911337979e-03f,  -1.057075919e-03f, 1.068461279e-04f};
+KEEL_HOST_DEVICE inline float erf_f32(float x) {
+#if defined(__CUDA_ARCH__)
+  return erff(x);
+#else
+  uint32_t x_bits;
+  std::memcpy(&x_bits, &x, sizeof x_bits);
+  const uint32_t sign = x_bits & 0x80000000u;
+  const uint32_t a_bits = x_bits & 0x7fffffffu;
+  float a;
+  std::memcpy(&a, &a_bits, sizeof a);
+  const float a2 = a * a;
+  float p = kErfSmall[6];
+  for (int k = 5; k >= 0; --k) p = p * a2 + kErfSmall[k];
+  const float small = a * p + a;
+  // Clamp and select as bit masks (see exp_f32: a ?: makes GCC split the loop). NaN compares
+  // false everywhere: it is kept by the clamp and takes the large piece, which stays NaN.
+  const uint32_t above = 0u - static_cast<uint32_t>(a > 4.0f);
+  const uint32_t c_bits = (a_bits & ~above) | (0x40800000u & above);  // 4.0f
+  float c;
+  std::memcpy(&c, &c_bits, sizeof c);
+  const float u = c - 1.0f;
+  float q = kErfLarge[8];
+  for (int k = 7; k >= 0; --k) q = q * u + kErfLarge[k];
+  const float large = 1.0f - exp_f32(-(c * c)) * q;
+  const uint32_t use_small = 0u - static_cast<uint32_t>(a < 1.0f);
+  uint32_t small_bits, large_bits;
+  std::memcpy(&small_bits, &small, sizeof small_bits);
+  std::memcpy(&large_bits, &large, sizeof large_bits);
+  const uint32_t result_bits = ((small_bits & use_small) | (large_bits & ~use_small)) | sign;
+  float result;
+  std::memcpy(&result, &result_bits, sizeof result);
+  return result;
+#endif
+}
+
 // Signed integer overflow is undefined in C++; Keel's integer add/sub/mul/neg wrap modulo 2^n
 // like PyTorch's, so they are done in the unsigned type.
 template <typename T> inline constexpr bool is_signed_int_v =
@@ -153,9 +211,14 @@ template <UnaryOp op, typename T> KEEL_HOST_DEVICE inline T unary(T x) {
     else return T(1) / (T(1) + exp(-x));
   }
   else if constexpr (op == UnaryOp::relu) return is_nan(x) ? x : (x > T(0) ? x : T(0));
-  else if constexpr (op == UnaryOp::erf) return erf(x);
-  else if constexpr (op == UnaryOp::gelu_erf)
-    return T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752440)));
+  else if constexpr (op == UnaryOp::erf) {
+    if constexpr (std::is_same_v<T, float>) return erf_f32(x);
+    else return erf(x);
+  }
+  else if constexpr (op == UnaryOp::gelu_erf) {
+    if constexpr (std::is_same_v<T, float>) return 0.5f * x * (1.0f + erf_f32(x * 0.70710678118654752440f));
+    else return T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752440)));
+  }
   else if constexpr (op == UnaryOp::gelu_tanh) {
     const T inner = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
     return T(0.5) * x * (T(1) + tanh(inner));

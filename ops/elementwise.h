@@ -22,6 +22,11 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 enum class GeluApproximation { none, tanh };  // none: x * Phi(x) with erf
 Tensor gelu(const Tensor& x, GeluApproximation approximate = GeluApproximation::none);
+// grad * gelu'(x) for exact gelu: grad * (Phi(x) + x phi(x)) (PyTorch's aten::gelu_backward,
+// approximate='none'; grad has x's shape). The backward of gelu and of linear's gelu epilogue.
+// With grad mode on (create_graph) it is the composite of public ops, differentiable again;
+// otherwise on CPU one fused pass (cpu::gelu_erf_backward).
+Tensor gelu_backward(const Tensor& grad, const Tensor& x);
 Tensor silu(const Tensor& x);
 Tensor erf(const Tensor& x);
 // -1, 0 or 1 by the sign of x, in x's dtype (NaN gives 0, as torch 1.13); its gradient is 0.

@@ -217,11 +217,7 @@ Tensor activation_vjp(Activation activation, const Tensor& g, const Tensor& z, c
       const Tensor s = sigmoid(z);
       return g * (s * (1 + z * (1 - s)));
     }
-    case Activation::gelu: {
-      const Tensor cdf = (erf(z * 0.70710678118654752440) + 1) * 0.5;
-      const Tensor pdf = exp(z * z * -0.5) * 0.39894228040143267794;  // 1 / sqrt(2 pi)
-      return g * (cdf + z * pdf);
-    }
+    case Activation::gelu: return gelu_backward(g, z);
     case Activation::gelu_tanh: {
       constexpr double k = 0.79788456080286535588, c = 0.044715;  // sqrt(2 / pi)
       const Tensor t = tanh((z + z * z * z * c) * k);

@@ -19,6 +19,9 @@ namespace keel::cpu {
 // ---- [isa] elementwise: out, x, a, b all have out's shape -------------------------------------
 // out = op(x); out's dtype is x's, or bool for predicates.
 void unary(UnaryOp op, const Tensor& out, const Tensor& x);
+// out = g * (Phi(x) + x phi(x)), exact gelu's derivative times g in one pass (the composite of
+// ops/elementwise.cpp's gelu_backward fused); out, g, x share out's shape and a floating dtype.
+void gelu_erf_backward(const Tensor& out, const Tensor& g, const Tensor& x);
 // out = op(a, b); a and b share a dtype; out has it too, or bool for comparisons/logical ops.
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
 // out = condition ? a : b; condition is bool; out, a, b share a dtype.

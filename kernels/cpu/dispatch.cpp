@@ -208,6 +208,7 @@ std::string describe_cpu_features() {
 }
 
 void unary(UnaryOp op, const Tensor& out, const Tensor& x) { table().unary(op, out, x); }
+void gelu_erf_backward(const Tensor& out, const Tensor& g, const Tensor& x) { table().gelu_erf_backward(out, g, x); }
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) { table().binary(op, out, a, b); }
 void where(const Tensor& out, const Tensor& condition, const Tensor& a, const Tensor& b) {
   table().where(out, condition, a, b);

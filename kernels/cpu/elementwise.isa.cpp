@@ -18,12 +18,15 @@
 #include <cstring>
 #include <type_traits>
 
-#if defined(__F16C__)
+// GCC 12 reports its own AVX-512 intrinsics' undefined-vector idiom (in _mm512_cvtepi32_epi16,
+// simd::store of bf16) as "(may be) used uninitialized" once they are inlined here.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
-#endif
 
 #include "keel/kernels/convert.h"
 #include "keel/kernels/cpu/isa_table.h"
+#include "keel/kernels/cpu/simd.h"
 #include "keel/kernels/cpu/strided_loop.h"
 #include "keel/kernels/dispatch.h"
 
@@ -253,6 +256,30 @@ template <bool floating_only, typename F> void dispatch_for(DType dtype, const c
   else dispatch_all(dtype, op, body);
 }
 
+// erf and exact gelu over a contiguous f32 or bf16 run, explicitly vectorized with simd::erf (the
+// vector form of math::erf_f32, full register width, masked tail on AVX-512). Returns false where
+// it does not apply (other ops and dtypes, strided runs: those take unary_run and math::unary).
+template <UnaryOp op, typename T>
+inline bool unary_vector_run(char* const* pointers, const int64_t* strides, int64_t count) {
+  if constexpr ((op == UnaryOp::erf || op == UnaryOp::gelu_erf) &&
+                (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>)) {
+    if (strides[0] != sizeof(T) || strides[1] != sizeof(T)) return false;
+    T* out = reinterpret_cast<T*>(pointers[0]);
+    const T* x = reinterpret_cast<const T*>(pointers[1]);
+    auto f = [](simd::vfloat v) {
+      if constexpr (op == UnaryOp::erf) return simd::erf(v);
+      else return 0.5f * v * (1.0f + simd::erf(v * 0.70710678118654752440f));
+    };
+    int64_t i = 0;
+    for (; i + simd::kWidth <= count; i += simd::kWidth) simd::store(out + i, f(simd::load(x + i)));
+    if (i < count) simd::store(out + i, f(simd::load(x + i, count - i, 0.0f)), count - i);
+    return true;
+  } else {
+    (void)pointers, (void)strides, (void)count;
+    return false;
+  }
+}
+
 template <UnaryOp op> void unary_typed(const Tensor& out, const Tensor& x) {
   dispatch_for<unary_floating_only(op)>(x.dtype(), "unary", [&]<typename T>() {
     using C = compute_t<T>;
@@ -262,6 +289,7 @@ template <UnaryOp op> void unary_typed(const Tensor& out, const Tensor& x) {
       });
     } else {
       for_each<2>({&out, &x}, [](char* const* p, const int64_t* s, int64_t n) {
+        if (unary_vector_run<op, T>(p, s, n)) return;
         unary_run<T, T>(p, s, n, [](C v) { return math::unary<op>(v); });
       });
     }
@@ -301,6 +329,44 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
     KEEL_FORALL_BINARY_OPS(KEEL_BINARY_CASE)
 #undef KEEL_BINARY_CASE
   }
+}
+
+// g * (Phi(x) + x phi(x)), Phi(x) = (1 + erf(x / sqrt 2)) / 2, phi(x) = e^(-x^2 / 2) / sqrt(2 pi):
+// contiguous f32 / bf16 runs with simd::erf and simd::exp, the rest through binary_run with the
+// scalar math (erf_f32 / exp_f32 in float, std::erf / std::exp in double).
+void gelu_erf_backward(const Tensor& out, const Tensor& g, const Tensor& x) {
+  dispatch_floating(out.dtype(), "gelu_backward", [&]<typename T>() {
+    using C = compute_t<T>;
+    for_each<3>({&out, &g, &x}, [](char* const* p, const int64_t* s, int64_t n) {
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, BFloat16>) {
+        if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+          T* o = reinterpret_cast<T*>(p[0]);
+          const T* gp = reinterpret_cast<const T*>(p[1]);
+          const T* xp = reinterpret_cast<const T*>(p[2]);
+          auto f = [](simd::vfloat gv, simd::vfloat xv) {
+            const simd::vfloat cdf = 0.5f + 0.5f * simd::erf(xv * 0.70710678118654752440f);
+            const simd::vfloat pdf = simd::exp_nonpositive(xv * xv * -0.5f) * 0.39894228040143267794f;
+            return gv * (cdf + xv * pdf);
+          };
+          int64_t i = 0;
+          for (; i + simd::kWidth <= n; i += simd::kWidth) simd::store(o + i, f(simd::load(gp + i), simd::load(xp + i)));
+          if (i < n) simd::store(o + i, f(simd::load(gp + i, n - i, 0.0f), simd::load(xp + i, n - i, 0.0f)), n - i);
+          return;
+        }
+      }
+      binary_run<T, T>(p, s, n, [](C gv, C xv) {
+        if constexpr (std::is_same_v<C, float>) {
+          const float cdf = 0.5f + 0.5f * math::erf_f32(xv * 0.70710678118654752440f);
+          const float pdf = math::exp_f32(xv * xv * -0.5f) * 0.39894228040143267794f;
+          return gv * (cdf + xv * pdf);
+        } else {
+          const C cdf = C(0.5) + C(0.5) * std::erf(xv * C(0.70710678118654752440));
+          const C pdf = std::exp(xv * xv * C(-0.5)) * C(0.39894228040143267794);
+          return gv * (cdf + xv * pdf);
+        }
+      });
+    });
+  });
 }
 
 void where(const Tensor& out, const Tensor& condition, const Tensor& a, const Tensor& b) {

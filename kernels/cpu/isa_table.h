@@ -21,6 +21,7 @@ struct IsaKernels {
                                    const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
                                    double);
   void (*random_fill)(const Tensor&, int, double, double, PhiloxState);
+  void (*gelu_erf_backward)(const Tensor&, const Tensor&, const Tensor&);
 };
 
 namespace baseline { const IsaKernels& isa_kernels(); }

@@ -9,7 +9,8 @@
 // AVX-512), otherwise core/half.h's scalar conversions. exp(): range reduction by n ln2 in two
 // FMAs, a degree-5 polynomial, 2^n by vscalefps (AVX-512) or exponent-field factors; max relative
 // error ~1-2 ulp; exp(-inf) = 0, exp(NaN) = NaN, overflow gives inf, results below
-// 2^-125 are flushed to 0 (no subnormals: they are slow).
+// 2^-125 are flushed to 0 (no subnormals: they are slow). erf(): math::erf_f32's two pieces
+// (kernels/op_math.h) on vectors, with the exp below.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <type_traits>
 
 #include "keel/core/half.h"
+#include "keel/kernels/op_math.h"
 
 #ifndef KEEL_CPU_ISA
 #error "simd.h is for the per-instruction-set kernel files (*.isa.cpp)"
@@ -382,5 +384,27 @@ inline vfloat exp2_for_bf16(vfloat t) {
 inline vfloat exp(vfloat x) { return exp_impl<false>(x); }
 inline vfloat exp_nonpositive(vfloat x) { return exp_impl<true>(x); }
 inline vfloat exp_nonpositive_coarse(vfloat x) { return exp_impl<true, true>(x); }
+
+// erf(x) per lane: the vector form of math::erf_f32 (kernels/op_math.h; the same pieces and
+// coefficients): a = |x|; a < 1: a + a P(a^2); else 1 - e^(-c^2) Q(c - 1) with c = min(a, 4)
+// (1 exactly from a ~ 3.92 on and for inf); x's sign copied on (erf(-0) = -0, NaN stays NaN: it
+// fails every compare, keeps its value through the clamp and takes the large piece). About 22
+// vector instructions and the exp. Max error measured under 2 ulp (tests/ops/test_erf.cpp).
+inline vfloat erf(vfloat x) {
+  const vuint bits = reinterpret_cast<vuint>(x);
+  const vuint sign = bits & 0x80000000u;
+  const vfloat a = reinterpret_cast<vfloat>(bits & 0x7fffffffu);
+  const vfloat a2 = a * a;
+  vfloat p = splat(math::kErfSmall[6]);
+  for (int k = 5; k >= 0; --k) p = p * a2 + math::kErfSmall[k];
+  const vfloat small = a * p + a;
+  const vfloat c = a > 4.f ? splat(4.f) : a;
+  const vfloat u = c - 1.f;
+  vfloat q = splat(math::kErfLarge[8]);
+  for (int k = 7; k >= 0; --k) q = q * u + math::kErfLarge[k];
+  const vfloat large = 1.f - exp_nonpositive(-(c * c)) * q;
+  const vfloat result = a < 1.f ? small : large;
+  return reinterpret_cast<vfloat>(reinterpret_cast<vuint>(result) | sign);
+}
 
 }  // namespace keel::cpu::KEEL_CPU_ISA::simd

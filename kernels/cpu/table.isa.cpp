@@ -17,10 +17,12 @@ void flash_attention_forward(const Tensor&, const Tensor&, const Tensor&, const 
 void flash_attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                               const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double);
 void random_fill(const Tensor&, int, double, double, PhiloxState);
+void gelu_erf_backward(const Tensor&, const Tensor&, const Tensor&);
 
 const IsaKernels& isa_kernels() {
   static const IsaKernels table{&unary, &binary, &where, &clamp, &copy, &fill, &reduce, &arg_reduce, &matmul,
-                                &flash_attention_forward, &flash_attention_backward, &random_fill};
+                                &flash_attention_forward, &flash_attention_backward, &random_fill,
+                                &gelu_erf_backward};
   return table;
 }
 
