@@ -60,6 +60,11 @@
 #include "keel/kernels/cpu/fused_kernels.h"
 #include "keel/kernels/cpu/simd.h"
 
+// GCC 12's AVX-512 intrinsics start from a self-initialized "undefined" register that
+// -W(maybe-)uninitialized reports once they are inlined; the values are never read.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace keel::cpu::KEEL_CPU_ISA {
 
 namespace {
