@@ -278,6 +278,17 @@ inline bool pool_2x2(const PoolAxis& rows, const PoolAxis& cols) {
 #define KEEL_POOL_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
 #define KEEL_POOL_AVX2 __attribute__((target("avx2,fma")))
 
+// Masks for outputs [j, j + n) of an output row, n <= 16: the outputs, and the first and second
+// 16 floats of the 2n input floats under them in each input row.
+struct RowMasks {
+  __mmask16 out, low, high;
+};
+KEEL_POOL_AVX512 inline RowMasks row_masks(int64_t n) {
+  return {static_cast<__mmask16>((uint32_t(1) << n) - 1),
+          static_cast<__mmask16>(n >= 8 ? 0xffff : (uint32_t(1) << (2 * n)) - 1),
+          static_cast<__mmask16>(n > 8 ? (uint32_t(1) << (2 * n - 16)) - 1 : 0)};
+}
+
 KEEL_POOL_AVX512 inline __m512i tap16(__m512 value, __m512& best, __m512i rel, __m512i code) {
   const __mmask16 take = _mm512_cmp_ps_mask(value, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
   best = _mm512_mask_mov_ps(best, take, value);
@@ -291,10 +302,7 @@ KEEL_POOL_AVX512 void max_row_avx512(const float* r0, const float* r1, float* y,
   const __m512i odd = _mm512_add_epi32(lane2, _mm512_set1_epi32(1));
   const __m512i one = _mm512_set1_epi32(1), code_w = _mm512_set1_epi32(w), code_w1 = _mm512_set1_epi32(w + 1);
   for (int64_t j = 0; j < ow; j += 16) {
-    const int64_t n = std::min<int64_t>(16, ow - j);
-    const __mmask16 m_out = static_cast<__mmask16>((uint32_t(1) << n) - 1);
-    const __mmask16 m_lo = static_cast<__mmask16>(n >= 8 ? 0xffff : (uint32_t(1) << (2 * n)) - 1);
-    const __mmask16 m_hi = static_cast<__mmask16>(n > 8 ? (uint32_t(1) << (2 * n - 16)) - 1 : 0);
+    const auto [m_out, m_lo, m_hi] = row_masks(std::min<int64_t>(16, ow - j));
     const float* p0 = r0 + 2 * j;
     const float* p1 = r1 + 2 * j;
     const __m512 a0 = _mm512_maskz_loadu_ps(m_lo, p0), a1 = _mm512_maskz_loadu_ps(m_hi, p0 + 16);
@@ -371,10 +379,7 @@ KEEL_POOL_AVX512 bool max_row_backward_avx512(const float* gy, const int64_t* in
   const __m512i one = _mm512_set1_epi32(1), code_w = _mm512_set1_epi32(w), code_w1 = _mm512_set1_epi32(w + 1);
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t j = 0; j < ow; j += 16) {
-    const int64_t n = std::min<int64_t>(16, ow - j);
-    const __mmask16 m_out = static_cast<__mmask16>((uint32_t(1) << n) - 1);
-    const __mmask16 m_lo = static_cast<__mmask16>(n >= 8 ? 0xffff : (uint32_t(1) << (2 * n)) - 1);
-    const __mmask16 m_hi = static_cast<__mmask16>(n > 8 ? (uint32_t(1) << (2 * n - 16)) - 1 : 0);
+    const auto [m_out, m_lo, m_hi] = row_masks(std::min<int64_t>(16, ow - j));
     const __m512 g = _mm512_maskz_loadu_ps(m_out, gy + j);
     // Saturating narrowing: an index beyond 32 bits can never match a window position.
     const __m256i i_lo = _mm512_cvtsepi64_epi32(_mm512_maskz_loadu_epi64(static_cast<__mmask8>(m_out), index + j));
@@ -643,10 +648,7 @@ KEEL_POOL_AVX512 void avg_row_avx512(const float* r0, const float* r1, float* y,
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   const __m512 zero = _mm512_setzero_ps(), d = _mm512_set1_ps(divisor);
   for (int64_t j = 0; j < ow; j += 16) {
-    const int64_t n = std::min<int64_t>(16, ow - j);
-    const __mmask16 m_out = static_cast<__mmask16>((uint32_t(1) << n) - 1);
-    const __mmask16 m_lo = static_cast<__mmask16>(n >= 8 ? 0xffff : (uint32_t(1) << (2 * n)) - 1);
-    const __mmask16 m_hi = static_cast<__mmask16>(n > 8 ? (uint32_t(1) << (2 * n - 16)) - 1 : 0);
+    const auto [m_out, m_lo, m_hi] = row_masks(std::min<int64_t>(16, ow - j));
     const float* p0 = r0 + 2 * j;
     const float* p1 = r1 + 2 * j;
     const __m512 a0 = _mm512_maskz_loadu_ps(m_lo, p0), a1 = _mm512_maskz_loadu_ps(m_hi, p0 + 16);
@@ -664,10 +666,7 @@ KEEL_POOL_AVX512 void avg_row_backward_avx512(const float* gy, float* d0, float*
   const __m512i dup_hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   const __m512 zero = _mm512_setzero_ps(), d = _mm512_set1_ps(divisor);
   for (int64_t j = 0; j < ow; j += 16) {
-    const int64_t n = std::min<int64_t>(16, ow - j);
-    const __mmask16 m_out = static_cast<__mmask16>((uint32_t(1) << n) - 1);
-    const __mmask16 m_lo = static_cast<__mmask16>(n >= 8 ? 0xffff : (uint32_t(1) << (2 * n)) - 1);
-    const __mmask16 m_hi = static_cast<__mmask16>(n > 8 ? (uint32_t(1) << (2 * n - 16)) - 1 : 0);
+    const auto [m_out, m_lo, m_hi] = row_masks(std::min<int64_t>(16, ow - j));
     const __m512 share = _mm512_add_ps(zero, _mm512_div_ps(_mm512_maskz_loadu_ps(m_out, gy + j), d));
     const __m512 lo = _mm512_permutexvar_ps(dup_lo, share), hi = _mm512_permutexvar_ps(dup_hi, share);
     _mm512_mask_storeu_ps(d0 + 2 * j, m_lo, lo);
