@@ -61,6 +61,12 @@ inline void check_matches(const Tensor& actual, const RefTensor& expected, const
 }
 
 // Runs f and checks that it throws keel::Error whose message contains every part.
+// The largest |a - b| over all elements, in float64 (shapes must match).
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  return max(abs(a.to(DType::f64) - b.to(DType::f64))).item<double>();
+}
+
 inline void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
   try {
     f();

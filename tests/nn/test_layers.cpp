@@ -5,13 +5,9 @@
 
 using namespace keel;
 using autograd::TensorList;
+using test::max_abs_diff;
 
 namespace {
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  return max(abs(a.to(DType::f64) - b.to(DType::f64))).item<double>();
-}
 
 // gradcheck of module(x) with respect to x and every parameter (the module in f64).
 void check_module_gradients(nn::Module& module, const Tensor& x) {

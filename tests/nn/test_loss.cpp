@@ -4,13 +4,7 @@
 
 using namespace keel;
 using autograd::TensorList;
-
-namespace {
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  return max(abs(a.to(DType::f64) - b.to(DType::f64))).item<double>();
-}
-}  // namespace
+using test::max_abs_diff;
 
 TEST_CASE("sigmoid_focal_loss follows torchvision's formula", "[nn][loss]") {
   manual_seed(31);

@@ -7,6 +7,7 @@
 
 using namespace keel;
 using autograd::TensorList;
+using test::max_abs_diff;
 
 namespace {
 
@@ -14,11 +15,6 @@ int64_t count(const nn::Module& m) {
   int64_t total = 0;
   for (const Tensor& p : m.parameters()) total += p.numel();
   return total;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  return max(abs(a.to(DType::f64) - b.to(DType::f64))).item<double>();
 }
 
 // Plain SGD written inline (optim is another folder): p -= lr * grad.
