@@ -35,6 +35,7 @@
 #include "keel/optim/early_stopping.h"
 #include "keel/optim/ema.h"
 #include "keel/optim/grad_scaler.h"
+#include "keel/io/protobuf.h"
 #include "keel/io/safetensors.h"
 #include "keel/io/progress.h"
 #include "keel/io/data.h"
