@@ -3,7 +3,14 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <set>
+#include <string_view>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "keel/core/error.h"
 #include "keel/io/atomic_file.h"
@@ -87,45 +94,54 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   });
 }
 
-SafetensorsContents read_safetensors(const std::string& path) {
-  const std::string tag = "[load_safetensors] " + path;
-  std::ifstream file(path, std::ios::binary);
-  KEEL_CHECK(file.is_open(), tag, ": cannot open the file (", std::strerror(errno), ")");
-  file.seekg(0, std::ios::end);
-  const auto end_position = file.tellg();
-  KEEL_CHECK(end_position >= 0, tag, ": cannot read the file size");
-  const uint64_t file_size = static_cast<uint64_t>(end_position);
-  file.seekg(0);
-  KEEL_CHECK(file_size >= 8, tag, ": ", file_size, " bytes, shorter than the 8-byte header length");
-  uint8_t length_bytes[8];
-  file.read(reinterpret_cast<char*>(length_bytes), 8);
-  uint64_t header_size = 0;
-  for (int i = 0; i < 8; ++i) header_size |= static_cast<uint64_t>(length_bytes[i]) << (8 * i);
+namespace {
+
+// What the header says about one tensor, checked against the data section.
+struct Entry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t begin, end;  // relative to the start of the data section
+};
+
+// The checked header of a file: tensors sorted by their offsets (they tile the data exactly).
+struct Layout {
+  uint64_t data_start = 0;  // 8 + header length
+  std::vector<Entry> entries;
+  std::map<std::string, std::string> metadata;
+};
+
+uint64_t header_length(const std::byte* first8) {
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(std::to_integer<uint8_t>(first8[i])) << (8 * i);
+  return n;
+}
+
+// Checks the 8-byte length against the file size; returns the header length.
+uint64_t check_header_length(std::span<const std::byte> first8, uint64_t file_size, const std::string& tag) {
+  KEEL_CHECK(file_size >= 8 && first8.size() >= 8, tag, ": ", file_size, " bytes, shorter than the 8-byte header length");
+  const uint64_t header_size = header_length(first8.data());
   KEEL_CHECK(header_size <= kMaxHeaderBytes, tag, ": header length ", header_size, " exceeds the limit of ",
              kMaxHeaderBytes, " bytes");
   KEEL_CHECK(header_size <= file_size - 8, tag, ": header length ", header_size, " runs past the end of the file (",
              file_size, " bytes)");
-  std::string header(header_size, '\0');
-  file.read(header.data(), static_cast<std::streamsize>(header_size));
-  KEEL_CHECK(file.good(), tag, ": reading the header failed");
+  return header_size;
+}
+
+// Every check on the header, shared by all readers, before any tensor is made.
+Layout parse_layout(std::string_view header, uint64_t file_size, const std::string& tag) {
+  Layout layout;
+  layout.data_start = 8 + header.size();
   const JsonValue root = parse_json(header, tag);
   KEEL_CHECK(root.kind == JsonValue::Kind::object, tag, ": the header is not a JSON object");
-  const uint64_t data_size = file_size - 8 - header_size;
-
-  struct Entry {
-    std::string name;
-    DType dtype;
-    Shape shape;
-    uint64_t begin, end;
-  };
-  std::vector<Entry> entries;
-  SafetensorsContents contents;
+  const uint64_t data_size = file_size - layout.data_start;
+  std::vector<Entry>& entries = layout.entries;
   for (const auto& [name, value] : root.object) {
     if (name == "__metadata__") {
       KEEL_CHECK(value.kind == JsonValue::Kind::object, tag, ": __metadata__ is not an object");
       for (const auto& [key, text] : value.object) {
         KEEL_CHECK(text.kind == JsonValue::Kind::string, tag, ": __metadata__ value of \"", key, "\" is not a string");
-        contents.metadata[key] = text.string;
+        layout.metadata[key] = text.string;
       }
       continue;
     }
@@ -188,16 +204,131 @@ SafetensorsContents read_safetensors(const std::string& path) {
     covered = entry.end;
   }
   KEEL_CHECK(covered == data_size, tag, ": the tensors cover ", covered, " of the ", data_size, " data bytes");
-  for (const Entry& entry : entries) {
+  return layout;
+}
+
+// A bool tensor's bytes must be 0 or 1: any other byte read as a C++ bool is undefined behaviour.
+void check_bool_bytes(const Entry& entry, const std::byte* data, const std::string& tag) {
+  if (entry.dtype != DType::bool_) return;
+  for (uint64_t i = 0; i < entry.end - entry.begin; ++i)
+    KEEL_CHECK(std::to_integer<uint8_t>(data[i]) <= 1, tag, ": tensor \"", entry.name, "\" (BOOL) has byte ",
+               std::to_integer<int>(data[i]), " at element ", i, " (only 0 and 1 are booleans)");
+}
+
+// Tensors copied out of the whole file's bytes (in memory or mapped), after parse_layout.
+SafetensorsContents copy_tensors(Layout layout, std::span<const std::byte> bytes, const std::string& tag) {
+  SafetensorsContents contents;
+  contents.metadata = std::move(layout.metadata);
+  for (Entry& entry : layout.entries) {
+    const std::byte* source = bytes.data() + layout.data_start + entry.begin;
+    check_bool_bytes(entry, source, tag);
     Tensor tensor = empty(entry.shape, {.dtype = entry.dtype});
-    if (entry.end > entry.begin) {
-      file.seekg(static_cast<std::streamoff>(8 + header_size + entry.begin));
-      file.read(static_cast<char*>(tensor.raw_data()), static_cast<std::streamsize>(entry.end - entry.begin));
-      KEEL_CHECK(file.good(), tag, ": reading the data of \"", entry.name, "\" failed");
-    }
-    contents.tensors.emplace_back(entry.name, std::move(tensor));
+    if (entry.end > entry.begin) std::memcpy(tensor.raw_data(), source, entry.end - entry.begin);
+    contents.tensors.emplace_back(std::move(entry.name), std::move(tensor));
   }
   return contents;
+}
+
+// A read-only-to-the-file private mapping; unmapped when the last tensor viewing it goes away.
+struct Mapping {
+  void* address = nullptr;
+  size_t size = 0;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  Mapping(void* a, size_t s) : address(a), size(s) {}
+  ~Mapping() { ::munmap(address, size); }
+};
+
+}  // namespace
+
+SafetensorsContents parse_safetensors(std::span<const std::byte> bytes, const std::string& name) {
+  const std::string tag = "[load_safetensors] " + name;
+  const uint64_t header_size = check_header_length(bytes, bytes.size(), tag);
+  const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + 8, header_size);
+  return copy_tensors(parse_layout(header, bytes.size(), tag), bytes, tag);
+}
+
+namespace {
+
+SafetensorsContents read_copying(const std::string& path, const std::string& tag) {
+  std::ifstream file(path, std::ios::binary);
+  KEEL_CHECK(file.is_open(), tag, ": cannot open the file (", std::strerror(errno), ")");
+  file.seekg(0, std::ios::end);
+  const auto end_position = file.tellg();
+  KEEL_CHECK(end_position >= 0, tag, ": cannot read the file size");
+  const uint64_t file_size = static_cast<uint64_t>(end_position);
+  file.seekg(0);
+  std::byte length_bytes[8] = {};
+  if (file_size >= 8) file.read(reinterpret_cast<char*>(length_bytes), 8);
+  const uint64_t header_size = check_header_length(length_bytes, file_size, tag);
+  std::string header(header_size, '\0');
+  file.read(header.data(), static_cast<std::streamsize>(header_size));
+  KEEL_CHECK(file.good(), tag, ": reading the header failed");
+  Layout layout = parse_layout(header, file_size, tag);
+  SafetensorsContents contents;
+  contents.metadata = std::move(layout.metadata);
+  for (Entry& entry : layout.entries) {
+    Tensor tensor = empty(entry.shape, {.dtype = entry.dtype});
+    if (entry.end > entry.begin) {
+      file.seekg(static_cast<std::streamoff>(layout.data_start + entry.begin));
+      file.read(static_cast<char*>(tensor.raw_data()), static_cast<std::streamsize>(entry.end - entry.begin));
+      KEEL_CHECK(file.good(), tag, ": reading the data of \"", entry.name, "\" failed");
+      check_bool_bytes(entry, static_cast<const std::byte*>(tensor.raw_data()), tag);
+    }
+    contents.tensors.emplace_back(std::move(entry.name), std::move(tensor));
+  }
+  return contents;
+}
+
+SafetensorsContents read_mapped(const std::string& path, const std::string& tag) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  KEEL_CHECK(fd >= 0, tag, ": cannot open the file (", std::strerror(errno), ")");
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int error = errno;
+    ::close(fd);
+    fail(tag, ": cannot read the file size (", std::strerror(error), ")");
+  }
+  const uint64_t file_size = static_cast<uint64_t>(info.st_size);
+  if (file_size < 8) {
+    ::close(fd);
+    check_header_length({}, file_size, tag);  // throws: too short
+  }
+  // MAP_PRIVATE with PROT_WRITE: a write to a loaded tensor makes a private copy of its page and
+  // never reaches the file (nor faults, as a PROT_READ mapping would).
+  void* address = ::mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const int map_error = errno;
+  ::close(fd);  // the mapping keeps the file referenced
+  KEEL_CHECK(address != MAP_FAILED, tag, ": mmap failed (", std::strerror(map_error), ")");
+  auto mapping = std::make_shared<Mapping>(address, file_size);
+  const std::span<const std::byte> bytes(static_cast<const std::byte*>(address), file_size);
+  const uint64_t header_size = check_header_length(bytes, file_size, tag);
+  const std::string_view header(reinterpret_cast<const char*>(bytes.data()) + 8, header_size);
+  Layout layout = parse_layout(header, file_size, tag);
+  SafetensorsContents contents;
+  contents.metadata = std::move(layout.metadata);
+  for (Entry& entry : layout.entries) {
+    const uint64_t offset = layout.data_start + entry.begin;
+    std::byte* data = static_cast<std::byte*>(address) + offset;
+    check_bool_bytes(entry, data, tag);
+    Tensor tensor;
+    if (entry.end == entry.begin || offset % dtype_size(entry.dtype) != 0) {
+      // Empty tensors get their own (empty) storage; misaligned data is copied.
+      tensor = empty(entry.shape, {.dtype = entry.dtype});
+      if (entry.end > entry.begin) std::memcpy(tensor.raw_data(), data, entry.end - entry.begin);
+    } else {
+      tensor = from_blob(data, entry.shape, {.dtype = entry.dtype}, [mapping](void*) {});
+    }
+    contents.tensors.emplace_back(std::move(entry.name), std::move(tensor));
+  }
+  return contents;
+}
+
+}  // namespace
+
+SafetensorsContents read_safetensors(const std::string& path, const SafetensorsReadOptions& options) {
+  const std::string tag = "[load_safetensors] " + path;
+  return options.mmap ? read_mapped(path, tag) : read_copying(path, tag);
 }
 
 }  // namespace keel::io

@@ -1,6 +1,7 @@
 // safetensors: round trips of every dtype (odd, empty and non-contiguous tensors), the exact bytes
 // of a small file against the format, and every kind of bad file -> keel::Error without writing
 // or half-loading anything. (Python's safetensors reads Keel's files: tests/io/safetensors_torch.py.)
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -35,6 +36,10 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
   const Tensor ca = a.contiguous(), cb = b.contiguous();
   return a.nbytes() == 0 || std::memcmp(ca.raw_data(), cb.raw_data(), a.nbytes()) == 0;
+}
+
+std::span<const std::byte> as_bytes(const std::string& bytes) {
+  return {reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()};
 }
 
 // A file made by hand: 8-byte length, the header text, then `data`.
@@ -158,11 +163,17 @@ TEST_CASE("safetensors: hostile or broken files give keel::Error", "[io]") {
       {"metadata not strings", file_with_header(R"({"__metadata__":{"a":1}})", ""), "is not a string"},
       {"deep nesting", file_with_header(std::string(200, '[') + std::string(200, ']'), ""), "nested deeper"},
       {"bad escape", file_with_header(R"({"\x":{}})", ""), "unknown escape"},
+      {"a bool that is not 0 or 1", file_with_header(R"({"x":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}})", std::string("\1\0\2", 3)),
+       "has byte 2 at element 2"},
   };
   for (const Case& c : cases) {
     INFO(c.name);
     write_bytes(path, c.bytes);
     CHECK_THROWS_WITH(io::read_safetensors(path), Catch::Contains("[load_safetensors]") && Catch::Contains(c.message));
+    CHECK_THROWS_WITH(io::read_safetensors(path, {.mmap = true}),
+                      Catch::Contains("[load_safetensors]") && Catch::Contains(c.message));
+    CHECK_THROWS_WITH(io::parse_safetensors(as_bytes(c.bytes), "bad"), Catch::Contains("[load_safetensors] bad") &&
+                                                                          Catch::Contains(c.message));
   }
   // Every truncation of a valid file is refused.
   io::save_safetensors(path, {{"w", randn({3, 5})}, {"b", zeros({5}, {.dtype = DType::bf16})}});
@@ -171,8 +182,120 @@ TEST_CASE("safetensors: hostile or broken files give keel::Error", "[io]") {
     INFO("truncated to " << size << " of " << whole.size() << " bytes");
     write_bytes(path, whole.substr(0, size));
     CHECK_THROWS_AS(io::read_safetensors(path), Error);
+    CHECK_THROWS_AS(io::read_safetensors(path, {.mmap = true}), Error);
+    CHECK_THROWS_AS(io::parse_safetensors(as_bytes(whole.substr(0, size))), Error);
   }
   CHECK_THROWS_WITH(io::read_safetensors(temp_path("missing.safetensors")), Catch::Contains("cannot open"));
+  CHECK_THROWS_WITH(io::read_safetensors(temp_path("missing.safetensors"), {.mmap = true}), Catch::Contains("cannot open"));
+}
+
+namespace {
+
+// Every dtype, widest element first so that each tensor's data offset is a multiple of its
+// element size (as Python's writer orders them): the mmap reader can view all of them.
+io::NamedTensors aligned_tensors_of_every_dtype() {
+  manual_seed(5);
+  io::NamedTensors tensors;
+  for (DType dtype : {DType::f64, DType::i64, DType::f32, DType::i32, DType::f16, DType::bf16, DType::i8, DType::u8,
+                      DType::bool_}) {
+    Tensor t = (randn({3, 7}) * 40).to(dtype);
+    if (dtype == DType::bool_) t = randn({3, 7}) > 0;
+    tensors.emplace_back(std::string("t_") + std::string(dtype_name(dtype)), t);
+  }
+  return tensors;
+}
+
+// True when /proc/self/maps lists a mapping of `path`.
+bool is_mapped(const std::string& path) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line))
+    if (line.find(path) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors: mmap reads are zero-copy views equal to the copying reader", "[io]") {
+  const io::NamedTensors tensors = aligned_tensors_of_every_dtype();
+  const std::string path = temp_path("mapped.safetensors");
+  io::save_safetensors(path, tensors, {{"k", "v"}});
+  const io::SafetensorsContents copied = io::read_safetensors(path);
+
+  const size_t allocations_before = cpu_memory_stats().num_allocations;
+  const io::SafetensorsContents mapped = io::mmap_safetensors(path);
+  CHECK(cpu_memory_stats().num_allocations == allocations_before);  // no tensor memory allocated
+  REQUIRE(mapped.tensors.size() == tensors.size());
+  CHECK(mapped.metadata.at("k") == "v");
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    INFO(tensors[i].first);
+    CHECK(mapped.tensors[i].first == copied.tensors[i].first);
+    CHECK(same_bytes(mapped.tensors[i].second, copied.tensors[i].second));
+    CHECK(same_bytes(mapped.tensors[i].second, tensors[i].second));
+    // Views into one mapping: each tensor's bytes follow the previous one's, as in the file.
+    if (i > 0) {
+      const Tensor& previous = mapped.tensors[i - 1].second;
+      CHECK(static_cast<char*>(mapped.tensors[i].second.raw_data()) ==
+            static_cast<char*>(previous.raw_data()) + previous.nbytes());
+    }
+  }
+  // The first tensor starts exactly where the data section starts in the file.
+  const std::string bytes = read_bytes(path);
+  uint64_t header_size = 0;
+  for (int i = 0; i < 8; ++i) header_size |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+  CHECK(std::memcmp(mapped.tensors[0].second.raw_data(), bytes.data() + 8 + header_size, 8) == 0);
+}
+
+TEST_CASE("safetensors: mmapped tensors outlive the reader, and writes to them stay private", "[io]") {
+  const io::NamedTensors tensors = aligned_tensors_of_every_dtype();
+  const std::string path = temp_path("private.safetensors");
+  io::save_safetensors(path, tensors);
+  const std::string before = read_bytes(path);
+  Tensor kept;
+  {
+    io::SafetensorsContents mapped = io::mmap_safetensors(path);
+    kept = mapped.tensors[2].second;  // f32
+    REQUIRE(kept.dtype() == DType::f32);
+  }
+  CHECK(is_mapped(path));  // the tensor keeps the mapping alive
+  CHECK(same_bytes(kept, tensors[2].second));
+  kept.fill_(7.0);         // in place, into the mapped page
+  CHECK(sum(kept.to(DType::f64)).item<double>() == 7.0 * 21);
+  CHECK(read_bytes(path) == before);  // the file never sees the write
+  CHECK(same_bytes(io::mmap_safetensors(path).tensors[2].second, tensors[2].second));
+  kept = Tensor();
+  CHECK_FALSE(is_mapped(path));  // unmapped with the last tensor
+}
+
+TEST_CASE("safetensors: mmap copies misaligned tensors and gives empty ones their own storage", "[io]") {
+  // Keel writes tensors in the given order without padding: after 3 int8 bytes the f32 data is
+  // misaligned and must be copied; the empty tensor and 0-d tensor load too.
+  const io::NamedTensors tensors = {{"bytes", tensor({int64_t{1}, int64_t{2}, int64_t{3}}).to(DType::i8)},
+                                    {"misaligned", tensor({1.5f, -2.25f, 3.0f})},
+                                    {"empty", zeros({0, 4})},
+                                    {"scalar", tensor(4.5)}};
+  const std::string path = temp_path("misaligned.safetensors");
+  io::save_safetensors(path, tensors);
+  const io::SafetensorsContents mapped = io::mmap_safetensors(path);
+  REQUIRE(mapped.tensors.size() == 4);
+  for (const auto& [name, t] : mapped.tensors) {
+    INFO(name);
+    const auto it = std::find_if(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
+    REQUIRE(it != tensors.end());
+    CHECK(same_bytes(t, it->second));
+    if (t.numel() > 0) CHECK(reinterpret_cast<uintptr_t>(t.raw_data()) % t.itemsize() == 0);
+  }
+}
+
+TEST_CASE("safetensors: parse_safetensors reads a file's bytes from memory", "[io]") {
+  const io::NamedTensors tensors = aligned_tensors_of_every_dtype();
+  const std::string path = temp_path("memory.safetensors");
+  io::save_safetensors(path, tensors, {{"a", "b"}});
+  const std::string bytes = read_bytes(path);
+  const io::SafetensorsContents parsed = io::parse_safetensors(as_bytes(bytes), "in-memory");
+  REQUIRE(parsed.tensors.size() == tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) CHECK(same_bytes(parsed.tensors[i].second, tensors[i].second));
+  CHECK(parsed.metadata.at("a") == "b");
 }
 
 TEST_CASE("json: numbers, strings and escapes", "[io]") {
