@@ -1,6 +1,6 @@
 // safetensors: round trips of every dtype (odd, empty and non-contiguous tensors), the exact bytes
 // of a small file against the format, and every kind of bad file -> keel::Error without writing
-// or half-loading anything. (Python's safetensors reads Keel's files: tests/io/safetensors_torch.py.)
+// or half-loading anything. Python's safetensors and torch: tests/parity/safetensors_interop.*.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
