@@ -24,6 +24,15 @@ struct JsonValue {
   std::vector<std::pair<std::string, JsonValue>> object;  // in file order; keys are unique
 
   const JsonValue* find(std::string_view key) const;  // null when absent (objects only)
+
+  // Defined in json.cpp, where JsonValue is complete: clang 14 with libstdc++ 12 in C++20 rejects
+  // the implicit ones (vector<pair<string, JsonValue>> of a still-incomplete type).
+  JsonValue();
+  JsonValue(const JsonValue&);
+  JsonValue(JsonValue&&) noexcept;
+  JsonValue& operator=(const JsonValue&);
+  JsonValue& operator=(JsonValue&&) noexcept;
+  ~JsonValue();
 };
 
 // Parses `text` whole (trailing spaces allowed, nothing else after the value). `tag` starts every

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Keel needs and is missing, and nothing else. Safe to run again.
-#   Debian packages: toolchain, libraries, and python3-torch for the parity tests.
+#   Debian packages: toolchain, libraries, python3-torch for the parity tests, and clang with its
+#   runtime libraries (libFuzzer, sanitizers) for scripts/fuzz.sh.
 #   A virtual environment (.venv, made from Debian's python3 with system site packages so that
 #   it sees python3-torch and python3-numpy) for the PyPI-only test tools.
 # Usage: scripts/setup.sh            (everything)
@@ -10,6 +11,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 debian_packages=(
   cmake ninja-build ccache g++ pkg-config
+  clang libclang-rt-14-dev
   libfmt-dev catch2 zlib1g-dev libdnnl-dev libbenchmark-dev
   libopenmpi-dev openmpi-bin
   python3 python3-venv python3-numpy python3-torch
