@@ -36,7 +36,26 @@ const char* code_of(DType dtype) {
   fail("[save_safetensors] no safetensors code for dtype ", dtype_name(dtype));
 }
 
-std::string header_json(const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
+// The order of the tensors' bytes in the data section: largest element size first, otherwise
+// the caller's order. The data section starts 8-byte aligned, so every tensor then starts at a
+// multiple of its element size and memory-mapped readers (Keel's, Python's) can use it in place.
+std::vector<size_t> data_order(const NamedTensors& tensors) {
+  std::vector<size_t> order(tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return dtype_size(tensors[a].second.dtype()) > dtype_size(tensors[b].second.dtype());
+  });
+  return order;
+}
+
+std::string header_json(const NamedTensors& tensors, const std::vector<size_t>& order,
+                        const std::map<std::string, std::string>& metadata) {
+  std::vector<uint64_t> begin(tensors.size());
+  uint64_t offset = 0;
+  for (size_t i : order) {
+    begin[i] = offset;
+    offset += tensors[i].second.nbytes();
+  }
   std::string json = "{";
   if (!metadata.empty()) {
     json += "\"__metadata__\":{";
@@ -48,17 +67,15 @@ std::string header_json(const NamedTensors& tensors, const std::map<std::string,
     }
     json += "}";
   }
-  uint64_t offset = 0;
-  for (const auto& [name, tensor] : tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& [name, tensor] = tensors[i];
     if (json.size() > 1) json += ",";
     json += json_quote(name) + ":{\"dtype\":\"" + code_of(tensor.dtype()) + "\",\"shape\":[";
     for (size_t d = 0; d < tensor.shape().size(); ++d) {
       if (d > 0) json += ',';
       json += std::to_string(tensor.shape()[d]);
     }
-    const uint64_t end = offset + tensor.nbytes();
-    json += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(end) + "]}";
-    offset = end;
+    json += "],\"data_offsets\":[" + std::to_string(begin[i]) + "," + std::to_string(begin[i] + tensor.nbytes()) + "]}";
   }
   json += "}";
   // The data starts on an 8-byte boundary (as Python's safetensors writes it): pad with spaces.
@@ -82,15 +99,16 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     code_of(tensor.dtype());
     host.emplace_back(name, tensor.detach().to(Device::cpu()).contiguous());
   }
-  const std::string header = header_json(host, metadata);
+  const std::vector<size_t> order = data_order(host);
+  const std::string header = header_json(host, order, metadata);
   write_file_atomically(path, "[save_safetensors]", [&](const ByteSink& sink) {
     uint8_t length[8];
     const uint64_t n = header.size();
     for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(n >> (8 * i));
     sink(length, 8);
     sink(header.data(), header.size());
-    for (const auto& [name, tensor] : host)
-      if (tensor.nbytes() > 0) sink(tensor.raw_data(), tensor.nbytes());
+    for (size_t i : order)
+      if (host[i].second.nbytes() > 0) sink(host[i].second.raw_data(), host[i].second.nbytes());
   });
 }
 
@@ -102,9 +120,11 @@ struct Entry {
   DType dtype;
   Shape shape;
   uint64_t begin, end;  // relative to the start of the data section
+  size_t header_index;  // its place among the header's entries
 };
 
-// The checked header of a file: tensors sorted by their offsets (they tile the data exactly).
+// The checked header of a file: tensors in the header's order (their byte ranges, sorted, tile the
+// data exactly).
 struct Layout {
   uint64_t data_start = 0;  // 8 + header length
   std::vector<Entry> entries;
@@ -191,6 +211,7 @@ Layout parse_layout(std::string_view header, uint64_t file_size, const std::stri
                entry.end, "] outside the ", data_size, " data bytes");
     KEEL_CHECK(entry.end - entry.begin == bytes, where, " has shape ", entry.shape, " and dtype ", dtype->string,
                " (", bytes, " bytes) but data_offsets [", entry.begin, ", ", entry.end, "]");
+    entry.header_index = entries.size();
     entries.push_back(std::move(entry));
   }
   // The tensors' byte ranges, in order, must tile the data exactly (no overlap, no hole).
@@ -204,6 +225,9 @@ Layout parse_layout(std::string_view header, uint64_t file_size, const std::stri
     covered = entry.end;
   }
   KEEL_CHECK(covered == data_size, tag, ": the tensors cover ", covered, " of the ", data_size, " data bytes");
+  // Back to the header's order: a file Keel wrote loads in the order it was saved.
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.header_index < b.header_index; });
   return layout;
 }
 

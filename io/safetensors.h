@@ -17,7 +17,7 @@
 // loaded tensor changes a private copy of its page only, never the file. Every tensor holds a
 // shared reference to the mapping, which is unmapped when the last of them goes away (the
 // SafetensorsContents itself may go first). Exceptions: a tensor whose data offset is not a
-// multiple of its element size is copied (files from Python's writer and Keel's are aligned), and
+// multiple of its element size is copied (Python's writer and Keel's align every tensor), and
 // empty tensors get their own storage. As with any mmap, truncating the file while tensors still
 // view it makes reading them fault (SIGBUS); use the copying reader for files others may rewrite.
 #include <cstddef>
@@ -34,13 +34,15 @@ namespace keel::io {
 // Named tensors in order (nn::StateDict is this type).
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
-// Writes the tensors (any device; copied to contiguous CPU memory) in the given order.
+// Writes the tensors (any device; copied to contiguous CPU memory). The header lists them in the
+// given order; their bytes go widest element first (stable), so each starts at a multiple of its
+// element size, as Python's writer arranges them, and memory-mapped reads need no copy.
 // Names must be unique and non-empty, and not "__metadata__".
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 struct SafetensorsContents {
-  NamedTensors tensors;  // in the order of their data in the file
+  NamedTensors tensors;  // in the header's order (a file Keel wrote: the order given to save)
   std::map<std::string, std::string> metadata;
 };
 struct SafetensorsReadOptions {

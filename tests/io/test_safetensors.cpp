@@ -49,6 +49,13 @@ std::string file_with_header(const std::string& header, const std::string& data)
   return bytes + header + data;
 }
 
+// The header text of a file's bytes.
+std::string header_text(const std::string& bytes) {
+  uint64_t header_size = 0;
+  for (int i = 0; i < 8; ++i) header_size |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+  return bytes.substr(8, header_size);
+}
+
 }  // namespace
 
 TEST_CASE("safetensors: every dtype round-trips bit for bit", "[io]") {
@@ -89,13 +96,14 @@ TEST_CASE("safetensors: the bytes on disk follow the format", "[io]") {
   REQUIRE(b != nullptr);
   CHECK(b->find("dtype")->string == "F32");
   CHECK(b->find("shape")->array.at(0).integer == 2);
-  CHECK(b->find("data_offsets")->array.at(0).integer == 0);
-  CHECK(b->find("data_offsets")->array.at(1).integer == 8);
-  CHECK(header.find("a")->find("data_offsets")->array.at(0).integer == 8);
-  const float expected[2] = {1.0f, -2.0f};
-  CHECK(std::memcmp(bytes.data() + 8 + header_size, expected, 8) == 0);
+  // The int64 "a" has the wider elements: its bytes come first although it was given second.
+  CHECK(b->find("data_offsets")->array.at(0).integer == 8);
+  CHECK(b->find("data_offsets")->array.at(1).integer == 16);
+  CHECK(header.find("a")->find("data_offsets")->array.at(0).integer == 0);
   const int64_t seven = 7;
-  CHECK(std::memcmp(bytes.data() + 8 + header_size + 8, &seven, 8) == 0);
+  CHECK(std::memcmp(bytes.data() + 8 + header_size, &seven, 8) == 0);
+  const float expected[2] = {1.0f, -2.0f};
+  CHECK(std::memcmp(bytes.data() + 8 + header_size + 8, expected, 8) == 0);
 }
 
 TEST_CASE("safetensors: bad names are refused before the file is touched", "[io]") {
@@ -267,21 +275,61 @@ TEST_CASE("safetensors: mmapped tensors outlive the reader, and writes to them s
   CHECK_FALSE(is_mapped(path));  // unmapped with the last tensor
 }
 
-TEST_CASE("safetensors: mmap copies misaligned tensors and gives empty ones their own storage", "[io]") {
-  // Keel writes tensors in the given order without padding: after 3 int8 bytes the f32 data is
-  // misaligned and must be copied; the empty tensor and 0-d tensor load too.
+TEST_CASE("safetensors: Keel's writer aligns every tensor, widest elements first", "[io]") {
+  // Given int8 bytes first, the writer still puts the f32 and f64 data first so that every
+  // tensor starts at a multiple of its element size (the data section starts 8-byte aligned).
   const io::NamedTensors tensors = {{"bytes", tensor({int64_t{1}, int64_t{2}, int64_t{3}}).to(DType::i8)},
-                                    {"misaligned", tensor({1.5f, -2.25f, 3.0f})},
-                                    {"empty", zeros({0, 4})},
-                                    {"scalar", tensor(4.5)}};
-  const std::string path = temp_path("misaligned.safetensors");
+                                    {"floats", tensor({1.5f, -2.25f, 3.0f})},
+                                    {"doubles", tensor({0.5, 7.0}).to(DType::f64)},
+                                    {"halves", tensor({1.0f, 2.0f, 3.0f}).to(DType::f16)}};
+  const std::string path = temp_path("aligned_order.safetensors");
   io::save_safetensors(path, tensors);
+  const io::SafetensorsContents copied = io::read_safetensors(path);
+  REQUIRE(copied.tensors.size() == 4);
+  for (size_t i = 0; i < 4; ++i) CHECK(copied.tensors[i].first == tensors[i].first);  // loads in saved order
+  // The data section holds doubles, floats, halves, then bytes.
+  const io::JsonValue header = io::parse_json(header_text(read_bytes(path)), "[test]");
+  CHECK(header.find("doubles")->find("data_offsets")->array[0].integer == 0);
+  CHECK(header.find("floats")->find("data_offsets")->array[0].integer == 16);
+  CHECK(header.find("halves")->find("data_offsets")->array[0].integer == 28);
+  CHECK(header.find("bytes")->find("data_offsets")->array[0].integer == 34);
+  const size_t allocations_before = cpu_memory_stats().num_allocations;
   const io::SafetensorsContents mapped = io::mmap_safetensors(path);
-  REQUIRE(mapped.tensors.size() == 4);
+  CHECK(cpu_memory_stats().num_allocations == allocations_before);  // nothing had to be copied
   for (const auto& [name, t] : mapped.tensors) {
     INFO(name);
     const auto it = std::find_if(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
     REQUIRE(it != tensors.end());
+    CHECK(same_bytes(t, it->second));
+    CHECK(reinterpret_cast<uintptr_t>(t.raw_data()) % t.itemsize() == 0);
+  }
+}
+
+TEST_CASE("safetensors: mmap copies misaligned tensors and gives empty ones their own storage", "[io]") {
+  // A file made by hand (other writers need not align): after 3 int8 bytes the f32 data is
+  // misaligned and must be copied; the empty tensor and 0-d tensor load too.
+  const float floats[] = {1.5f, -2.25f, 3.0f};
+  const double scalar = 4.5;
+  std::string data = std::string("\x01\x02\x03", 3) + std::string(reinterpret_cast<const char*>(floats), 12) +
+                     std::string(reinterpret_cast<const char*>(&scalar), 8);
+  std::string header =
+      R"({"bytes":{"dtype":"I8","shape":[3],"data_offsets":[0,3]},)"
+      R"("misaligned":{"dtype":"F32","shape":[3],"data_offsets":[3,15]},)"
+      R"("empty":{"dtype":"F32","shape":[0,4],"data_offsets":[15,15]},)"
+      R"("scalar":{"dtype":"F64","shape":[],"data_offsets":[15,23]}})";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  const std::string path = temp_path("misaligned.safetensors");
+  write_bytes(path, file_with_header(header, data));
+  const io::NamedTensors expected = {{"bytes", tensor({int64_t{1}, int64_t{2}, int64_t{3}}).to(DType::i8)},
+                                     {"misaligned", tensor({1.5f, -2.25f, 3.0f})},
+                                     {"empty", zeros({0, 4})},
+                                     {"scalar", tensor(4.5).to(DType::f64)}};
+  const io::SafetensorsContents mapped = io::mmap_safetensors(path);
+  REQUIRE(mapped.tensors.size() == 4);
+  for (const auto& [name, t] : mapped.tensors) {
+    INFO(name);
+    const auto it = std::find_if(expected.begin(), expected.end(), [&](const auto& p) { return p.first == name; });
+    REQUIRE(it != expected.end());
     CHECK(same_bytes(t, it->second));
     if (t.numel() > 0) CHECK(reinterpret_cast<uintptr_t>(t.raw_data()) % t.itemsize() == 0);
   }
