@@ -21,10 +21,20 @@ using namespace keel::test;
 
 namespace {
 
+std::filesystem::path temp_folder() {
+  return std::filesystem::temp_directory_path() / ("keel_checkpoint_" + std::to_string(::getpid()));
+}
+// The files this process wrote go when it exits.
+const struct RemoveTempFolder {
+  ~RemoveTempFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_folder(), ignored);
+  }
+} remove_temp_folder;
+
 std::string temp_path(const std::string& name) {
-  const auto folder = std::filesystem::temp_directory_path() / ("keel_checkpoint_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(folder);
-  return (folder / name).string();
+  std::filesystem::create_directories(temp_folder());
+  return (temp_folder() / name).string();
 }
 
 std::string read_bytes(const std::string& path) {
@@ -392,6 +402,19 @@ TEST_CASE("checkpoint: parse_checkpoint_metadata reads what save_checkpoint writ
   io::load_checkpoint(p, into);
   CHECK(std::isinf(other.best()));
   CHECK(other.last_epoch() == 0);
+  // GradScaler: scale and growth tracker.
+  optim::GradScaler scaler({.init_scale = 1024.0});
+  scaler.update(96.0);
+  io::TrainingState with_scaler{.model = &run.model, .grad_scaler = &scaler};
+  io::save_checkpoint(p, with_scaler);
+  optim::GradScaler fresh;
+  io::TrainingState into_scaler{.model = &run.model, .grad_scaler = &fresh};
+  io::load_checkpoint(p, into_scaler);
+  CHECK(fresh.get_scale() == 96.0);
+  CHECK(fresh.growth_tracker() == 0);
+  // A part asked for that the checkpoint lacks.
+  io::TrainingState want_plateau{.model = &run.model, .plateau = &other};
+  CHECK_THROWS_WITH(io::load_checkpoint(p, want_plateau), Catch::Contains("has no ReduceLROnPlateau state"));
 }
 
 TEST_CASE("checkpoint: keep-last-k rotation", "[io]") {
@@ -471,5 +494,6 @@ TEST_CASE("checkpoint: a save killed at any moment leaves the previous checkpoin
       temporaries += entry.path().filename().string().rfind(".checkpoint.safetensors.tmp-", 0) == 0;
     CHECK(temporaries <= 1);  // at most the killed save's; the next save removes it
   }
+  std::filesystem::remove_all(folder);  // 32 MB
 }
 #endif
