@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <filesystem>
-#include <set>
 #include <typeinfo>
 
 #include "keel/core/error.h"
