@@ -4,6 +4,7 @@
 //                 [--out runs/fashion_mnist] [--data /usr/share/datasets/fashion-mnist]
 //                 [--workers 1] [--patience 4] [--val-fraction 0.1] [--channels 32,64]
 //                 [--convs-per-stage 1] [--hidden 128] [--dropout 0.25] [--limit-train N]
+//                 [--checkpoint-every STEPS] [--resume OUT/checkpoint.safetensors] [--stop-after STEPS]
 //
 // Data: Debian's dataset-fashion-mnist package (60000 training and 10000 test images, 28 x 28).
 // The training set is split (seeded) into training and validation images; the SHA-256 of each
@@ -14,6 +15,11 @@
 // It ends with `test accuracy: NN.NN%` for the best weights, which are in OUT/best.safetensors
 // (PyTorch's state_dict names; loads with safetensors.torch.load_file), with the per-epoch
 // figures in OUT/metrics.csv and the run's settings and results in OUT/summary.txt.
+// Checkpoints: OUT/checkpoint.safetensors (io/checkpoint.h) is written atomically at the end of each
+// epoch and every --checkpoint-every steps; --resume continues from one exactly where it stopped
+// (same epoch, batch, generator, schedule and early-stopping state: the same weights as a run that
+// was never interrupted; pass the same settings). --stop-after ends the process after that many
+// steps, with a checkpoint, as an interruption would (to check resuming).
 #include <omp.h>
 
 #include <chrono>
@@ -47,6 +53,9 @@ struct Settings {
   int64_t hidden = 128;
   double dropout = 0.25;
   int64_t limit_train = 0;  // > 0: train on only this many images (quick runs)
+  int64_t checkpoint_every = 0;  // > 0: also save a checkpoint every this many steps
+  std::string resume;            // a checkpoint to continue from
+  int64_t stop_after = 0;        // > 0: save a checkpoint and exit after this many steps
 };
 
 constexpr double kMean = 0.2860, kStd = 0.3530;  // of the Fashion-MNIST training images, in [0, 1]
@@ -55,7 +64,8 @@ void print_usage() {
   std::cout << "usage: fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--weight-decay X] [--seed N]\n"
                "                     [--out DIR] [--data DIR] [--workers N] [--patience N] [--val-fraction X]\n"
                "                     [--channels A,B,...] [--convs-per-stage N] [--hidden N] [--dropout X]\n"
-               "                     [--limit-train N]\n";
+               "                     [--limit-train N] [--checkpoint-every STEPS] [--resume CHECKPOINT]\n"
+               "                     [--stop-after STEPS]\n";
 }
 
 Settings parse_arguments(int argc, char** argv) {
@@ -99,6 +109,9 @@ Settings parse_arguments(int argc, char** argv) {
     else if (flag == "--hidden") s.hidden = whole(flag, value, 0);
     else if (flag == "--dropout") s.dropout = number(flag, value);
     else if (flag == "--limit-train") s.limit_train = whole(flag, value, 0);
+    else if (flag == "--checkpoint-every") s.checkpoint_every = whole(flag, value, 0);
+    else if (flag == "--resume") s.resume = value;
+    else if (flag == "--stop-after") s.stop_after = whole(flag, value, 0);
     else if (flag == "--channels") {
       s.channels.clear();
       std::stringstream list(value);
@@ -167,6 +180,13 @@ std::string fixed(double value, int digits) {
   return text;
 }
 
+// Doubles in checkpoint metadata as C99 hex floats: strtod reads back the same bits.
+std::string exact(double value) {
+  char text[40];
+  std::snprintf(text, sizeof(text), "%a", value);
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -228,19 +248,71 @@ int main(int argc, char** argv) try {
 
   const std::string weights_path = (std::filesystem::path(settings.out) / "best.safetensors").string();
   const std::string metrics_path = (std::filesystem::path(settings.out) / "metrics.csv").string();
-  std::ofstream metrics(metrics_path);
-  metrics << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n";
 
   // The tensors early stopping snapshots and restores: every parameter and buffer (shared storage).
   std::vector<Tensor> state_tensors;
   for (const auto& [name, value] : model.state_dict()) state_tensors.push_back(value);
 
-  for (int64_t epoch = 0; epoch < settings.epochs; ++epoch) {
+  // ---- checkpoints ------------------------------------------------------------------------------
+  // Besides what TrainingState holds: the epoch's running sums (for its figures), the validation
+  // accuracies so far and early stopping's best weights (its state is rebuilt by replaying them).
+  const std::string checkpoint_path = (std::filesystem::path(settings.out) / "checkpoint.safetensors").string();
+  std::vector<double> val_history;
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0, global_step = 0;
+  auto save_checkpoint = [&](int64_t epoch, int64_t batch) {
+    io::TrainingState state{.model = &model, .optimizer = &optimizer, .scheduler = &schedule, .loader = &loader};
+    state.step = global_step;
+    state.epoch = epoch;
+    state.batch_in_epoch = batch;
+    std::string history;
+    for (double value : val_history) history += (history.empty() ? "" : ",") + exact(value);
+    state.metadata = {{"epochs", std::to_string(settings.epochs)}, {"val_history", history},
+                      {"loss_sum", exact(loss_sum)}, {"correct", std::to_string(correct)},
+                      {"seen", std::to_string(seen)}};
+    const auto names = model.state_dict();
+    for (size_t i = 0; i < early_stopping.best_tensors().size(); ++i)
+      state.extra_tensors.emplace_back("best." + names[i].first, early_stopping.best_tensors()[i]);
+    io::save_checkpoint(checkpoint_path, state);
+  };
+  int64_t start_epoch = 0, start_batch = 0;
+  if (!settings.resume.empty()) {
+    io::TrainingState state{.model = &model, .optimizer = &optimizer, .scheduler = &schedule, .loader = &loader};
+    io::load_checkpoint(settings.resume, state);  // positions the loader too
+    KEEL_CHECK(state.metadata["epochs"] == std::to_string(settings.epochs), "[fashion_mnist] ", settings.resume,
+               " was saved by a run of ", state.metadata["epochs"], " epochs: pass the same --epochs (the schedule "
+               "depends on it)");
+    global_step = state.step;
+    start_epoch = state.epoch;
+    start_batch = state.batch_in_epoch;
+    loss_sum = std::strtod(state.metadata["loss_sum"].c_str(), nullptr);
+    correct = std::stoll(state.metadata["correct"]);
+    seen = std::stoll(state.metadata["seen"]);
+    std::vector<Tensor> best;
+    for (const auto& [name, value] : state.extra_tensors) best.push_back(value);
+    std::stringstream history(state.metadata["val_history"]);
+    for (std::string part; std::getline(history, part, ',');) {
+      val_history.push_back(std::strtod(part.c_str(), nullptr));
+      early_stopping.step(val_history.back(), best);  // an improvement copies `best`: the last one wins
+    }
+    std::cout << "resumed from " << settings.resume << ": epoch " << start_epoch + 1 << ", batch " << start_batch
+              << ", step " << global_step << "\n";
+  }
+  // metrics.csv keeps the rows of the epochs a resumed run had finished.
+  std::vector<std::string> metrics_rows{"epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds"};
+  if (!settings.resume.empty()) {
+    std::ifstream old(metrics_path);
+    for (std::string line; std::getline(old, line) && metrics_rows.size() <= val_history.size();)
+      if (line != metrics_rows[0]) metrics_rows.push_back(line);
+  }
+  std::ofstream metrics(metrics_path);
+  for (const std::string& row : metrics_rows) metrics << row << "\n";
+
+  for (int64_t epoch = start_epoch; epoch < settings.epochs && !early_stopping.should_stop(); ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     io::ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(settings.epochs),
                         steps_per_epoch, std::cerr, {.rate_unit = "img"});
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, step = 0;
+    int64_t step = epoch == start_epoch ? start_batch : 0;
     for (const data::Batch& batch : loader) {
       const Tensor logits = model(batch.input);
       const Tensor loss = cross_entropy(logits, batch.target);
@@ -253,6 +325,13 @@ int main(int argc, char** argv) try {
       correct += sum(argmax(logits.detach(), -1) == batch.target).item<int64_t>();
       seen += count;
       ++step;
+      ++global_step;
+      if (settings.checkpoint_every > 0 && global_step % settings.checkpoint_every == 0) save_checkpoint(epoch, step);
+      if (global_step == settings.stop_after) {
+        save_checkpoint(epoch, step);
+        std::cout << "stopped after step " << global_step << "; continue with --resume " << checkpoint_path << "\n";
+        return 0;
+      }
       bar.update(step, seen, {{"loss", fixed(loss_sum / static_cast<double>(seen), 4)},
                               {"acc", fixed(100.0 * static_cast<double>(correct) / static_cast<double>(seen), 2) + "%"}});
     }
@@ -267,6 +346,7 @@ int main(int argc, char** argv) try {
             << "," << optimizer.lr() << "," << epoch_seconds << "\n"
             << std::flush;
     const bool stop = early_stopping.step(val.accuracy, state_tensors);
+    val_history.push_back(val.accuracy);
     if (early_stopping.best_epoch() == epoch) {
       io::save_safetensors(weights_path, model.state_dict(),
                            {{"epoch", std::to_string(epoch + 1)},
@@ -274,6 +354,8 @@ int main(int argc, char** argv) try {
                             {"train_split_sha256", train_hash},
                             {"val_split_sha256", val_hash}});
     }
+    loss_sum = 0, correct = 0, seen = 0;  // the next epoch's sums
+    save_checkpoint(epoch + 1, 0);
     if (stop) {
       std::cout << "early stopping: no better validation accuracy for " << settings.patience << " epochs\n";
       break;

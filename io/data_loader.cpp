@@ -175,6 +175,15 @@ int64_t DataLoader::size() const {
 void DataLoader::set_epoch(int64_t epoch) {
   KEEL_CHECK(epoch >= 0, "[DataLoader] set_epoch: the epoch must be >= 0, got ", epoch);
   next_epoch_ = epoch;
+  next_start_batch_ = 0;
+}
+
+void DataLoader::set_position(int64_t epoch, int64_t batch) {
+  KEEL_CHECK(epoch >= 0, "[DataLoader] set_position: the epoch must be >= 0, got ", epoch);
+  KEEL_CHECK(batch >= 0 && batch <= size(), "[DataLoader] set_position: batch ", batch, " is outside [0, ", size(),
+             "] (", size(), " batches per epoch)");
+  next_epoch_ = epoch;
+  next_start_batch_ = batch;
 }
 
 std::vector<int64_t> DataLoader::batch_indices(int64_t epoch, int64_t batch) const {
@@ -206,10 +215,13 @@ DataLoader::iterator DataLoader::begin() {
     run->order.resize(static_cast<size_t>(n));
     std::iota(run->order.begin(), run->order.end(), int64_t{0});
   }
-  if (run->num_batches > 0) run->start(options_.num_workers, options_.prefetch_batches);
+  const int64_t start = next_start_batch_;
+  run->next_to_claim = run->next_to_take = start;  // workers begin at the first batch asked for
+  if (start < run->num_batches) run->start(options_.num_workers, options_.prefetch_batches);
   run_ = std::move(run);
   ++next_epoch_;
-  return iterator(run_.get(), 0);
+  next_start_batch_ = 0;
+  return iterator(run_.get(), start);
 }
 
 DataLoader::iterator DataLoader::end() {

@@ -10,6 +10,9 @@
 // shuffle), cut into batches of batch_size; the batches and their contents are the same whatever
 // num_workers is, and so is the randomness of transforms (keyed by seed, epoch and index).
 // The first begin() runs epoch 0 and each later one the next epoch; set_epoch chooses it.
+// Resuming mid-epoch: set_position(epoch, batch) makes the next begin() run that epoch from that
+// batch (the skipped batches are neither loaded nor transformed), with the same order and the same
+// augmentation as an uninterrupted run, since both are keyed by (seed, epoch, index) alone.
 //
 // Workers: with num_workers > 0, that many threads build batches ahead of the consumer, at most
 // max(prefetch_batches, num_workers) batches beyond the one being used, and hand them over in
@@ -78,6 +81,10 @@ class DataLoader {
   iterator end();
   // The epoch the next begin() runs.
   void set_epoch(int64_t epoch);
+  // The next begin() runs `epoch` starting at its batch `batch` (in [0, size()]; size(): an empty
+  // rest of the epoch); the epochs after it start at batch 0. The iterator's index() counts from
+  // `batch`.
+  void set_position(int64_t epoch, int64_t batch);
   int64_t epoch() const { return next_epoch_; }
   // The dataset indices of batch `batch` of `epoch` (what that batch stacks).
   std::vector<int64_t> batch_indices(int64_t epoch, int64_t batch) const;
@@ -88,6 +95,7 @@ class DataLoader {
   std::shared_ptr<const Dataset> dataset_;
   DataLoaderOptions options_;
   int64_t next_epoch_ = 0;
+  int64_t next_start_batch_ = 0;  // where the next begin() starts (set_position), then 0
   std::unique_ptr<Run> run_;
 };
 

@@ -37,6 +37,7 @@
 #include "keel/optim/grad_scaler.h"
 #include "keel/io/protobuf.h"
 #include "keel/io/safetensors.h"
+#include "keel/io/checkpoint.h"
 #include "keel/io/progress.h"
 #include "keel/io/data.h"
 #include "keel/nn/module.h"
