@@ -4,6 +4,7 @@
 //                 [--out runs/fashion_mnist] [--data /usr/share/datasets/fashion-mnist]
 //                 [--workers 1] [--patience 4] [--val-fraction 0.1] [--channels 32,64]
 //                 [--convs-per-stage 1] [--hidden 128] [--dropout 0.25] [--limit-train N]
+//                 [--tensorboard OUT/tb | none]
 //
 // Data: Debian's dataset-fashion-mnist package (60000 training and 10000 test images, 28 x 28).
 // The training set is split (seeded) into training and validation images; the SHA-256 of each
@@ -14,6 +15,9 @@
 // It ends with `test accuracy: NN.NN%` for the best weights, which are in OUT/best.safetensors
 // (PyTorch's state_dict names; loads with safetensors.torch.load_file), with the per-epoch
 // figures in OUT/metrics.csv and the run's settings and results in OUT/summary.txt.
+// TensorBoard (`tensorboard --logdir OUT/tb`): the batch loss and learning rate every 10 steps,
+// the epoch's train / validation loss and accuracy, parameter histograms per epoch, the
+// settings as text and the test accuracy.
 #include <omp.h>
 
 #include <chrono>
@@ -22,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -47,6 +52,7 @@ struct Settings {
   int64_t hidden = 128;
   double dropout = 0.25;
   int64_t limit_train = 0;  // > 0: train on only this many images (quick runs)
+  std::string tensorboard;  // event-file folder; empty: OUT/tb; "none": no TensorBoard logs
 };
 
 constexpr double kMean = 0.2860, kStd = 0.3530;  // of the Fashion-MNIST training images, in [0, 1]
@@ -55,7 +61,7 @@ void print_usage() {
   std::cout << "usage: fashion_mnist [--epochs N] [--batch-size N] [--lr X] [--weight-decay X] [--seed N]\n"
                "                     [--out DIR] [--data DIR] [--workers N] [--patience N] [--val-fraction X]\n"
                "                     [--channels A,B,...] [--convs-per-stage N] [--hidden N] [--dropout X]\n"
-               "                     [--limit-train N]\n";
+               "                     [--limit-train N] [--tensorboard DIR|none]\n";
 }
 
 Settings parse_arguments(int argc, char** argv) {
@@ -99,6 +105,7 @@ Settings parse_arguments(int argc, char** argv) {
     else if (flag == "--hidden") s.hidden = whole(flag, value, 0);
     else if (flag == "--dropout") s.dropout = number(flag, value);
     else if (flag == "--limit-train") s.limit_train = whole(flag, value, 0);
+    else if (flag == "--tensorboard") s.tensorboard = value;
     else if (flag == "--channels") {
       s.channels.clear();
       std::stringstream list(value);
@@ -231,6 +238,19 @@ int main(int argc, char** argv) try {
   std::ofstream metrics(metrics_path);
   metrics << "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n";
 
+  // TensorBoard event file (io/tensorboard.h).
+  std::optional<io::SummaryWriter> board;
+  if (settings.tensorboard != "none") {
+    board.emplace(settings.tensorboard.empty() ? (std::filesystem::path(settings.out) / "tb").string()
+                                               : settings.tensorboard);
+    std::ostringstream text;
+    text << "epochs " << settings.epochs << ", batch size " << settings.batch_size << ", AdamW lr " << settings.lr
+         << ", weight decay " << settings.weight_decay << ", seed " << settings.seed << ", channels "
+         << shape_text(settings.channels) << ", hidden " << settings.hidden << ", dropout " << settings.dropout;
+    board->add_text("settings", text.str(), 0);
+  }
+  constexpr int64_t kLogEvery = 10;  // steps between TensorBoard points of the batch loss
+
   // The tensors early stopping snapshots and restores: every parameter and buffer (shared storage).
   std::vector<Tensor> state_tensors;
   for (const auto& [name, value] : model.state_dict()) state_tensors.push_back(value);
@@ -253,6 +273,11 @@ int main(int argc, char** argv) try {
       correct += sum(argmax(logits.detach(), -1) == batch.target).item<int64_t>();
       seen += count;
       ++step;
+      const int64_t global_step = epoch * steps_per_epoch + step;
+      if (board && global_step % kLogEvery == 0) {
+        board->add_scalar("train/batch_loss", loss.item<double>(), global_step);
+        board->add_scalar("train/lr", optimizer.lr(), global_step);
+      }
       bar.update(step, seen, {{"loss", fixed(loss_sum / static_cast<double>(seen), 4)},
                               {"acc", fixed(100.0 * static_cast<double>(correct) / static_cast<double>(seen), 2) + "%"}});
     }
@@ -266,6 +291,15 @@ int main(int argc, char** argv) try {
             << static_cast<double>(correct) / static_cast<double>(seen) << "," << val.loss << "," << val.accuracy
             << "," << optimizer.lr() << "," << epoch_seconds << "\n"
             << std::flush;
+    if (board) {
+      const int64_t global_step = (epoch + 1) * steps_per_epoch;
+      board->add_scalar("epoch/train_loss", loss_sum / static_cast<double>(seen), global_step);
+      board->add_scalar("epoch/train_accuracy", static_cast<double>(correct) / static_cast<double>(seen), global_step);
+      board->add_scalar("epoch/val_loss", val.loss, global_step);
+      board->add_scalar("epoch/val_accuracy", val.accuracy, global_step);
+      io::add_histograms(*board, model.named_parameters(), global_step, "weights/");
+      board->flush();
+    }
     const bool stop = early_stopping.step(val.accuracy, state_tensors);
     if (early_stopping.best_epoch() == epoch) {
       io::save_safetensors(weights_path, model.state_dict(),
@@ -287,6 +321,11 @@ int main(int argc, char** argv) try {
   std::cout << "best validation accuracy " << fixed(100.0 * early_stopping.best_metric(), 2) << "% after epoch "
             << early_stopping.best_epoch() + 1 << "; " << fixed(total_seconds, 1) << " s in all\n";
   std::cout << "test accuracy: " << fixed(100.0 * test.accuracy, 2) << "%\n";
+  if (board) {
+    board->add_scalar("test/accuracy", test.accuracy, (early_stopping.best_epoch() + 1) * steps_per_epoch);
+    board->add_scalar("test/loss", test.loss, (early_stopping.best_epoch() + 1) * steps_per_epoch);
+    board->close();
+  }
 
   const std::string summary_path = (std::filesystem::path(settings.out) / "summary.txt").string();
   std::ofstream summary(summary_path);

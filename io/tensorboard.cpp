@@ -288,4 +288,19 @@ void SummaryWriter::add_text(const std::string& tag, const std::string& text, in
   add_event(summary_event(step, wall_time, summary_value), "add_text");
 }
 
+int64_t add_histograms(SummaryWriter& writer, const NamedTensors& tensors, int64_t step, const std::string& prefix) {
+  int64_t skipped = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (!tensor.defined() || !is_floating(tensor.dtype()) || tensor.numel() == 0) continue;
+    const Tensor host = tensor.detach().to(Device::cpu(), DType::f64).contiguous();
+    const double* values = host.data_ptr<double>();
+    if (!std::all_of(values, values + host.numel(), [](double v) { return std::isfinite(v); })) {
+      ++skipped;
+      continue;
+    }
+    writer.add_histogram(prefix + name, host, step);
+  }
+  return skipped;
+}
+
 }  // namespace keel::io

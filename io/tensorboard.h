@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "keel/core/tensor.h"
+#include "keel/io/safetensors.h"  // NamedTensors
 
 namespace keel::io {
 
@@ -93,6 +94,13 @@ struct Histogram {
 // prefixes errors. Throws on no values, a non-finite value, or no value inside the edges.
 Histogram make_histogram(std::span<const double> values, const std::string& context);
 const std::vector<double>& default_histogram_edges();
+
+// One histogram per floating-point tensor (a module's named_parameters() or state_dict()),
+// tagged prefix + name. Integer tensors (BatchNorm's num_batches_tracked), empty tensors and
+// tensors holding NaN or infinity are skipped, so that a diverging run keeps training and
+// logging its scalars; returns how many were skipped for NaN or infinity.
+int64_t add_histograms(SummaryWriter& writer, const NamedTensors& tensors, int64_t step,
+                       const std::string& prefix = "");
 
 // Appends one TFRecord holding `data` to `out` (the framing described at the top).
 void append_tfrecord(std::string& out, std::string_view data);
