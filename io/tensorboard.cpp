@@ -178,7 +178,12 @@ SummaryWriter::SummaryWriter(const std::string& log_dir, SummaryWriterOptions op
   event.string(event_field::file_version, "brain.Event:2");
   append_tfrecord(buffer_, event.str());
   // The header reaches the disk at once (as in PyTorch), so TensorBoard sees the run.
-  flush();
+  try {
+    flush();
+  } catch (...) {
+    ::close(fd_);  // the destructor does not run for a constructor that throws
+    throw;
+  }
 }
 
 SummaryWriter::~SummaryWriter() {
