@@ -49,6 +49,8 @@ constexpr const char* kUsage =
     "  --eval-batches N     batches in each validation loss (default 8)\n"
     "  --seed N             seeds the weights, the batches and the sampling (default 1337)\n"
     "  --out DIR            where char_gpt.safetensors goes (default out/char_gpt)\n"
+    "  --tensorboard DIR    TensorBoard event files: loss and lr per step, validation loss\n"
+    "                       (default OUT/tb; none: no logs)\n"
     "  --sample-chars N     bytes to generate at the end (default 500; 0: none)\n"
     "  --prompt TEXT        the start of the sample (default a newline)\n"
     "  --temperature X      sampling temperature (default 0.8)\n"
@@ -71,6 +73,7 @@ struct Options {
   int64_t eval_batches = 8;
   int64_t seed = 1337;
   std::string out = "out/char_gpt";
+  std::string tensorboard;  // empty: OUT/tb; "none": no TensorBoard logs
   int64_t sample_chars = 500;
   std::string prompt = "\n";
   double temperature = 0.8;
@@ -131,6 +134,7 @@ Options parse_args(int argc, char** argv) {
     else if (flag == "--eval-batches") options.eval_batches = parse_int(flag, value);
     else if (flag == "--seed") options.seed = parse_int(flag, value);
     else if (flag == "--out") options.out = value;
+    else if (flag == "--tensorboard") options.tensorboard = value;
     else if (flag == "--sample-chars") options.sample_chars = parse_int(flag, value);
     else if (flag == "--prompt") options.prompt = value;
     else if (flag == "--temperature") options.temperature = parse_double(flag, value);
@@ -271,7 +275,11 @@ int run(const Options& options) {
             << " tokens, AdamW lr " << options.lr << " (warmup " << *options.warmup << ", cosine to " << options.lr / 10
             << "), weight decay 0.1 on matrices, clip 1.0, seed " << options.seed << "\n";
 
+  std::optional<io::SummaryWriter> board;  // io/tensorboard.h
+  if (options.tensorboard != "none")
+    board.emplace(options.tensorboard.empty() ? (std::filesystem::path(options.out) / "tb").string() : options.tensorboard);
   const double initial_loss = evaluate(model, val_batches);
+  if (board) board->add_scalar("val/loss", initial_loss, 0);
   std::cout << "step 0: validation loss " << format(initial_loss) << " (uniform over 256 bytes: "
             << format(std::log(256.0)) << ")\n";
   double best_loss = initial_loss, final_loss = initial_loss;
@@ -294,10 +302,15 @@ int run(const Options& options) {
     optimizer.zero_grad();
     const double value = loss.item<double>();
     smoothed = step == 1 ? value : 0.9 * smoothed + 0.1 * value;
+    if (board) {
+      board->add_scalar("train/loss", value, step);
+      board->add_scalar("train/lr", optimizer.lr(), step);
+    }
     bar.update(step, step * options.batch_size * options.block_size, {{"loss", format(smoothed)}});
 
     if (step % *options.eval_interval == 0 || step == options.steps) {
       final_loss = evaluate(model, val_batches);
+      if (board) board->add_scalar("val/loss", final_loss, step);
       std::string note;
       if (final_loss < best_loss) {
         best_loss = final_loss;
@@ -320,6 +333,7 @@ int run(const Options& options) {
             << format(best_loss) << " at step " << best_step << "), " << format(seconds, 1) << " s, "
             << format(static_cast<double>(options.steps * options.batch_size * options.block_size) / seconds, 0) << " tokens/s\n";
   if (best_step > 0) std::cout << "best weights: " << weights_path << "\n";
+  if (board) board->close();
 
   if (options.sample_chars > 0) {
     // Sample from the best weights, read back from the file (the last ones if none improved).

@@ -5,6 +5,7 @@
 //                 [--workers 1] [--patience 4] [--val-fraction 0.1] [--channels 32,64]
 //                 [--convs-per-stage 1] [--hidden 128] [--dropout 0.25] [--limit-train N]
 //                 [--checkpoint-every STEPS] [--resume OUT/checkpoint.safetensors] [--stop-after STEPS]
+//                 [--tensorboard OUT/tb | none]
 //
 // Data: Debian's dataset-fashion-mnist package (60000 training and 10000 test images, 28 x 28).
 // The training set is split (seeded) into training and validation images; the SHA-256 of each
@@ -20,6 +21,9 @@
 // (same epoch, batch, generator, schedule and early-stopping state: the same weights as a run that
 // was never interrupted; pass the same settings). --stop-after ends the process after that many
 // steps, with a checkpoint, as an interruption would (to check resuming).
+// TensorBoard (`tensorboard --logdir OUT/tb`): the batch loss and learning rate every 10 steps,
+// the epoch's train / validation loss and accuracy, parameter histograms per epoch, the
+// settings as text and the test accuracy.
 #include <omp.h>
 
 #include <chrono>
@@ -28,6 +32,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -56,6 +61,7 @@ struct Settings {
   int64_t checkpoint_every = 0;  // > 0: also save a checkpoint every this many steps
   std::string resume;            // a checkpoint to continue from
   int64_t stop_after = 0;        // > 0: save a checkpoint and exit after this many steps
+  std::string tensorboard;  // event-file folder; empty: OUT/tb; "none": no TensorBoard logs
 };
 
 constexpr double kMean = 0.2860, kStd = 0.3530;  // of the Fashion-MNIST training images, in [0, 1]
@@ -65,7 +71,7 @@ void print_usage() {
                "                     [--out DIR] [--data DIR] [--workers N] [--patience N] [--val-fraction X]\n"
                "                     [--channels A,B,...] [--convs-per-stage N] [--hidden N] [--dropout X]\n"
                "                     [--limit-train N] [--checkpoint-every STEPS] [--resume CHECKPOINT]\n"
-               "                     [--stop-after STEPS]\n";
+               "                     [--stop-after STEPS] [--tensorboard DIR|none]\n";
 }
 
 Settings parse_arguments(int argc, char** argv) {
@@ -112,6 +118,7 @@ Settings parse_arguments(int argc, char** argv) {
     else if (flag == "--checkpoint-every") s.checkpoint_every = whole(flag, value, 0);
     else if (flag == "--resume") s.resume = value;
     else if (flag == "--stop-after") s.stop_after = whole(flag, value, 0);
+    else if (flag == "--tensorboard") s.tensorboard = value;
     else if (flag == "--channels") {
       s.channels.clear();
       std::stringstream list(value);
@@ -249,6 +256,19 @@ int main(int argc, char** argv) try {
   const std::string weights_path = (std::filesystem::path(settings.out) / "best.safetensors").string();
   const std::string metrics_path = (std::filesystem::path(settings.out) / "metrics.csv").string();
 
+  // TensorBoard event file (io/tensorboard.h).
+  std::optional<io::SummaryWriter> board;
+  if (settings.tensorboard != "none") {
+    board.emplace(settings.tensorboard.empty() ? (std::filesystem::path(settings.out) / "tb").string()
+                                               : settings.tensorboard);
+    std::ostringstream text;
+    text << "epochs " << settings.epochs << ", batch size " << settings.batch_size << ", AdamW lr " << settings.lr
+         << ", weight decay " << settings.weight_decay << ", seed " << settings.seed << ", channels "
+         << shape_text(settings.channels) << ", hidden " << settings.hidden << ", dropout " << settings.dropout;
+    board->add_text("settings", text.str(), 0);
+  }
+  constexpr int64_t kLogEvery = 10;  // steps between TensorBoard points of the batch loss
+
   // The tensors early stopping snapshots and restores: every parameter and buffer (shared storage).
   std::vector<Tensor> state_tensors;
   for (const auto& [name, value] : model.state_dict()) state_tensors.push_back(value);
@@ -326,6 +346,10 @@ int main(int argc, char** argv) try {
       seen += count;
       ++step;
       ++global_step;
+      if (board && global_step % kLogEvery == 0) {
+        board->add_scalar("train/batch_loss", loss.item<double>(), global_step);
+        board->add_scalar("train/lr", optimizer.lr(), global_step);
+      }
       if (settings.checkpoint_every > 0 && global_step % settings.checkpoint_every == 0) save_checkpoint(epoch, step);
       if (global_step == settings.stop_after) {
         save_checkpoint(epoch, step);
@@ -345,6 +369,14 @@ int main(int argc, char** argv) try {
             << static_cast<double>(correct) / static_cast<double>(seen) << "," << val.loss << "," << val.accuracy
             << "," << optimizer.lr() << "," << epoch_seconds << "\n"
             << std::flush;
+    if (board) {
+      board->add_scalar("epoch/train_loss", loss_sum / static_cast<double>(seen), global_step);
+      board->add_scalar("epoch/train_accuracy", static_cast<double>(correct) / static_cast<double>(seen), global_step);
+      board->add_scalar("epoch/val_loss", val.loss, global_step);
+      board->add_scalar("epoch/val_accuracy", val.accuracy, global_step);
+      io::add_histograms(*board, model.named_parameters(), global_step, "weights/");
+      board->flush();
+    }
     const bool stop = early_stopping.step(val.accuracy, state_tensors);
     val_history.push_back(val.accuracy);
     if (early_stopping.best_epoch() == epoch) {
@@ -369,6 +401,11 @@ int main(int argc, char** argv) try {
   std::cout << "best validation accuracy " << fixed(100.0 * early_stopping.best_metric(), 2) << "% after epoch "
             << early_stopping.best_epoch() + 1 << "; " << fixed(total_seconds, 1) << " s in all\n";
   std::cout << "test accuracy: " << fixed(100.0 * test.accuracy, 2) << "%\n";
+  if (board) {
+    board->add_scalar("test/accuracy", test.accuracy, (early_stopping.best_epoch() + 1) * steps_per_epoch);
+    board->add_scalar("test/loss", test.loss, (early_stopping.best_epoch() + 1) * steps_per_epoch);
+    board->close();
+  }
 
   const std::string summary_path = (std::filesystem::path(settings.out) / "summary.txt").string();
   std::ofstream summary(summary_path);

@@ -38,6 +38,8 @@
 #include "keel/io/protobuf.h"
 #include "keel/io/safetensors.h"
 #include "keel/io/checkpoint.h"
+#include "keel/io/npy.h"
+#include "keel/io/tensorboard.h"
 #include "keel/io/progress.h"
 #include "keel/io/data.h"
 #include "keel/nn/module.h"
