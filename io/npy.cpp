@@ -241,23 +241,37 @@ Tensor parse_npy_in(std::span<const uint8_t> bytes, const std::string& context) 
   KEEL_CHECK(present == data_bytes, context, ": shape ", header.shape, " of dtype ", dtype_name(header.type.dtype),
              " needs ", data_bytes, " bytes of data but ", present, " follow the header");
 
-  // Fortran order: the data is the row-major layout of the reversed shape; a permute that
-  // reverses the dimensions back, made contiguous, is the row-major tensor.
-  Shape stored_shape = header.shape;
-  if (header.fortran_order) std::reverse(stored_shape.begin(), stored_shape.end());
-  Tensor stored = empty(stored_shape, TensorOptions{.dtype = header.type.dtype});
-  if (data_bytes > 0) {
-    auto* out = static_cast<uint8_t*>(stored.raw_data());
-    std::memcpy(out, bytes.data() + header.data_offset, data_bytes);
-    if (header.big_endian) swap_bytes(out, numel, header.type.size);
-    // A bool byte other than 0 / 1 would be undefined behaviour in C++; numpy reads it as True.
-    if (header.type.dtype == DType::bool_)
-      for (uint64_t i = 0; i < numel; ++i) out[i] = out[i] != 0;
+  const uint8_t* source = reinterpret_cast<const uint8_t*>(bytes.data()) + header.data_offset;
+  Tensor out = empty(header.shape, TensorOptions{.dtype = header.type.dtype});
+  if (data_bytes == 0) return out;
+  auto* target = static_cast<uint8_t*>(out.raw_data());
+  const size_t item = header.type.size;
+  if (!header.fortran_order || header.shape.size() < 2) {
+    std::memcpy(target, source, data_bytes);
+  } else {
+    // Fortran order (column-major): element (i0, ..., in-1) is at sum(i_k * stride_k) with
+    // stride_0 = 1 and stride_k = stride_(k-1) * shape_(k-1). Walk the row-major output in order,
+    // carrying the multi-index like an odometer.
+    const size_t rank = header.shape.size();
+    std::vector<uint64_t> stride(rank, 1);
+    for (size_t d = 1; d < rank; ++d) stride[d] = stride[d - 1] * static_cast<uint64_t>(header.shape[d - 1]);
+    std::vector<int64_t> index(rank, 0);
+    uint64_t offset = 0;
+    for (uint64_t i = 0; i < numel; ++i) {
+      std::memcpy(target + i * item, source + offset * item, item);
+      for (size_t d = rank; d-- > 0;) {
+        offset += stride[d];
+        if (++index[d] < header.shape[d]) break;
+        offset -= stride[d] * static_cast<uint64_t>(index[d]);
+        index[d] = 0;
+      }
+    }
   }
-  if (!header.fortran_order || header.shape.size() < 2) return stored;
-  std::vector<int64_t> reverse(header.shape.size());
-  for (size_t d = 0; d < reverse.size(); ++d) reverse[d] = static_cast<int64_t>(reverse.size() - 1 - d);
-  return stored.permute(reverse).contiguous();
+  if (header.big_endian) swap_bytes(target, numel, item);
+  // A bool byte other than 0 / 1 would be undefined behaviour in C++; numpy reads it as True.
+  if (header.type.dtype == DType::bool_)
+    for (uint64_t i = 0; i < numel; ++i) target[i] = target[i] != 0;
+  return out;
 }
 
 // ---- writing .npy ----------------------------------------------------------------------------
