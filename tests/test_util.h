@@ -1,4 +1,5 @@
 #pragma once
+#include <cstring>
 // Helpers shared by the tests: comparison against the float64 reference with a tolerance per
 // dtype, the standard odd sizes, and builders of non-contiguous and broadcast inputs.
 #include <catch2/catch.hpp>
@@ -62,6 +63,13 @@ inline void check_matches(const Tensor& actual, const RefTensor& expected, const
 
 // Runs f and checks that it throws keel::Error whose message contains every part.
 // The largest |a - b| over all elements, in float64 (shapes must match).
+// True when a and b have the same dtype, shape and bytes (any strides).
+inline bool same_bytes(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  return a.nbytes() == 0 || std::memcmp(ca.raw_data(), cb.raw_data(), a.nbytes()) == 0;
+}
+
 inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());
   return max(abs(a.to(DType::f64) - b.to(DType::f64))).item<double>();

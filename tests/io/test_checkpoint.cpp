@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "checkpoint_harness.h"
+#include "io_test_files.h"
 #include "test_util.h"
 
 using namespace keel;
@@ -37,21 +38,8 @@ std::string temp_path(const std::string& name) {
   return (temp_folder() / name).string();
 }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-}
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream file(path, std::ios::binary);
-  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
-  const Tensor ca = a.contiguous(), cb = b.contiguous();
-  return a.nbytes() == 0 || std::memcmp(ca.raw_data(), cb.raw_data(), a.nbytes()) == 0;
-}
 
 bool same_named(const io::NamedTensors& a, const io::NamedTensors& b) {
   if (a.size() != b.size()) return false;

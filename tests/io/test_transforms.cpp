@@ -14,6 +14,7 @@
 
 using namespace keel;
 using namespace keel::data;
+using keel::test::same_bytes;
 
 namespace {
 
@@ -102,11 +103,6 @@ Tensor equalize_reference(const Tensor& image) {
   return out;
 }
 
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  const Tensor x = a.contiguous(), y = b.contiguous();
-  return std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
-}
 
 }  // namespace
 
