@@ -423,10 +423,22 @@ void map_op(GraphBuilder& g, const OpMapper& m) {
   } else if (op == "avg_pool2d") {
     if (m.attrs().has("divisor_override")) m.unsupported("divisor_override has no ONNX equivalent");
     const Shape& p = m.attrs().ints(op, "padding");
+    const Shape& kernel = m.attrs().ints(op, "kernel_size");
+    const Shape& stride = m.attrs().ints(op, "stride");
+    // Keel (as PyTorch) never counts ceil_mode's overhang past the padding in the divisor;
+    // onnxruntime's count_include_pad = 1 does. Without padding both counts agree with 0; with
+    // padding and an overhang they cannot be expressed.
+    int64_t count_include_pad = m.attrs().i(op, "count_include_pad");
+    if (p[0] == 0 && p[1] == 0) count_include_pad = 0;
+    for (int axis = 0; axis < 2 && count_include_pad; ++axis) {
+      const int64_t in_size = m.input(0).size(2 + axis), out_size = out.size(2 + axis);
+      if ((out_size - 1) * stride[axis] + kernel[axis] > in_size + 2 * p[axis])
+        m.unsupported("avg_pool2d with ceil_mode, padding and count_include_pad whose last window passes the padding "
+                      "(ONNX counts that overhang in the divisor, PyTorch does not)");
+    }
     y = g.node("AveragePool", {m.in(0)},
-               {attr_ints("kernel_shape", m.attrs().ints(op, "kernel_size")), attr_ints("strides", m.attrs().ints(op, "stride")),
-                attr_ints("pads", {p[0], p[1], p[0], p[1]}), attr_i("ceil_mode", m.attrs().i(op, "ceil_mode")),
-                attr_i("count_include_pad", m.attrs().i(op, "count_include_pad"))});
+               {attr_ints("kernel_shape", kernel), attr_ints("strides", stride), attr_ints("pads", {p[0], p[1], p[0], p[1]}),
+                attr_i("ceil_mode", m.attrs().i(op, "ceil_mode")), attr_i("count_include_pad", count_include_pad)});
   } else if (op == "scaled_dot_product_attention") {
     // softmax(q k^T * scale + mask) v, as a MatMul/Softmax subgraph.
     const Tensor &q = m.input(0), &k = m.input(1);

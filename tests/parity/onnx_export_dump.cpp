@@ -140,6 +140,76 @@ int main(int argc, char** argv) try {
       return y;
     });
   }
+  {
+    const Tensor w = param({8}), b = param({8}), mean = param({4}), var = rand({4}) + 0.5, g4 = param({4}), b4 = param({4});
+    fn_case("softmax_norms", {3, 8}, {{"w", w}, {"b", b}}, [w, b](const Tensor& x) {
+      return softmax(x, 1) + log_softmax(x, -1) + softmax(x, -1) + layer_norm(x, {8}, w, b) + layer_norm(x, {3, 8}, Tensor(), Tensor(), 1e-3) +
+             rms_norm(x, {8}, w) + rms_norm(x, {8}, Tensor(), 1e-2);
+    });
+    fn_case("batch_norm_eval", {4, 5, 5}, {{"mean", mean}, {"var", var}, {"g4", g4}, {"b4", b4}},
+            [=](const Tensor& x) { return batch_norm(x, mean, var, g4, b4, false, 0.1, 1e-3) + batch_norm(x, mean, var); });
+    const Tensor k1 = param({6, 4, 3, 3}), kb = param({6}), k2 = param({6, 2, 3, 3});
+    fn_case("conv_pool", {4, 11, 11}, {{"k1", k1}, {"kb", kb}, {"k2", k2}}, [=](const Tensor& x) {
+      const Tensor a = conv2d(x, k1, kb, {.stride = {2, 1}, .padding = {1, 2}, .dilation = {1, 2}});   // [B,6,6,9]
+      const Tensor c = conv2d(x, k2, Tensor(), {.padding = {1, 1}, .groups = 2});                      // [B,6,11,11]
+      const Tensor p1 = max_pool2d(c, {.kernel_size = {3, 3}, .stride = Size2{2, 2}, .padding = {1, 1}});  // 6x6
+      const Tensor p2 = avg_pool2d(c, {.kernel_size = {3, 2}, .stride = Size2{2, 2}, .padding = {1, 1}, .count_include_pad = false});
+      const Tensor p3 = avg_pool2d(c, {.kernel_size = {2, 2}, .ceil_mode = true});  // 6x6
+      const Tensor g = adaptive_avg_pool2d(p1, {1, 1}) + sum(adaptive_avg_pool2d(p1, {3, 2}), {2, 3}, true);
+      return cat({a.flatten(1), p1.flatten(1), p2.flatten(1), p3.flatten(1), g.flatten(1)}, 1);
+    });
+    const Tensor table = param({10, 3}), wmat = param({3, 5});
+    fn_case("shape_ops", {4, 6}, {{"table", table}, {"wmat", wmat}}, [=](const Tensor& x) {
+      const Tensor idx = tensor({2, 0, 3}, DType::i64);
+      const Tensor t = x.permute({0, 2, 1}).transpose(1, 2).reshape({x.size(0), 24}).view({x.size(0), 4, 6});
+      const Tensor parts = cat({t.slice(2, 1, 5, 2), sum(t.narrow(1, 0, 2), {1}, true).expand({x.size(0), 4, 6}).slice(2, 0, 2)}, 1);
+      const Tensor picked = index_select(t, 1, idx).select(2, 3) + t.select(-1, -1).slice(1, 0, 3);
+      const Tensor emb = embedding(idx, table);  // constant indices: [3, 3]
+      const Tensor mm = matmul(t.slice(2, 0, 3), wmat);  // batched [B,4,3] x [3,5]
+      const Tensor st = stack({t.select(1, 0), t.select(1, 1)}, 1);  // [B,2,6]
+      return cat({parts.flatten(1), picked.flatten(1), mm.flatten(1), st.flatten(1),
+                  t.select(2, 0).slice(1, 0, 1) + emb.reshape({1, 9}), keel::mean(t, {1}), amax(t, {2}), amin(t, {1}),
+                  clamp(t, -0.5, 0.5).flatten(1), t.unsqueeze(1).squeeze(1).flatten(1).to(DType::f64).to(DType::f32)}, 1);
+    });
+    fn_case("matmul_batched", {3, 4}, {}, [](const Tensor& x) { return matmul(x, x.transpose(1, 2)); });
+    fn_case("attention", {2, 5, 4}, {}, [](const Tensor& x) {
+      const Tensor q = x, k = x * 0.5 + 0.1, v = x * -1.0 + 0.2;
+      return scaled_dot_product_attention(q, k, v, {.is_causal = true}) + scaled_dot_product_attention(q, k, v) +
+             scaled_dot_product_attention(q, k, v, {.scale = 0.3});
+    });
+  }
+  {
+    auto mha = std::make_shared<nn::MultiheadAttention>(16, 4, nn::MultiheadAttentionOptions{.causal = true});
+    run_case(dir, module_case("multihead_attention", mha, randn_input({7, 16})));
+  }
+  {
+    // Two named inputs (one bool), two named outputs; where with broadcasting.
+    const Tensor w = param({5});
+    Case c{"where_two_inputs",
+           [](int64_t batch) { return std::vector<Tensor>{randn({batch, 5}), rand({batch, 5}) > 0.5}; },
+           [w](const std::vector<Tensor>& x) {
+             return std::vector<Tensor>{where(x[1], x[0], w), where(x[1], 2.0, x[0]) * 3};
+           },
+           {{"w", w}},
+           {.input_names = {"x", "mask"}, .output_names = {"picked", "scaled"}}};
+    run_case(dir, c);
+  }
+  {
+    // gather with an index that is a graph input (i64).
+    Case c{"gather_index_input",
+           [](int64_t batch) { return std::vector<Tensor>{randn({batch, 4, 6}), randint(0, 6, {batch, 4, 2}, {.dtype = DType::i64})}; },
+           [](const std::vector<Tensor>& x) { return std::vector<Tensor>{gather(x[0], 2, x[1]) * 2.0}; },
+           {}};
+    run_case(dir, c);
+  }
+  {
+    // External data, forced: every initializer of 16 bytes or more goes to mlp_external.onnx.data.
+    auto mlp = std::make_shared<nn::MLP>(std::vector<int64_t>{12, 40, 3});
+    Case c = module_case("mlp_external", mlp, randn_input({12}));
+    c.options.external_data_threshold_bytes = 0;
+    c.options.external_data_min_tensor_bytes = 16;
+    run_case(dir, c);
+  }
   std::ofstream index(dir + "/index.json");
   index << "[\n";
   for (size_t i = 0; i < g_index.size(); ++i) index << "  " << g_index[i] << (i + 1 < g_index.size() ? ",\n" : "\n");
