@@ -122,12 +122,20 @@ bool any(const DynMask& mask) {
 int64_t wrap(int64_t dim, int64_t rank) { return dim < 0 ? dim + rank : dim; }
 
 // ---- the graph ----------------------------------------------------------------------------------------
+// The memory a tensor reads (first element, dtype, shape, strides): state_dict() hands out detached
+// aliases of the parameters, which are other TensorImpls over the same elements.
+std::string memory_key(const Tensor& t) {
+  std::string key = std::to_string(reinterpret_cast<uintptr_t>(t.raw_data())) + ":" + std::string(dtype_name(t.dtype()));
+  for (int64_t d = 0; d < t.dim(); ++d) key += ":" + std::to_string(t.size(d)) + "/" + std::to_string(t.strides()[d]);
+  return key;
+}
+
 class GraphBuilder {
  public:
   GraphBuilder(const std::vector<std::pair<std::string, Tensor>>& weights, const OnnxExportOptions& options)
       : options_(options) {
     for (const auto& [name, tensor] : weights)
-      if (tensor.defined()) weight_names_.emplace(&tensor.impl(), name);  // the first name of a tied weight wins
+      if (tensor.defined()) weight_names_.emplace(memory_key(tensor), name);  // the first name of a tied weight wins
     for (const auto& [name, tensor] : weights) used_names_.insert(name);
   }
 
@@ -152,7 +160,7 @@ class GraphBuilder {
                "' changes with the batch size (", t2.shape(), " in the second trace) but no traced op produced it: "
                "it comes from an op the exporter cannot see (a comparison, a factory such as arange or full, or an "
                "in-place kernel). Build it from traced ops, or export with dynamic_batch = false");
-    auto named = weight_names_.find(&t.impl());
+    auto named = weight_names_.find(memory_key(t));
     std::string name = named != weight_names_.end() ? named->second : fresh("const");
     add_initializer(name, t);
     bind(t, name);
@@ -232,7 +240,7 @@ class GraphBuilder {
     uint64_t version;
   };
   const OnnxExportOptions& options_;
-  std::unordered_map<const void*, std::string> weight_names_;
+  std::unordered_map<std::string, std::string> weight_names_;  // by memory_key
   std::unordered_map<const void*, Value> values_;
   std::unordered_set<const void*> poisoned_;
   std::unordered_set<std::string> used_names_;

@@ -14,6 +14,12 @@ import onnxruntime as ort
 from safetensors.numpy import load_file
 
 TOLERANCE = 1e-4
+# Weights are initializers named as in the module's state_dict.
+EXPECTED_INITIALIZERS = {
+    "small_cnn": ["features.0.weight", "features.1.running_mean", "features.1.running_var", "classifier.2.weight"],
+    "gpt": ["transformer.wte.weight", "transformer.h.0.attn.in_proj_weight", "transformer.ln_f.weight"],
+    "mlp_external": ["0.weight", "0.bias"],
+}
 
 
 def main(out_dir):
@@ -29,6 +35,9 @@ def main(out_dir):
         if case["external"]:
             assert os.path.exists(path + ".data"), "no external data file"
             assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in onnx.load(path, load_external_data=False).graph.initializer)
+        names = {t.name for t in model.graph.initializer}
+        for expected in EXPECTED_INITIALIZERS.get(case["name"], []):
+            assert expected in names, (case["name"], expected, sorted(names))
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         input_names = [i.name for i in session.get_inputs()]
         output_names = [o.name for o in session.get_outputs()]
