@@ -48,6 +48,7 @@ class TraceAttrs {
   double f(std::string_view op, std::string_view name) const;
   std::optional<double> f_opt(std::string_view name) const;
   Tensor tensor(std::string_view name) const;  // undefined when absent
+  const std::vector<std::pair<std::string, Tensor>>& tensors() const { return tensors_; }
 
  private:
   std::vector<std::pair<std::string, std::vector<int64_t>>> ints_;

@@ -594,6 +594,27 @@ void check_same_ops(const Trace& a, const Trace& b) {
              ": it depends on the batch size. Export with dynamic_batch = false");
 }
 
+// The traced ops the outputs depend on. Others (an op's preparation that the op itself does not
+// read, such as a mask expanded for a kernel, or results the function drops) are left out: they
+// need no mapping, and the graph is smaller.
+std::vector<bool> live_ops(const Trace& trace) {
+  std::unordered_set<const void*> needed;
+  for (const Tensor& t : trace.outputs)
+    if (t.defined()) needed.insert(&t.impl());
+  std::vector<bool> live(trace.ops.size(), false);
+  for (size_t i = trace.ops.size(); i-- > 0;) {
+    const TracedOp& op = trace.ops[i];
+    for (const Tensor& out : op.outputs)
+      if (out.defined() && needed.count(&out.impl())) live[i] = true;
+    if (!live[i]) continue;
+    for (const Tensor& in : op.inputs)
+      if (in.defined()) needed.insert(&in.impl());
+    for (const auto& [name, t] : op.attrs.tensors())
+      if (t.defined()) needed.insert(&t.impl());
+  }
+  return live;
+}
+
 }  // namespace
 
 void export_onnx(const TracedFunction& function, const std::vector<Tensor>& example_inputs,
@@ -619,7 +640,9 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
     input_names.push_back(default_name(options.input_names, k, example_inputs.size(), "input"));
     g.bind(example_inputs[k], input_names.back());
   }
+  const std::vector<bool> live = live_ops(trace);
   for (size_t i = 0; i < trace.ops.size(); ++i) {
+    if (!live[i]) continue;
     const OpMapper m(g, trace.ops[i], options.dynamic_batch ? &trace2.ops[i] : nullptr);
     map_op(g, m);
   }

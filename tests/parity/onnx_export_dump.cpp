@@ -110,6 +110,11 @@ int main(int argc, char** argv) try {
     run_case(dir, module_case("small_cnn_2convs", cnn2, randn_input({1, 28, 28})));
   }
   {
+    auto resnet = std::make_shared<nn::ResNet>(nn::ResNetOptions{.in_channels = 3, .widths = {8, 16}, .blocks_per_stage = {1, 1}});
+    randomize_buffers(*resnet);
+    run_case(dir, module_case("resnet", resnet, randn_input({3, 16, 16})));
+  }
+  {
     auto gpt = std::make_shared<nn::GPT>(nn::GPTConfig{.vocab_size = 50, .block_size = 16, .n_layer = 2, .n_head = 2, .n_embd = 32});
     run_case(dir, module_case("gpt", gpt, [](int64_t batch) {
                return std::vector<Tensor>{randint(0, 50, {batch, 12}, {.dtype = DType::i64})};
@@ -172,10 +177,15 @@ int main(int argc, char** argv) try {
                   clamp(t, -0.5, 0.5).flatten(1), t.unsqueeze(1).squeeze(1).flatten(1).to(DType::f64).to(DType::f32)}, 1);
     });
     fn_case("matmul_batched", {3, 4}, {}, [](const Tensor& x) { return matmul(x, x.transpose(1, 2)); });
-    fn_case("attention", {2, 5, 4}, {}, [](const Tensor& x) {
+    // Masks: bool (true = attend; the diagonal always) and additive float, both constants.
+    const Tensor bool_mask = logical_or(rand({5, 5}) > 0.4, eye(5).to(DType::bool_));
+    const Tensor float_mask = randn({2, 5, 5});
+    fn_case("attention", {2, 5, 4}, {}, [=](const Tensor& x) {
       const Tensor q = x, k = x * 0.5 + 0.1, v = x * -1.0 + 0.2;
       return scaled_dot_product_attention(q, k, v, {.is_causal = true}) + scaled_dot_product_attention(q, k, v) +
-             scaled_dot_product_attention(q, k, v, {.scale = 0.3});
+             scaled_dot_product_attention(q, k, v, {.scale = 0.3}) +
+             scaled_dot_product_attention(q, k, v, {.attn_mask = bool_mask}) +
+             scaled_dot_product_attention(q, k, v, {.attn_mask = float_mask});
     });
   }
   {
