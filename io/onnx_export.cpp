@@ -226,6 +226,17 @@ class GraphBuilder {
     return output;
   }
 
+  // The batch size at run time: dim 0 of the first input, as a [1] i64 tensor.
+  void set_batch_source(const std::string& input, int64_t batch, int64_t batch2) {
+    batch_input_ = input, batch_ = batch, batch2_ = batch2;
+  }
+  bool is_batch_size(int64_t size, int64_t size2) const { return !batch_input_.empty() && size == batch_ && size2 == batch2_; }
+  std::string batch_size() {
+    if (batch_size_.empty())
+      batch_size_ = node("Slice", {node("Shape", {batch_input_}), const_i64({0}), const_i64({1})});
+    return batch_size_;
+  }
+
   std::string cast(const std::string& value, DType from, DType to) {
     if (from == to) return value;
     return node("Cast", {value}, {attr_i("to", onnx_dtype(to))});
@@ -248,6 +259,8 @@ class GraphBuilder {
   std::vector<std::string> nodes_;
   std::vector<Initializer> initializers_;
   int64_t counter_ = 0;
+  std::string batch_input_, batch_size_;
+  int64_t batch_ = -1, batch2_ = -1;
 };
 
 // ---- op mappings ------------------------------------------------------------------------------------
@@ -482,14 +495,30 @@ void map_op(GraphBuilder& g, const OpMapper& m) {
     std::vector<int64_t> target = out.shape();
     const DynMask dyn = m.out_dyn();
     const int64_t offset = out.dim() - m.input(0).dim();
+    bool needs_batch = false;
     for (int64_t d = 0; d < out.dim(); ++d) {
       if (!dyn[d]) continue;
       // Expand broadcasts both ways: a 1 keeps the input's (batch-sized) dim.
-      KEEL_CHECK(d >= offset && m.input(0).size(d - offset) == out.size(d), kOp,
-                 " expand to ", out.shape(), ": a batch-dependent dim is created by broadcasting; export with dynamic_batch = false");
-      target[d] = 1;
+      if (d >= offset && m.input(0).size(d - offset) == out.size(d)) {
+        target[d] = 1;
+        continue;
+      }
+      // Broadcast to the batch size itself: read it from the first input at run time.
+      KEEL_CHECK(m.op2_ && g.is_batch_size(out.size(d), m.op2_->outputs[0].size(d)), kOp, " expand to ", out.shape(),
+                 ": dim ", d, " depends on the batch but is neither the input's nor the batch size; export with "
+                 "dynamic_batch = false");
+      target[d] = -1;  // marks the batch size below
+      needs_batch = true;
     }
-    y = g.node("Expand", {m.in(0), g.const_i64(target)});
+    std::string shape;
+    if (!needs_batch) {
+      shape = g.const_i64(target);
+    } else {
+      std::vector<std::string> pieces;
+      for (int64_t v : target) pieces.push_back(v == -1 ? g.batch_size() : g.const_i64({v}));
+      shape = g.node("Concat", pieces, {attr_i("axis", 0)});
+    }
+    y = g.node("Expand", {m.in(0), shape});
   } else if (op == "permute") {
     std::vector<int64_t> perm = m.attrs().ints(op, "dims");
     for (int64_t& d : perm) d = wrap(d, m.input(0).dim());
@@ -640,6 +669,8 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
     input_names.push_back(default_name(options.input_names, k, example_inputs.size(), "input"));
     g.bind(example_inputs[k], input_names.back());
   }
+  if (options.dynamic_batch && example_inputs[0].dim() > 0)
+    g.set_batch_source(input_names[0], example_inputs[0].size(0), trace2.inputs[0].size(0));
   const std::vector<bool> live = live_ops(trace);
   for (size_t i = 0; i < trace.ops.size(); ++i) {
     if (!live[i]) continue;

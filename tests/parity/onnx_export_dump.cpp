@@ -173,7 +173,7 @@ int main(int argc, char** argv) try {
       const Tensor mm = matmul(t.slice(2, 0, 3), wmat);  // batched [B,4,3] x [3,5]
       const Tensor st = stack({t.select(1, 0), t.select(1, 1)}, 1);  // [B,2,6]
       return cat({parts.flatten(1), picked.flatten(1), mm.flatten(1), st.flatten(1),
-                  t.select(2, 0).slice(1, 0, 1) + emb.reshape({1, 9}), keel::mean(t, {1}), amax(t, {2}), amin(t, {1}),
+                  emb.reshape({1, 9}).expand({x.size(0), 9}) + t.select(2, 0).slice(1, 0, 1), keel::mean(t, {1}), amax(t, {2}), amin(t, {1}),
                   clamp(t, -0.5, 0.5).flatten(1), t.unsqueeze(1).squeeze(1).flatten(1).to(DType::f64).to(DType::f32)}, 1);
     });
     fn_case("matmul_batched", {3, 4}, {}, [](const Tensor& x) { return matmul(x, x.transpose(1, 2)); });
