@@ -288,7 +288,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   OpRecord record("linear", x, weight, bias);
   record.trace_attr("activation", static_cast<int>(activation));
   Tensor out = empty(plan.out_shape, x.options());
-  const bool keeps_z = record && activation != Activation::none && activation != Activation::relu;
+  const bool keeps_z = record.records_grad() && activation != Activation::none && activation != Activation::relu;
   if (!keeps_z) {
     linear_forward(out, x, weight, bias, plan, activation);
     if (record) {
