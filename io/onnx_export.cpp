@@ -650,6 +650,16 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
                  const std::vector<std::pair<std::string, Tensor>>& weights, const std::string& path,
                  const OnnxExportOptions& options) {
   KEEL_CHECK(!example_inputs.empty(), kOp, " needs at least one example input");
+  KEEL_CHECK(options.input_names.empty() || options.input_names.size() == example_inputs.size(), kOp, " ",
+             options.input_names.size(), " input_names for ", example_inputs.size(), " inputs: give one name per input");
+  {
+    std::unordered_set<std::string> names;
+    for (const auto& [name, tensor] : weights) names.insert(name);
+    for (const auto* list : {&options.input_names, &options.output_names})
+      for (const std::string& name : *list)
+        KEEL_CHECK(!name.empty() && names.insert(name).second, kOp, " input/output name '", name,
+                   "' is empty or used twice (names must differ from each other and from the weights' names)");
+  }
   for (const Tensor& x : example_inputs) KEEL_CHECK(x.defined(), kOp, " an example input is undefined");
   autograd::NoGradGuard no_grad;
   const Trace trace = run_trace(function, example_inputs);
@@ -662,6 +672,8 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
     KEEL_CHECK(trace2.outputs.size() == trace.outputs.size(), kOp, " the number of outputs depends on the batch size");
   }
   KEEL_CHECK(!trace.outputs.empty(), kOp, " the function returned no outputs");
+  KEEL_CHECK(options.output_names.empty() || options.output_names.size() == trace.outputs.size(), kOp, " ",
+             options.output_names.size(), " output_names for ", trace.outputs.size(), " outputs: give one name per output");
 
   GraphBuilder g(weights, options);
   std::vector<std::string> input_names;

@@ -115,3 +115,18 @@ TEST_CASE("export_onnx: ModelProto fields (IR version, producer, opset 17), name
   CHECK(std::filesystem::exists(path + ".data"));
   CHECK(read_all(path).find("mlp.onnx.data") != std::string::npos);
 }
+
+TEST_CASE("export_onnx: bad names are errors before anything is written") {
+  TempDir dir;
+  nn::MLP mlp({4, 2});
+  const std::string path = dir.file("m.onnx");
+  CHECK_THROWS_WITH(io::export_onnx(mlp, {randn({3, 4})}, path, {.input_names = {"a", "b"}}),
+                    Catch::Contains("2 input_names for 1 inputs"));
+  CHECK_THROWS_WITH(io::export_onnx(mlp, {randn({3, 4})}, path, {.input_names = {"x"}, .output_names = {"x"}}),
+                    Catch::Contains("'x' is empty or used twice"));
+  CHECK_THROWS_WITH(io::export_onnx(mlp, {randn({3, 4})}, path, {.input_names = {"0.weight"}}),
+                    Catch::Contains("'0.weight' is empty or used twice"));
+  CHECK_THROWS_WITH(io::export_onnx(mlp, {randn({3, 4})}, path, {.output_names = {"a", "b"}}),
+                    Catch::Contains("2 output_names for 1 outputs"));
+  CHECK_FALSE(std::filesystem::exists(path));
+}
