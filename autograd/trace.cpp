@@ -53,19 +53,25 @@ Tensor TraceAttrs::tensor(std::string_view name) const {
   return Tensor();
 }
 
+namespace detail {
+std::atomic<int> live_trace_guards{0};
+}  // namespace detail
+
 TraceGuard::TraceGuard(Tracer& tracer) : previous_(trace_state.tracer), previous_depth_(trace_state.depth) {
   trace_state.tracer = &tracer;
   trace_state.depth = 0;
+  detail::live_trace_guards.fetch_add(1, std::memory_order_relaxed);
 }
 
 TraceGuard::~TraceGuard() {
+  detail::live_trace_guards.fetch_sub(1, std::memory_order_relaxed);
   trace_state.tracer = previous_;
   trace_state.depth = previous_depth_;
 }
 
 namespace detail {
 
-TraceRecord* trace_begin() {
+TraceRecord* trace_begin_slow() {
   if (!trace_state.tracer || trace_state.depth > 0) [[likely]] return nullptr;  // none, or inside a traced op
   trace_state.depth = 1;
   return new TraceRecord();
