@@ -98,11 +98,14 @@ Attr attr_i(std::string name, int64_t v) { return {Attr::i, std::move(name), 0, 
 Attr attr_f(std::string name, double v) { return {Attr::f, std::move(name), v, {}}; }
 Attr attr_ints(std::string name, std::vector<int64_t> v) { return {Attr::ints, std::move(name), 0, std::move(v)}; }
 
+// A constant of the graph. It holds the tensor itself (contiguous, on the CPU: for a parameter
+// that is the parameter, not a copy), so a large model is not held twice while it is written.
 struct Initializer {
   std::string name;
-  DType dtype;
-  Shape dims;
-  std::string bytes;
+  Tensor data;
+  std::string_view bytes() const {
+    return {static_cast<const char*>(data.raw_data()), static_cast<size_t>(data.numel()) * data.itemsize()};
+  }
 };
 
 // Which dims of a traced tensor depend on the batch: those that differ between the two traces.
@@ -179,16 +182,14 @@ class GraphBuilder {
   }
 
   void add_initializer(const std::string& name, const Tensor& t) {
-    const Tensor c = t.cpu().contiguous();
-    Initializer init{name, c.dtype(), c.shape(), std::string(static_cast<const char*>(c.raw_data()), c.numel() * c.itemsize())};
     used_names_.insert(name);
-    initializers_.push_back(std::move(init));
+    initializers_.push_back({name, t.cpu().contiguous()});
   }
   std::string const_i64(const std::vector<int64_t>& values, bool scalar = false) {
     const std::string name = fresh("shape");
-    Initializer init{name, DType::i64, scalar ? Shape{} : Shape{static_cast<int64_t>(values.size())},
-                     std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(int64_t))};
-    initializers_.push_back(std::move(init));
+    const Shape shape = scalar ? Shape{} : Shape{static_cast<int64_t>(values.size())};
+    std::vector<int64_t> copy = values;
+    initializers_.push_back({name, from_blob(copy.data(), shape, {.dtype = DType::i64}).clone()});
     return name;
   }
   std::string const_scalar(double value, DType dtype) {
@@ -698,7 +699,7 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
 
   // Initializers: inline, or external data when the total is large (or the option forces it).
   int64_t total = 0;
-  for (const Initializer& init : g.initializers()) total += static_cast<int64_t>(init.bytes.size());
+  for (const Initializer& init : g.initializers()) total += static_cast<int64_t>(init.bytes().size());
   const bool external = total > options.external_data_threshold_bytes;
   const std::string data_file = std::filesystem::path(path).filename().string() + ".data";
   const std::string data_path = (std::filesystem::path(path).parent_path() / data_file).string();
@@ -710,10 +711,10 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
   int64_t offset = 0;
   for (const Initializer& init : g.initializers()) {
     Writer t;
-    t.packed_int64(1, init.dims);
-    t.int64(2, onnx_dtype(init.dtype));
+    t.packed_int64(1, init.data.shape());
+    t.int64(2, onnx_dtype(init.data.dtype()));
     t.string(8, init.name);
-    const int64_t size = static_cast<int64_t>(init.bytes.size());
+    const int64_t size = static_cast<int64_t>(init.bytes().size());
     if (external && size >= options.external_data_min_tensor_bytes) {
       offset = (offset + 63) / 64 * 64;  // aligned, as onnx's own writer does for mmap
       for (const auto& [key, value] : {std::pair<std::string, std::string>{"location", data_file},
@@ -728,7 +729,7 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
       external_tensors.push_back(&init);
       offset += size;
     } else {
-      t.bytes(9, init.bytes.data(), init.bytes.size());  // raw_data: little-endian, as Keel stores it
+      t.bytes(9, init.bytes().data(), init.bytes().size());  // raw_data: little-endian, as Keel stores it
     }
     graph.message(5, t);
   }
@@ -761,8 +762,8 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
       for (const Initializer* init : external_tensors) {
         const int64_t aligned = (at + 63) / 64 * 64;
         if (aligned > at) sink(zeros_pad, static_cast<size_t>(aligned - at));
-        sink(init->bytes.data(), init->bytes.size());
-        at = aligned + static_cast<int64_t>(init->bytes.size());
+        sink(init->bytes().data(), init->bytes().size());
+        at = aligned + static_cast<int64_t>(init->bytes().size());
       }
     });
   }
