@@ -15,7 +15,8 @@ void OpRecord::add_input(const TensorList& inputs) {
 }
 
 void OpRecord::finish(const Tensor* outputs, size_t num_outputs, const Tensor* saved, size_t num_saved, VjpFn vjp) {
-  KEEL_ASSERT(active_);
+  if (trace_) [[unlikely]] detail::trace_finish(name_, *trace_, outputs, num_outputs);
+  if (!active_) return;  // traced only
   std::vector<SavedTensor> saved_tensors;
   saved_tensors.reserve(num_saved);
   for (size_t s = 0; s < num_saved; ++s) {

@@ -17,6 +17,7 @@
 
 #include "keel/autograd/grad_mode.h"
 #include "keel/autograd/node.h"
+#include "keel/autograd/trace.h"
 
 namespace keel::autograd {
 
@@ -37,6 +38,10 @@ class OpRecord {
   // in the order the vjp returns their gradients.
   template <class... Inputs>
   explicit OpRecord(const char* name, const Inputs&... inputs) : name_(name) {
+    if (detail::TraceRecord* trace = detail::trace_begin()) [[unlikely]] {
+      trace_ = trace;
+      (trace_input(inputs), ...);
+    }
     if (!GradMode::is_enabled() || !(requires_grad(inputs) || ...)) return;
     active_ = true;
     GradMode::set_enabled(false);
@@ -46,11 +51,24 @@ class OpRecord {
   }
   ~OpRecord() {
     if (active_) GradMode::set_enabled(true);
+    if (trace_) [[unlikely]] detail::trace_end(trace_);
   }
   OpRecord(const OpRecord&) = delete;
   OpRecord& operator=(const OpRecord&) = delete;
 
-  explicit operator bool() const { return active_; }
+  // True when the op must call finish(): it records for autograd, or it is being traced.
+  explicit operator bool() const { return active_ || trace_; }
+  // True only when it records for autograd (what view bookkeeping such as mark_view_recorded needs).
+  bool records_grad() const { return active_; }
+  // True when a tracer sees this op (for attributes that cost something to compute).
+  bool traced() const { return trace_ != nullptr; }
+
+  // An argument a tracer needs to rebuild the op (a dim, eps, stride, a non-differentiable tensor
+  // such as indices). Does nothing unless the op is traced (autograd/trace.h).
+  template <class T>
+  void trace_attr(const char* name, const T& value) {
+    if (trace_) [[unlikely]] trace_->attrs.set(name, value);
+  }
 
   // Makes the floating tensors among `outputs` (fresh tensors the op returns) outputs of a new
   // node. `saved` reach the vjp as args.saved, version-checked; outputs may be among them.
@@ -64,10 +82,15 @@ class OpRecord {
  private:
   void add_input(const Tensor& input);
   void add_input(const TensorList& inputs);
+  void trace_input(const Tensor& input) { detail::trace_add_input(*trace_, input); }
+  void trace_input(const TensorList& inputs) {
+    for (const Tensor& input : inputs) detail::trace_add_input(*trace_, input);
+  }
   void finish(const Tensor* outputs, size_t num_outputs, const Tensor* saved, size_t num_saved, VjpFn vjp);
 
   const char* name_;
   bool active_ = false;
+  detail::TraceRecord* trace_ = nullptr;  // only while traced
   std::vector<Edge> edges_;
   std::vector<TensorMeta> input_meta_;
 };

@@ -406,6 +406,11 @@ int main(int argc, char** argv) try {
     board->add_scalar("test/loss", test.loss, (early_stopping.best_epoch() + 1) * steps_per_epoch);
     board->close();
   }
+  // The best model as ONNX (dynamic batch; input "input" [batch, 1, 28, 28] normalized as above,
+  // output "output" logits [batch, 10]); examples/check_onnx_accuracy.py reruns the test set in onnxruntime.
+  const std::string onnx_path = (std::filesystem::path(settings.out) / "model.onnx").string();
+  io::export_onnx(model, {test_images.narrow(0, 0, 2)}, onnx_path);
+  std::cout << "exported the best model to " << onnx_path << " (ONNX opset " << io::kOnnxOpset << ")\n";
 
   const std::string summary_path = (std::filesystem::path(settings.out) / "summary.txt").string();
   std::ofstream summary(summary_path);

@@ -133,6 +133,9 @@ Tensor flash_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Sd
   const DType compute = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
 
   OpRecord record(kOp, q, k, v);
+  record.trace_attr("is_causal", options.is_causal);
+  record.trace_attr("scale", scale);
+  record.trace_attr("attn_mask", options.attn_mask);
   Tensor out4 = empty({batch, heads, length, value_dim}, q.options());
   Tensor lse = empty({batch, heads, length}, {compute, q.device()});
   cpu::flash_attention_forward(out4, lse, q4, k4, v4, mask4, options.is_causal, scale);

@@ -113,6 +113,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   const DType compute = x.dtype() == DType::f64 ? DType::f64 : DType::f32;
 
   OpRecord record("batch_norm", x, weight, bias);
+  record.trace_attr("running_mean", running_mean);
+  record.trace_attr("running_var", running_var);
+  record.trace_attr("training", training);
+  record.trace_attr("eps", eps);
   Tensor y;
   Stats stats;  // the statistics y was normalized with, in `compute`
   if (x.numel() == 0) {

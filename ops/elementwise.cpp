@@ -224,6 +224,7 @@ bool unary_vjp_reads_output(UnaryOp op) {
 
 Tensor unary_recorded(UnaryOp op, const char* name, const Tensor& x) {
   OpRecord record(name, x);
+  record.trace_attr("tanh", op == UnaryOp::gelu_tanh);  // gelu's approximation
   Tensor out = unary_op(op, name, x);
   if (record) {
     const bool reads_output = unary_vjp_reads_output(op);
@@ -432,6 +433,7 @@ Tensor where_forward(const Tensor& condition, const Tensor& a, const Tensor& b) 
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   OpRecord record("where", a, b);
+  record.trace_attr("condition", condition);
   Tensor out = where_forward(condition, a, b);
   if (record) {
     record.finish({out}, {condition}, [a_shape = a.shape(), b_shape = b.shape()](const VjpArgs& args) {

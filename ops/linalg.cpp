@@ -286,8 +286,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
   if (activation != Activation::none && (x.is_cuda() || (bias.defined() && !plan.fused_bias)))
     return apply_activation(linear(x, weight, bias), activation);  // the composite
   OpRecord record("linear", x, weight, bias);
+  record.trace_attr("activation", static_cast<int>(activation));
   Tensor out = empty(plan.out_shape, x.options());
-  const bool keeps_z = record && activation != Activation::none && activation != Activation::relu;
+  const bool keeps_z = record.records_grad() && activation != Activation::none && activation != Activation::relu;
   if (!keeps_z) {
     linear_forward(out, x, weight, bias, plan, activation);
     if (record) {

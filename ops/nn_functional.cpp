@@ -102,6 +102,7 @@ Tensor softmax_forward(const Tensor& x, int64_t dim, bool is_log) {
   // A 0-D tensor behaves as one element along dim 0 or -1 (PyTorch).
   const int64_t d = wrap_dim(dim, std::max<int64_t>(x.dim(), 1), op);
   OpRecord record(op, x);
+  record.trace_attr("dim", d);
   Tensor out;
   if (x.numel() == 0) {
     out = empty(x.shape(), x.options());  // amax has no identity; there is nothing to compute
@@ -304,6 +305,8 @@ Tensor norm_forward(const char* op, const Tensor& x, const Shape& normalized_sha
                     const Tensor& bias, double eps, bool centered) {
   const Dims dims = normalized_dims(op, x, normalized_shape, weight, bias);
   OpRecord record(op, x, weight, bias);
+  record.trace_attr("normalized_shape", normalized_shape);
+  record.trace_attr("eps", eps);
   Tensor out, saved_mean, saved_rstd;
   if (fused_cpu(x)) {
     const Shape stat_shape = stats_shape(x, dims);
@@ -450,6 +453,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
                "): indices must lie in [0, ", num_embeddings, ")");
   }
   OpRecord record("embedding", weight);
+  record.trace_attr("indices", indices);
   const Tensor flat = indices.reshape({count});
   Shape out_shape = indices.shape();
   out_shape.push_back(embedding_dim);

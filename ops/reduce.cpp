@@ -313,6 +313,8 @@ template <class Forward, class Vjp>
 Tensor reduction(const char* name, const Tensor& x, const Dims& dims, bool keepdim, bool save_x, bool save_y,
                  Forward&& forward, Vjp&& vjp) {
   OpRecord record(name, x);
+  if (record.traced()) record.trace_attr("dims", reduced_dims(name, x, dims, keepdim).dims);  // wrapped; empty dims: all
+  record.trace_attr("keepdim", keepdim);
   Tensor out = forward();
   if (record) {
     record.finish({out}, {save_x ? x : Tensor(), save_y ? out : Tensor()},

@@ -107,6 +107,7 @@ Tensor stack_forward(const std::vector<Tensor>& tensors, int64_t dim) {  KEEL_CH
 // cat: each input gets its slice of dy; stack: each input gets dy.select(dim, i).
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   autograd::OpRecord record("cat", tensors);
+  record.trace_attr("dim", dim);
   Tensor out = cat_forward(tensors, dim);
   if (record) {
     std::vector<Shape> shapes;
@@ -133,6 +134,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   autograd::OpRecord record("stack", tensors);
+  record.trace_attr("dim", dim);
   Tensor out = stack_forward(tensors, dim);
   if (record) {
     const int64_t d = wrap_dim(dim, out.dim(), "stack");
@@ -358,6 +360,8 @@ Tensor scatter_recorded(const Tensor& self, int64_t dim, const Tensor& index, co
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   OpRecord record("gather", x);
+  record.trace_attr("dim", dim);
+  record.trace_attr("index", index);
   Tensor out = gather_forward(x, dim, index);
   if (record) {
     const int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "gather");
@@ -410,6 +414,8 @@ Tensor& scatter_add_(Tensor& self, int64_t dim, const Tensor& index, const Tenso
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   OpRecord record("index_select", x);
+  record.trace_attr("dim", dim);
+  record.trace_attr("index", index);
   Tensor out = index_select_forward(x, dim, index);
   if (record) {
     const int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "index_select");

@@ -32,7 +32,7 @@ Tensor Tensor::view(Shape shape) const {
   OpRecord record("view", *this);
   Tensor out = view_impl(std::move(shape));
   if (record) record_reshape(record, out, this->shape());
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -40,7 +40,7 @@ Tensor Tensor::reshape(Shape shape) const {
   OpRecord record("reshape", *this);
   Tensor out = reshape_impl(std::move(shape));
   if (record) record_reshape(record, out, this->shape());
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -48,7 +48,7 @@ Tensor Tensor::squeeze() const {
   OpRecord record("squeeze", *this);
   Tensor out = squeeze_impl();
   if (record) record_reshape(record, out, shape());
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -56,7 +56,7 @@ Tensor Tensor::squeeze(int64_t dim) const {
   OpRecord record("squeeze", *this);
   Tensor out = squeeze_impl(dim);
   if (record) record_reshape(record, out, shape());
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -64,29 +64,32 @@ Tensor Tensor::unsqueeze(int64_t dim) const {
   OpRecord record("unsqueeze", *this);
   Tensor out = unsqueeze_impl(dim);
   if (record) record_reshape(record, out, shape());
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
 Tensor Tensor::permute(std::vector<int64_t> dims) const {
   OpRecord record("permute", *this);
+  record.trace_attr("dims", dims);
   Tensor out = permute_impl(dims);
   if (record) {
     std::vector<int64_t> inverse(dims.size());
     for (size_t i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], dim(), "permute")] = static_cast<int64_t>(i);
     record.finish({out}, {}, [inverse](const VjpArgs& a) { return TensorList{a.grad().permute(inverse)}; });
   }
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   OpRecord record("transpose", *this);
+  record.trace_attr("dim0", dim0);
+  record.trace_attr("dim1", dim1);
   Tensor out = transpose_impl(dim0, dim1);
   if (record) {
     record.finish({out}, {}, [dim0, dim1](const VjpArgs& a) { return TensorList{a.grad().transpose(dim0, dim1)}; });
   }
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -98,24 +101,30 @@ Tensor Tensor::expand(Shape shape) const {
       return TensorList{sum_to_size(a.grad(), input_shape)};
     });
   }
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
 Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) const {
   OpRecord record("slice", *this);
+  record.trace_attr("dim", dim);
+  record.trace_attr("start", start);
+  record.trace_attr("end", end);
+  record.trace_attr("step", step);
   Tensor out = slice_impl(dim, start, end, step);
   if (record) {
     record.finish({out}, {}, [input_shape = shape(), dim, start, end, step](const VjpArgs& a) {
       return TensorList{slice_scatter(zeros(input_shape, a.grad().options()), a.grad(), dim, start, end, step)};
     });
   }
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
 Tensor Tensor::select(int64_t dim, int64_t index) const {
   OpRecord record("select", *this);
+  record.trace_attr("dim", dim);
+  record.trace_attr("index", index);
   Tensor out = select_impl(dim, index);
   if (record) {
     const int64_t d = wrap_dim(dim, this->dim(), "select");
@@ -124,7 +133,7 @@ Tensor Tensor::select(int64_t dim, int64_t index) const {
       return TensorList{slice_scatter(zeros(input_shape, a.grad().options()), a.grad().unsqueeze(d), d, i, i + 1)};
     });
   }
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -132,7 +141,7 @@ Tensor Tensor::alias() const {
   OpRecord record("alias", *this);
   Tensor out = alias_impl();
   if (record) record.finish({out}, {}, [](const VjpArgs& a) { return TensorList{a.grad()}; });
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
@@ -160,7 +169,7 @@ Tensor Tensor::as_strided(Shape shape, Shape strides, int64_t offset) const {
       return TensorList{storage_grad.as_strided(in_shape, in_strides, in_offset - low)};
     });
   }
-  if (record) autograd::mark_view_recorded(out);
+  if (record.records_grad()) autograd::mark_view_recorded(out);
   return out;
 }
 
