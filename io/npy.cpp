@@ -469,26 +469,28 @@ void save_npz(const std::string& path, const NamedTensors& tensors) {
                "archive, which needs ZIP64; Keel does not write ZIP64: use save_safetensors or save_npy for such sizes");
     entries.push_back(std::move(entry));
   }
-  // Names are UTF-8: general purpose flag bit 11 says so when a name is not plain ASCII.
-  auto flags_of = [](const std::string& name) {
-    return std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; })
-               ? 0x0800
-               : 0;
+  // The fields local and central headers share, from "version needed to extract" to the extra
+  // field's length: zip 2.0, stored (no compression), the 1980 DOS date, CRC-32 and sizes. Names are
+  // UTF-8: general purpose flag bit 11 says so when a name is not plain ASCII.
+  auto put_entry_fields = [](std::string& out, const Prepared& entry) {
+    const bool utf8 = std::any_of(entry.name.begin(), entry.name.end(),
+                                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+    put16(out, 20);                // needed to extract: 2.0
+    put16(out, utf8 ? 0x0800 : 0); // flags
+    put16(out, 0);                 // stored
+    put16(out, 0);                 // time 00:00
+    put16(out, kDosDate1980);
+    put32(out, entry.crc);
+    put32(out, entry.size);        // compressed
+    put32(out, entry.size);        // uncompressed
+    put16(out, entry.name.size());
+    put16(out, 0);                 // extra field
   };
   std::string central;
   for (const auto& entry : entries) {
     put32(central, kCentralSignature);
     put16(central, (3 << 8) | 20);  // made by: Unix, zip 2.0
-    put16(central, 20);             // needed to extract: 2.0
-    put16(central, flags_of(entry.name));
-    put16(central, 0);  // stored
-    put16(central, 0);
-    put16(central, kDosDate1980);
-    put32(central, entry.crc);
-    put32(central, entry.size);
-    put32(central, entry.size);
-    put16(central, entry.name.size());
-    put16(central, 0);  // extra field
+    put_entry_fields(central, entry);
     put16(central, 0);  // comment
     put16(central, 0);  // disk
     put16(central, 0);  // internal attributes
@@ -511,16 +513,7 @@ void save_npz(const std::string& path, const NamedTensors& tensors) {
     for (const auto& entry : entries) {
       std::string local;
       put32(local, kLocalSignature);
-      put16(local, 20);
-      put16(local, flags_of(entry.name));
-      put16(local, 0);
-      put16(local, 0);
-      put16(local, kDosDate1980);
-      put32(local, entry.crc);
-      put32(local, entry.size);
-      put32(local, entry.size);
-      put16(local, entry.name.size());
-      put16(local, 0);
+      put_entry_fields(local, entry);
       local += entry.name;
       local += entry.header;
       sink(local.data(), local.size());
