@@ -45,6 +45,11 @@ class Adam : public OptimizerWithOptions<AdamOptions> {
 
  protected:
   void validate(const AdamOptions& options) const override;
+  std::vector<OptionField<AdamOptions>> option_fields() const override {
+    return {{"beta1", &AdamOptions::beta1}, {"beta2", &AdamOptions::beta2}, {"eps", &AdamOptions::eps},
+            {"weight_decay", &AdamOptions::weight_decay}, {"amsgrad", nullptr, &AdamOptions::amsgrad},
+            {"maximize", nullptr, &AdamOptions::maximize}};
+  }
   std::vector<std::string> state_names(size_t group) const override;
 };
 
@@ -60,6 +65,11 @@ class AdamW : public OptimizerWithOptions<AdamWOptions> {
 
  protected:
   void validate(const AdamWOptions& options) const override;
+  std::vector<OptionField<AdamWOptions>> option_fields() const override {
+    return {{"beta1", &AdamWOptions::beta1}, {"beta2", &AdamWOptions::beta2}, {"eps", &AdamWOptions::eps},
+            {"weight_decay", &AdamWOptions::weight_decay}, {"amsgrad", nullptr, &AdamWOptions::amsgrad},
+            {"maximize", nullptr, &AdamWOptions::maximize}};
+  }
   std::vector<std::string> state_names(size_t group) const override;
   // adamw_step_'s rule: f32 moments for f32 and bf16 parameters, else the parameter's dtype.
   DType state_dtype(const Tensor& param) const override;

@@ -63,6 +63,7 @@ OptimizerState Optimizer::state_dict() const {
   for (size_t g = 0; g < params_.size(); ++g) {
     out.groups[group_key(g, "lr")] = lr(g);
     if (auto m = momentum(g)) out.groups[group_key(g, "momentum")] = *m;
+    for (const auto& [name, value] : group_options(g)) out.groups[group_key(g, name)] = value;
     for (size_t i = 0; i < params_[g].size(); ++i, ++index) {
       const ParamState& s = state_[g][i];
       if (s.step == 0 && s.tensors.empty()) continue;
@@ -79,6 +80,7 @@ void Optimizer::load_state_dict(const OptimizerState& in) {
   // Everything is checked and built into new_state before anything here changes.
   std::vector<std::vector<ParamState>> new_state;
   std::map<std::string, double> group_values;
+  std::vector<std::map<std::string, double>> new_options;  // per group
   std::set<std::string> used_tensors, used_steps;
   size_t index = 0;
   for (size_t g = 0; g < params_.size(); ++g) {
@@ -116,6 +118,13 @@ void Optimizer::load_state_dict(const OptimizerState& in) {
     group_values[lr_key] = in.groups.at(lr_key);
     const std::string momentum_key = group_key(g, "momentum");
     if (momentum(g) && in.groups.count(momentum_key)) group_values[momentum_key] = in.groups.at(momentum_key);
+    // The other options the state has (a state saved before they were part of it has none).
+    std::map<std::string, double> options;
+    for (const auto& [name, value] : group_options(g)) {
+      auto it = in.groups.find(group_key(g, name));
+      if (it != in.groups.end()) options[name] = it->second;
+    }
+    new_options.push_back(std::move(options));
   }
   for (const auto& [key, t] : in.tensors)
     KEEL_CHECK(used_tensors.count(key), "[", name_, ".load_state_dict] unexpected entry '", key,
@@ -129,18 +138,23 @@ void Optimizer::load_state_dict(const OptimizerState& in) {
   // old values are put back before rethrowing.
   std::vector<double> old_lrs;
   std::vector<std::optional<double>> old_momenta;
+  std::vector<std::map<std::string, double>> old_options;
   for (size_t g = 0; g < params_.size(); ++g) {
     old_lrs.push_back(lr(g));
     old_momenta.push_back(momentum(g));
+    old_options.push_back(group_options(g));
   }
   try {
     for (size_t g = 0; g < params_.size(); ++g) {
+      // All options at once: nesterov, say, is only valid together with its momentum.
+      set_group_options(new_options[g], g);
       set_lr(group_values.at(group_key(g, "lr")), g);
       auto it = group_values.find(group_key(g, "momentum"));
       if (it != group_values.end()) set_momentum(it->second, g);
     }
   } catch (...) {
     for (size_t g = 0; g < params_.size(); ++g) {
+      set_group_options(old_options[g], g);
       set_lr(old_lrs[g], g);
       if (old_momenta[g]) set_momentum(*old_momenta[g], g);
     }

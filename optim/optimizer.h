@@ -5,6 +5,7 @@
 // needs nothing from nn. Semantics follow torch.optim (1.13): a parameter whose grad is undefined
 // is skipped by step() and gets no state; state is created lazily on its first update.
 #include <cstdint>
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,7 +28,8 @@ struct ParamState {
 //   tensors: "state.<index>.<name>"  e.g. "state.3.exp_avg"
 //   steps:   "state.<index>.step"    for every parameter that has state
 //   groups:  "param_groups.<group>.lr" and, where the optimizer has one, ".momentum"
-//            (SGD's momentum, Adam's beta1: what OneCycleLR cycles)
+//            (SGD's momentum, Adam's beta1: what OneCycleLR cycles), and every other option
+//            (group_options: ".weight_decay", ".beta2", ".eps", ".nesterov" as 0 / 1, ...)
 struct OptimizerState {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, int64_t> steps;
@@ -53,6 +55,12 @@ class Optimizer {
   // SGD's momentum or Adam's beta1, for schedules that cycle it; nullopt where there is none.
   virtual std::optional<double> momentum(size_t group) const { (void)group; return std::nullopt; }
   virtual void set_momentum(double momentum, size_t group) { (void)momentum; (void)group; }
+  // The group's options other than lr, as numbers (momentum, weight_decay, betas, eps; flags such
+  // as nesterov or amsgrad as 0 / 1): state_dict saves them and load_state_dict restores them, as
+  // torch's param_groups do, so a resumed run keeps the settings it was saved with.
+  virtual std::map<std::string, double> group_options(size_t group) const { (void)group; return {}; }
+  // Sets some of them by name; throws, changing nothing, on an unknown name or invalid options.
+  virtual void set_group_options(const std::map<std::string, double>& values, size_t group) { (void)values; (void)group; }
 
   // State of the parameter at `index` in `group` (empty until its first update).
   const ParamState& state(size_t group, size_t index) const;
@@ -76,6 +84,14 @@ class Optimizer {
  private:
   std::vector<std::vector<Tensor>> params_;
   std::vector<std::vector<ParamState>> state_;
+};
+
+// One option of an Options struct other than lr, by name: a number or a flag.
+template <typename Options>
+struct OptionField {
+  const char* name;
+  double Options::*number = nullptr;
+  bool Options::*flag = nullptr;
 };
 
 // A group of parameters and its options (each optimizer's own Options struct).
@@ -104,6 +120,30 @@ class OptimizerWithOptions : public Optimizer {
     groups_.push_back(group);
   }
 
+  std::map<std::string, double> group_options(size_t group) const override {
+    std::map<std::string, double> out;
+    const Options& o = options(group);
+    for (const OptionField<Options>& field : option_fields())
+      out[field.name] = field.number ? o.*field.number : (o.*field.flag ? 1.0 : 0.0);
+    return out;
+  }
+  void set_group_options(const std::map<std::string, double>& values, size_t group) override {
+    Options changed = options(group);
+    const std::vector<OptionField<Options>> fields = option_fields();
+    for (const auto& [name, value] : values) {
+      auto field = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return name == f.name; });
+      KEEL_CHECK(field != fields.end(), "[", name_, "] no option named '", name, "'");
+      if (field->number) {
+        changed.*field->number = value;
+      } else {
+        KEEL_CHECK(value == 0 || value == 1, "[", name_, "] option '", name, "' is a flag (0 or 1), got ", value);
+        changed.*field->flag = value != 0;
+      }
+    }
+    validate(changed);
+    groups_[group].options = changed;
+  }
+
   double lr(size_t group = 0) const override { return options(group).lr; }
   void set_lr(double lr, size_t group = 0) override {
     Options changed = options(group);
@@ -115,6 +155,8 @@ class OptimizerWithOptions : public Optimizer {
  protected:
   OptimizerWithOptions(std::string name) : Optimizer(std::move(name)) {}
   virtual void validate(const Options& options) const = 0;
+  // The options group_options reports: all but lr.
+  virtual std::vector<OptionField<Options>> option_fields() const = 0;
   Options& mutable_options(size_t group) {
     (void)options(group);  // the group check
     return groups_[group].options;

@@ -30,6 +30,11 @@ class SGD : public OptimizerWithOptions<SGDOptions> {
 
  protected:
   void validate(const SGDOptions& options) const override;
+  std::vector<OptionField<SGDOptions>> option_fields() const override {
+    return {{"momentum", &SGDOptions::momentum}, {"dampening", &SGDOptions::dampening},
+            {"weight_decay", &SGDOptions::weight_decay}, {"nesterov", nullptr, &SGDOptions::nesterov},
+            {"maximize", nullptr, &SGDOptions::maximize}};
+  }
   std::vector<std::string> state_names(size_t group) const override;
 };
 

@@ -259,6 +259,57 @@ TEST_CASE("load_state_dict refuses a state of other parameters and changes nothi
   CHECK(fresh.lr(0) == 0.01);
 }
 
+TEST_CASE("state_dict carries every group option and load_state_dict restores them, as torch's param_groups", "[optim]") {
+  Tensor p = param_of(kP0), q = param_of(kP0);
+  optim::AdamW saved_from({p}, {.lr = 0.01, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6, .weight_decay = 0.3, .amsgrad = true});
+  const optim::OptimizerState state = saved_from.state_dict();
+  CHECK(state.groups.at("param_groups.0.beta2") == 0.95);
+  CHECK(state.groups.at("param_groups.0.eps") == 1e-6);
+  CHECK(state.groups.at("param_groups.0.weight_decay") == 0.3);
+  CHECK(state.groups.at("param_groups.0.amsgrad") == 1.0);
+  CHECK(state.groups.at("param_groups.0.maximize") == 0.0);
+  optim::AdamW loaded({q}, {.lr = 0.5});
+  loaded.load_state_dict(state);
+  CHECK(loaded.options().beta1 == 0.8);
+  CHECK(loaded.options().beta2 == 0.95);
+  CHECK(loaded.options().eps == 1e-6);
+  CHECK(loaded.options().weight_decay == 0.3);
+  CHECK(loaded.options().amsgrad);
+  CHECK(loaded.lr() == 0.01);
+
+  // SGD: nesterov is valid only with its momentum, so both come back together, either way round.
+  Tensor a = param_of(kP0), b = param_of(kP0);
+  optim::SGD nesterov({a}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
+  optim::SGD plain({b}, {.lr = 0.2});
+  const optim::OptimizerState nesterov_state = nesterov.state_dict(), plain_state = plain.state_dict();
+  plain.load_state_dict(nesterov_state);
+  CHECK(plain.options().nesterov);
+  CHECK(plain.options().momentum == 0.9);
+  CHECK(plain.options().weight_decay == 0.01);
+  nesterov.load_state_dict(plain_state);
+  CHECK_FALSE(nesterov.options().nesterov);
+  CHECK(nesterov.options().momentum == 0.0);
+
+  // A flag that is not 0 / 1, or options that do not validate: an error, and nothing changes.
+  optim::OptimizerState bad_flag = nesterov_state;
+  bad_flag.groups["param_groups.0.nesterov"] = 0.5;
+  optim::OptimizerState bad_combination = nesterov_state;
+  bad_combination.groups["param_groups.0.momentum"] = 0.0;  // nesterov without momentum
+  for (const auto* bad : {&bad_flag, &bad_combination}) {
+    CHECK_THROWS_AS(nesterov.load_state_dict(*bad), Error);
+    CHECK_FALSE(nesterov.options().nesterov);
+    CHECK(nesterov.options().momentum == 0.0);
+    CHECK(nesterov.lr() == 0.2);
+  }
+  // A state saved without the options (only lr and momentum) keeps the optimizer's own.
+  optim::OptimizerState old_style;
+  old_style.groups = {{"param_groups.0.lr", 0.05}, {"param_groups.0.momentum", 0.5}};
+  nesterov.load_state_dict(old_style);
+  CHECK(nesterov.lr() == 0.05);
+  CHECK(nesterov.options().momentum == 0.5);
+  CHECK(nesterov.options().weight_decay == 0.0);
+}
+
 TEST_CASE("invalid optimizer options throw keel::Error saying what to fix", "[optim]") {
   Tensor p = param_of(kP0);
   CHECK_THROWS_WITH(optim::SGD({p}, {.lr = -0.1}), Catch::Contains("lr must be >= 0"));
