@@ -130,7 +130,9 @@ class OptimizerWithOptions : public Optimizer {
   void set_group_options(const std::map<std::string, double>& values, size_t group) override {
     Options changed = options(group);
     const std::vector<OptionField<Options>> fields = option_fields();
-    for (const auto& [name, value] : values) {
+    for (const auto& entry : values) {
+      const std::string& name = entry.first;  // (clang 14 cannot capture a structured binding)
+      const double value = entry.second;
       auto field = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return name == f.name; });
       KEEL_CHECK(field != fields.end(), "[", name_, "] no option named '", name, "'");
       if (field->number) {
