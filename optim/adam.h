@@ -33,6 +33,14 @@ struct AdamWOptions {
   bool maximize = false;
 };
 
+// Adam's and AdamW's options by name (their structs have the same fields).
+template <typename Options>
+std::vector<OptionField<Options>> adam_option_fields() {
+  return {{"beta1", &Options::beta1}, {"beta2", &Options::beta2}, {"eps", &Options::eps},
+          {"weight_decay", &Options::weight_decay}, {"amsgrad", nullptr, &Options::amsgrad},
+          {"maximize", nullptr, &Options::maximize}};
+}
+
 class Adam : public OptimizerWithOptions<AdamOptions> {
  public:
   using Options = AdamOptions;
@@ -45,11 +53,7 @@ class Adam : public OptimizerWithOptions<AdamOptions> {
 
  protected:
   void validate(const AdamOptions& options) const override;
-  std::vector<OptionField<AdamOptions>> option_fields() const override {
-    return {{"beta1", &AdamOptions::beta1}, {"beta2", &AdamOptions::beta2}, {"eps", &AdamOptions::eps},
-            {"weight_decay", &AdamOptions::weight_decay}, {"amsgrad", nullptr, &AdamOptions::amsgrad},
-            {"maximize", nullptr, &AdamOptions::maximize}};
-  }
+  std::vector<OptionField<AdamOptions>> option_fields() const override { return adam_option_fields<AdamOptions>(); }
   std::vector<std::string> state_names(size_t group) const override;
 };
 
@@ -65,11 +69,7 @@ class AdamW : public OptimizerWithOptions<AdamWOptions> {
 
  protected:
   void validate(const AdamWOptions& options) const override;
-  std::vector<OptionField<AdamWOptions>> option_fields() const override {
-    return {{"beta1", &AdamWOptions::beta1}, {"beta2", &AdamWOptions::beta2}, {"eps", &AdamWOptions::eps},
-            {"weight_decay", &AdamWOptions::weight_decay}, {"amsgrad", nullptr, &AdamWOptions::amsgrad},
-            {"maximize", nullptr, &AdamWOptions::maximize}};
-  }
+  std::vector<OptionField<AdamWOptions>> option_fields() const override { return adam_option_fields<AdamWOptions>(); }
   std::vector<std::string> state_names(size_t group) const override;
   // adamw_step_'s rule: f32 moments for f32 and bf16 parameters, else the parameter's dtype.
   DType state_dtype(const Tensor& param) const override;
