@@ -36,15 +36,9 @@ int64_t TraceAttrs::i(std::string_view name, int64_t fallback) const {
 }
 
 double TraceAttrs::f(std::string_view op, std::string_view name) const {
-  std::optional<double> value = f_opt(name);
-  KEEL_CHECK(value.has_value(), "[trace] op '", op, "' did not record its argument '", name, "'");
-  return *value;
-}
-
-std::optional<double> TraceAttrs::f_opt(std::string_view name) const {
   for (const auto& [key, value] : floats_)
     if (key == name) return value;
-  return std::nullopt;
+  fail("[trace] op '", op, "' did not record its argument '", name, "'");
 }
 
 Tensor TraceAttrs::tensor(std::string_view name) const {

@@ -15,7 +15,7 @@
 // allocated.
 #include <atomic>
 #include <cstdint>
-#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -29,16 +29,13 @@ namespace keel::autograd {
 // The non-tensor (and extra tensor) arguments of a traced op, by name.
 class TraceAttrs {
  public:
-  void set(const char* name, const std::vector<int64_t>& values) { ints_.emplace_back(name, values); }
+  void set(const char* name, std::span<const int64_t> values) { ints_.emplace_back(name, std::vector<int64_t>(values.begin(), values.end())); }
   void set(const char* name, double value) { floats_.emplace_back(name, value); }
   void set(const char* name, const Tensor& tensor) { tensors_.emplace_back(name, tensor); }
   template <class T>
     requires std::is_integral_v<T>
   void set(const char* name, T value) {
     ints_.emplace_back(name, std::vector<int64_t>{static_cast<int64_t>(value)});
-  }
-  void set(const char* name, std::optional<double> value) {
-    if (value) set(name, *value);
   }
 
   bool has(std::string_view name) const;
@@ -47,7 +44,6 @@ class TraceAttrs {
   int64_t i(std::string_view op, std::string_view name) const { return ints(op, name).at(0); }
   int64_t i(std::string_view name, int64_t fallback) const;
   double f(std::string_view op, std::string_view name) const;
-  std::optional<double> f_opt(std::string_view name) const;
   Tensor tensor(std::string_view name) const;  // undefined when absent
   const std::vector<std::pair<std::string, Tensor>>& tensors() const { return tensors_; }
 

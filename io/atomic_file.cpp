@@ -27,7 +27,25 @@ struct TemporaryFile {
   }
 };
 
+// The temporary file of a write to `target` is "<folder>/.<name>.tmp-" + 6 characters of mkstemp.
+std::string temporary_prefix(const std::filesystem::path& target) {
+  std::string prefix = target.filename().string();
+  prefix.insert(0, 1, '.');  // (not "." + name: GCC 12 warns falsely, -Wrestrict)
+  return prefix + ".tmp-";
+}
+
 }  // namespace
+
+void remove_stale_temporaries(const std::string& path) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  const std::string prefix = temporary_prefix(target);
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() == prefix.size() + 6 && name.starts_with(prefix)) std::filesystem::remove(it->path(), error);
+  }
+}
 
 void write_file_atomically(const std::string& path, const std::string& tag,
                            const std::function<void(const ByteSink&)>& write) {
@@ -35,10 +53,7 @@ void write_file_atomically(const std::string& path, const std::string& tag,
   const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
   KEEL_CHECK(!path.empty() && target.has_filename(), tag, " invalid file name \"", path, "\"");
   TemporaryFile temporary;
-  std::string hidden_name = target.filename().string();
-  hidden_name.insert(0, 1, '.');
-  hidden_name += ".tmp-XXXXXX";
-  temporary.name = (folder / hidden_name).string();
+  temporary.name = (folder / (temporary_prefix(target) + "XXXXXX")).string();
   temporary.fd = ::mkstemp(temporary.name.data());
   if (temporary.fd < 0) {
     const std::string why = system_error_text();

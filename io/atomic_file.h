@@ -14,4 +14,8 @@ using ByteSink = std::function<void(const void* data, size_t size)>;
 void write_file_atomically(const std::string& path, const std::string& tag,
                            const std::function<void(const ByteSink&)>& write);
 
+// Removes the temporary files that writes to `path` killed mid-way left behind (a killed process
+// cannot remove its own). Errors are ignored: leftovers are harmless, only untidy.
+void remove_stale_temporaries(const std::string& path);
+
 }  // namespace keel::io

@@ -13,6 +13,7 @@
 #include <typeinfo>
 
 #include "keel/core/error.h"
+#include "keel/io/atomic_file.h"
 #include "keel/io/data_loader.h"
 #include "keel/io/json.h"
 #include "keel/nn/module.h"
@@ -36,7 +37,11 @@ std::string demangled(const std::type_info& type) {
   return result;
 }
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+size_t parameter_count(const optim::Optimizer& optimizer) {
+  size_t count = 0;
+  for (size_t g = 0; g < optimizer.num_param_groups(); ++g) count += optimizer.params(g).size();
+  return count;
+}
 
 // ---- writing ------------------------------------------------------------------------------------
 
@@ -75,8 +80,7 @@ std::string metadata_json(const TrainingState& state) {
           ",\"tensors\":" + std::to_string(state.model->state_dict().size()) + "}";
   if (state.optimizer != nullptr) {
     const optim::Optimizer& opt = *state.optimizer;
-    size_t params = 0;
-    for (size_t g = 0; g < opt.num_param_groups(); ++g) params += opt.params(g).size();
+    const size_t params = parameter_count(opt);
     const optim::OptimizerState s = opt.state_dict();
     json += ",\"optimizer\":{\"type\":" + json_quote(demangled(typeid(opt))) +
             ",\"groups\":" + std::to_string(opt.num_param_groups()) + ",\"params\":" + std::to_string(params) +
@@ -99,19 +103,6 @@ std::string metadata_json(const TrainingState& state) {
   }
   json += ",\"metadata\":" + json_object(state.metadata, [](const std::string& v) { return json_quote(v); }) + "}";
   return json;
-}
-
-// Removes what killed saves to `path` left: write_file_atomically's ".<name>.tmp-XXXXXX" files.
-void remove_stale_temporaries(const std::filesystem::path& path) {
-  const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string prefix = path.filename().string();
-  prefix.insert(0, 1, '.');  // (not "." + name: GCC 12 warns falsely, -Wrestrict)
-  prefix += ".tmp-";
-  std::error_code error;
-  for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() == prefix.size() + 6 && starts_with(name, prefix)) std::filesystem::remove(it->path(), error);
-  }
 }
 
 std::string tag_for(const std::string& function, const std::string& name) {
@@ -148,7 +139,7 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
     KEEL_CHECK(!name.empty(), tag, "an extra tensor has an empty name");
     tensors.emplace_back(kExtraPrefix + name, tensor);
   }
-  remove_stale_temporaries(std::filesystem::path(path));
+  remove_stale_temporaries(path);
   save_safetensors(path, tensors, {{kCheckpointMetadataKey, metadata_json(state)}});
 }
 
@@ -167,12 +158,12 @@ void load_checkpoint(const std::string& path, TrainingState& state) {
   optim::OptimizerState optimizer_state;
   NamedTensors extra;
   for (auto& [name, tensor] : contents.tensors) {
-    if (starts_with(name, kModelPrefix)) {
+    if (name.starts_with(kModelPrefix)) {
       model_tensors.emplace_back(name.substr(std::string_view(kModelPrefix).size()), tensor);
-    } else if (starts_with(name, kOptimPrefix)) {
+    } else if (name.starts_with(kOptimPrefix)) {
       KEEL_CHECK(meta.has_optimizer, tag, "tensor '", name, "' is optimizer state but the metadata has no optimizer");
       optimizer_state.tensors[name.substr(std::string_view(kOptimPrefix).size())] = tensor;
-    } else if (starts_with(name, kExtraPrefix)) {
+    } else if (name.starts_with(kExtraPrefix)) {
       extra.emplace_back(name.substr(std::string_view(kExtraPrefix).size()), tensor);
     } else {
       fail(tag, "tensor '", name, "' belongs to no part of a checkpoint (model., optim. or extra.)");
@@ -210,8 +201,7 @@ void load_checkpoint(const std::string& path, TrainingState& state) {
     const std::string type = demangled(typeid(opt));
     KEEL_CHECK(meta.optimizer_type == type, tag, "the optimizer state is of ", meta.optimizer_type,
                " but the optimizer is ", type);
-    size_t params = 0;
-    for (size_t g = 0; g < opt.num_param_groups(); ++g) params += opt.params(g).size();
+    const size_t params = parameter_count(opt);
     KEEL_CHECK(meta.optimizer_groups == static_cast<int64_t>(opt.num_param_groups()) &&
                    meta.optimizer_params == static_cast<int64_t>(params),
                tag, "the optimizer state has ", meta.optimizer_groups, " groups and ", meta.optimizer_params,
@@ -285,8 +275,7 @@ std::vector<std::pair<uint64_t, std::string>> rotating_checkpoints(const std::st
   const std::string prefix = "checkpoint-", suffix = ".safetensors";
   for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
     const std::string name = it->path().filename().string();
-    if (name.size() <= prefix.size() + suffix.size() || !starts_with(name, prefix) ||
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    if (name.size() <= prefix.size() + suffix.size() || !name.starts_with(prefix) || !name.ends_with(suffix))
       continue;
     const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
     uint64_t step = 0;

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <numeric>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -16,6 +18,7 @@
 #include "keel/nn/module.h"
 #include "keel/ops/elementwise.h"
 #include "keel/ops/factory.h"
+#include "keel/ops/linalg.h"
 #include "keel/ops/shape.h"
 
 namespace keel::io {
@@ -116,27 +119,16 @@ DynMask dyn_mask(const Tensor& a, const Tensor& b) {
   for (int64_t d = 0; d < a.dim(); ++d) mask[d] = a.size(d) != b.size(d);
   return mask;
 }
-bool any(const DynMask& mask) {
-  for (bool b : mask)
-    if (b) return true;
-  return false;
-}
-
-int64_t wrap(int64_t dim, int64_t rank) { return dim < 0 ? dim + rank : dim; }
 
 // ---- the graph ----------------------------------------------------------------------------------------
 // The memory a tensor reads (first element, dtype, shape, strides): state_dict() hands out detached
 // aliases of the parameters, which are other TensorImpls over the same elements.
-std::string memory_key(const Tensor& t) {
-  std::string key = std::to_string(reinterpret_cast<uintptr_t>(t.raw_data())) + ":" + std::string(dtype_name(t.dtype()));
-  for (int64_t d = 0; d < t.dim(); ++d) key += ":" + std::to_string(t.size(d)) + "/" + std::to_string(t.strides()[d]);
-  return key;
-}
+using MemoryKey = std::tuple<const void*, DType, Shape, Shape>;
+MemoryKey memory_key(const Tensor& t) { return {t.raw_data(), t.dtype(), t.shape(), t.strides()}; }
 
 class GraphBuilder {
  public:
-  GraphBuilder(const std::vector<std::pair<std::string, Tensor>>& weights, const OnnxExportOptions& options)
-      : options_(options) {
+  explicit GraphBuilder(const std::vector<std::pair<std::string, Tensor>>& weights) {
     for (const auto& [name, tensor] : weights)
       if (tensor.defined()) weight_names_.emplace(memory_key(tensor), name);  // the first name of a tied weight wins
     for (const auto& [name, tensor] : weights) used_names_.insert(name);
@@ -251,8 +243,7 @@ class GraphBuilder {
     std::string name;
     uint64_t version;
   };
-  const OnnxExportOptions& options_;
-  std::unordered_map<std::string, std::string> weight_names_;  // by memory_key
+  std::map<MemoryKey, std::string> weight_names_;
   std::unordered_map<const void*, Value> values_;
   std::unordered_set<const void*> poisoned_;
   std::unordered_set<std::string> used_names_;
@@ -295,8 +286,6 @@ class OpMapper {
   const TracedOp* op2_;
 };
 
-std::string activation_nodes(GraphBuilder& g, const std::string& x, DType dtype, int64_t activation);
-
 std::string gelu_nodes(GraphBuilder& g, const std::string& x, DType dtype, bool tanh_form) {
   if (!tanh_form) {  // x/2 (1 + erf(x / sqrt 2))
     const std::string e = g.node("Erf", {g.node("Mul", {x, g.const_scalar(0.70710678118654752440, dtype)})});
@@ -311,17 +300,16 @@ std::string gelu_nodes(GraphBuilder& g, const std::string& x, DType dtype, bool 
   return g.node("Mul", {g.node("Mul", {x, onep}), g.const_scalar(0.5, dtype)});
 }
 
-// Activation as in ops/linalg.h: none, relu, gelu, gelu_tanh, silu.
-std::string activation_nodes(GraphBuilder& g, const std::string& x, DType dtype, int64_t activation) {
+// linear's fused activation (ops/linalg.h).
+std::string activation_nodes(GraphBuilder& g, const std::string& x, DType dtype, Activation activation) {
   switch (activation) {
-    case 0: return x;
-    case 1: return g.node("Relu", {x});
-    case 2: return gelu_nodes(g, x, dtype, false);
-    case 3: return gelu_nodes(g, x, dtype, true);
-    case 4: return g.node("Mul", {x, g.node("Sigmoid", {x})});
+    case Activation::none: return x;
+    case Activation::relu: return g.node("Relu", {x});
+    case Activation::gelu: return gelu_nodes(g, x, dtype, false);
+    case Activation::gelu_tanh: return gelu_nodes(g, x, dtype, true);
+    case Activation::silu: return g.node("Mul", {x, g.node("Sigmoid", {x})});
   }
-  KEEL_CHECK(false, kOp, " linear: unknown fused activation ", activation);
-  return x;
+  fail(kOp, " linear: unknown fused activation ", static_cast<int>(activation));
 }
 
 // A Reshape/Expand target: the traced shape, with its batch-dependent dims made dynamic.
@@ -390,7 +378,7 @@ void map_op(GraphBuilder& g, const OpMapper& m) {
       y = g.node("MatMul", {x, g.node("Transpose", {w}, {attr_ints("perm", {1, 0})})});
       if (bias) y = g.node("Add", {y, m.in(2)});
     }
-    y = activation_nodes(g, y, dtype, m.attrs().i("activation", 0));
+    y = activation_nodes(g, y, dtype, static_cast<Activation>(m.attrs().i("activation", 0)));
   } else if (op == "softmax" || op == "log_softmax") {
     y = g.node(op == "softmax" ? "Softmax" : "LogSoftmax", {m.in(0)}, {attr_i("axis", m.attrs().i(op, "dim"))});
   } else if (op == "layer_norm" || op == "rms_norm") {
@@ -522,16 +510,16 @@ void map_op(GraphBuilder& g, const OpMapper& m) {
     y = g.node("Expand", {m.in(0), shape});
   } else if (op == "permute") {
     std::vector<int64_t> perm = m.attrs().ints(op, "dims");
-    for (int64_t& d : perm) d = wrap(d, m.input(0).dim());
+    for (int64_t& d : perm) d = wrap_dim(d, m.input(0).dim(), "export_onnx");
     y = g.node("Transpose", {m.in(0)}, {attr_ints("perm", perm)});
   } else if (op == "transpose") {
     const int64_t rank = m.input(0).dim();
     std::vector<int64_t> perm(rank);
     std::iota(perm.begin(), perm.end(), 0);
-    if (rank > 0) std::swap(perm[wrap(m.attrs().i(op, "dim0"), rank)], perm[wrap(m.attrs().i(op, "dim1"), rank)]);
+    if (rank > 0) std::swap(perm[wrap_dim(m.attrs().i(op, "dim0"), rank, "export_onnx")], perm[wrap_dim(m.attrs().i(op, "dim1"), rank, "export_onnx")]);
     y = g.node("Transpose", {m.in(0)}, {attr_ints("perm", perm)});
   } else if (op == "slice") {
-    const int64_t rank = m.input(0).dim(), d = wrap(m.attrs().i(op, "dim"), rank);
+    const int64_t rank = m.input(0).dim(), d = wrap_dim(m.attrs().i(op, "dim"), rank, "export_onnx");
     const int64_t size = m.input(0).size(d);
     int64_t start = m.attrs().i(op, "start"), end = m.attrs().i(op, "end");
     if (end >= size) end = std::numeric_limits<int64_t>::max();
@@ -540,14 +528,14 @@ void map_op(GraphBuilder& g, const OpMapper& m) {
     y = g.node("Slice", {m.in(0), g.const_i64({start}), g.const_i64({end}), g.const_i64({d}),
                          g.const_i64({m.attrs().i(op, "step")})});
   } else if (op == "select") {
-    const int64_t rank = m.input(0).dim(), d = wrap(m.attrs().i(op, "dim"), rank);
+    const int64_t rank = m.input(0).dim(), d = wrap_dim(m.attrs().i(op, "dim"), rank, "export_onnx");
     if (m.in_dyn(0)[d]) m.unsupported("select along the batch dim; export with dynamic_batch = false");
     y = g.node("Gather", {m.in(0), g.const_i64({m.attrs().i(op, "index")}, true)}, {attr_i("axis", d)});
   } else if (op == "to") {
     y = g.cast(m.in(0), m.input(0).dtype(), dtype);
     if (m.input(0).dtype() == dtype) y = g.node("Identity", {y});
   } else if (op == "cat" || op == "stack") {
-    const int64_t d = wrap(m.attrs().i(op, "dim"), out.dim());
+    const int64_t d = wrap_dim(m.attrs().i(op, "dim"), out.dim(), "export_onnx");
     std::vector<std::string> inputs;
     for (size_t k = 0; k < m.op_.inputs.size(); ++k) {
       if (op == "cat" && m.input(k).dim() == 1 && m.input(k).size(0) == 0 && out.dim() != 1) continue;  // legacy empty
@@ -557,7 +545,7 @@ void map_op(GraphBuilder& g, const OpMapper& m) {
     }
     y = g.node("Concat", inputs, {attr_i("axis", d)});
   } else if (op == "gather" || op == "index_select") {
-    const int64_t d = m.input(0).dim() == 0 ? 0 : wrap(m.attrs().i(op, "dim"), m.input(0).dim());
+    const int64_t d = m.input(0).dim() == 0 ? 0 : wrap_dim(m.attrs().i(op, "dim"), m.input(0).dim(), "export_onnx");
     const std::string index = m.in_tensor(m.attrs().tensor("index"), m.second_attr("index"));
     y = g.node(op == "gather" ? "GatherElements" : "Gather", {m.in(0), index}, {attr_i("axis", d)});
   } else if (op == "embedding") {
@@ -676,7 +664,7 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
   KEEL_CHECK(options.output_names.empty() || options.output_names.size() == trace.outputs.size(), kOp, " ",
              options.output_names.size(), " output_names for ", trace.outputs.size(), " outputs: give one name per output");
 
-  GraphBuilder g(weights, options);
+  GraphBuilder g(weights);
   std::vector<std::string> input_names;
   for (size_t k = 0; k < example_inputs.size(); ++k) {
     input_names.push_back(default_name(options.input_names, k, example_inputs.size(), "input"));
@@ -703,7 +691,7 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
   const bool external = total > options.external_data_threshold_bytes;
   const std::string data_file = std::filesystem::path(path).filename().string() + ".data";
   const std::string data_path = (std::filesystem::path(path).parent_path() / data_file).string();
-  std::vector<const Initializer*> external_tensors;
+  std::vector<std::pair<const Initializer*, int64_t>> external_tensors;  // with their offsets
 
   Writer graph;
   for (const std::string& node : g.nodes()) graph.bytes(1, node.data(), node.size());
@@ -726,7 +714,7 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
         t.message(13, entry);
       }
       t.int64(14, 1);  // DataLocation EXTERNAL
-      external_tensors.push_back(&init);
+      external_tensors.emplace_back(&init, offset);
       offset += size;
     } else {
       t.bytes(9, init.bytes().data(), init.bytes().size());  // raw_data: little-endian, as Keel stores it
@@ -759,11 +747,10 @@ void export_onnx(const TracedFunction& function, const std::vector<Tensor>& exam
     write_file_atomically(data_path, "export_onnx", [&](const ByteSink& sink) {
       int64_t at = 0;
       static const char zeros_pad[64] = {};
-      for (const Initializer* init : external_tensors) {
-        const int64_t aligned = (at + 63) / 64 * 64;
-        if (aligned > at) sink(zeros_pad, static_cast<size_t>(aligned - at));
+      for (const auto& [init, start] : external_tensors) {
+        if (start > at) sink(zeros_pad, static_cast<size_t>(start - at));
         sink(init->bytes().data(), init->bytes().size());
-        at = aligned + static_cast<int64_t>(init->bytes().size());
+        at = start + static_cast<int64_t>(init->bytes().size());
       }
     });
   }

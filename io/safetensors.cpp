@@ -174,7 +174,7 @@ Layout parse_layout(std::string_view header, uint64_t file_size, const std::stri
     KEEL_CHECK(shape && shape->kind == JsonValue::Kind::array, where, " has no shape array");
     KEEL_CHECK(offsets && offsets->kind == JsonValue::Kind::array && offsets->array.size() == 2, where,
                " has no data_offsets pair");
-    Entry entry{name, DType::f32, {}, 0, 0};
+    Entry entry{name, DType::f32, {}, 0, 0, 0};
     bool known = false;
     for (const auto& code : kDTypeCodes)
       if (dtype->string == code.code) {

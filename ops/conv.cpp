@@ -108,9 +108,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                weight.shape()[0], "] (the weight's output channels), got ", bias.shape());
   }
   OpRecord record(op, x, weight, bias);
-  record.trace_attr("stride", std::vector<int64_t>{options.stride[0], options.stride[1]});
-  record.trace_attr("padding", std::vector<int64_t>{options.padding[0], options.padding[1]});
-  record.trace_attr("dilation", std::vector<int64_t>{options.dilation[0], options.dilation[1]});
+  record.trace_attr("stride", options.stride);
+  record.trace_attr("padding", options.padding);
+  record.trace_attr("dilation", options.dilation);
   record.trace_attr("groups", options.groups);
   Tensor y;
   if (x.numel() == 0 || weight.numel() == 0 || shape_numel(y_shape) == 0) {

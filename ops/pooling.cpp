@@ -127,10 +127,9 @@ Tensor avg_forward(const char* op, const Tensor& input, const AvgSpec& spec) {
   if (input.dim() == 3) return avg_apply(input.unsqueeze(0), spec).squeeze(0);
   const AvgWindows w = avg_windows(op, input.shape(), spec);
   OpRecord record(op, input);
-  record.trace_attr("adaptive", spec.adaptive);
-  record.trace_attr("kernel_size", std::vector<int64_t>{spec.options.kernel_size[0], spec.options.kernel_size[1]});
-  record.trace_attr("stride", std::vector<int64_t>{spec.options.stride.value_or(spec.options.kernel_size)[0], spec.options.stride.value_or(spec.options.kernel_size)[1]});
-  record.trace_attr("padding", std::vector<int64_t>{spec.options.padding[0], spec.options.padding[1]});
+  record.trace_attr("kernel_size", spec.options.kernel_size);
+  record.trace_attr("stride", spec.options.stride.value_or(spec.options.kernel_size));
+  record.trace_attr("padding", spec.options.padding);
   record.trace_attr("ceil_mode", spec.options.ceil_mode);
   record.trace_attr("count_include_pad", spec.options.count_include_pad);
   if (spec.options.divisor_override) record.trace_attr("divisor_override", *spec.options.divisor_override);
@@ -187,10 +186,10 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const MaxPool
   const cpu::PoolAxis cols =
       cpu::pool_axis(s[3], ow, options.kernel_size[1], stride[1], options.padding[1], options.dilation[1], true);
   OpRecord record(op, x);
-  record.trace_attr("kernel_size", std::vector<int64_t>{options.kernel_size[0], options.kernel_size[1]});
-  record.trace_attr("stride", std::vector<int64_t>{stride[0], stride[1]});
-  record.trace_attr("padding", std::vector<int64_t>{options.padding[0], options.padding[1]});
-  record.trace_attr("dilation", std::vector<int64_t>{options.dilation[0], options.dilation[1]});
+  record.trace_attr("kernel_size", options.kernel_size);
+  record.trace_attr("stride", stride);
+  record.trace_attr("padding", options.padding);
+  record.trace_attr("dilation", options.dilation);
   record.trace_attr("ceil_mode", options.ceil_mode);
   Tensor values = empty({s[0], s[1], oh, ow}, x.options());
   Tensor indices = empty({s[0], s[1], oh, ow}, {.dtype = DType::i64});
